@@ -1,0 +1,5 @@
+"""`python -m alexnet` is the `alexnet` command."""
+
+from .cli.main import main
+
+raise SystemExit(main())

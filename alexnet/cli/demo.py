@@ -1,0 +1,75 @@
+"""`alexnet demo`: the whole pipeline on generated data, in a few minutes on a laptop CPU.
+
+Generate ten classes of drawn shapes as real image files, prepare them as `alexnet prepare` does,
+train the `small` preset with the paper's recipe, and evaluate with ten-patch testing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from ..data.prepare import prepare_dataset
+from ..data.synthetic import CLASSES, make_shapes_dataset
+from ..errors import AlexNetError
+from ..evaluation.evaluate import evaluate_checkpoint
+from ..training.trainer import TrainSettings, train
+
+MARKER = ".alexnet-demo"
+# Sized to finish in well under five minutes on 2 CPU cores (see README, "The demo").
+DEMO_TRAIN_PER_CLASS = 250
+DEMO_VAL_PER_CLASS = 50
+DEMO_SIZE = 32
+DEMO_EPOCHS = 10
+
+
+def _fresh_workdir(out: Path) -> None:
+    """Reuse a folder only if an earlier demo made it; never clear a folder of the user's."""
+    if out.exists():
+        if not out.is_dir():
+            raise AlexNetError(f"--out {out}: exists and is not a folder")
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise AlexNetError(f"--out {out}: folder exists and was not made by `alexnet demo`; "
+                               "choose an empty or new folder")
+        for name in ("images", "data", "run"):
+            shutil.rmtree(out / name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by `alexnet demo`; the demo may clear this folder's contents\n")
+
+
+def run_demo(out: Path, epochs: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+    started = time.monotonic()
+    _fresh_workdir(out)
+    images, data, run = out / "images", out / "data", out / "run"
+    n_classes = len(CLASSES)
+    print(f"[1/4] generating {n_classes} classes of shapes ({', '.join(CLASSES)}): "
+          f"{DEMO_TRAIN_PER_CLASS} train + {DEMO_VAL_PER_CLASS} val images each, random sizes, "
+          f"colours, clutter and noise -> {images}")
+    make_shapes_dataset(images, DEMO_TRAIN_PER_CLASS, DEMO_VAL_PER_CLASS, seed=seed)
+
+    print(f"[2/4] preparing: shorter side to {DEMO_SIZE}, centre crop, mean image and RGB PCA -> {data}")
+    prepare_dataset(images, data, size=DEMO_SIZE, progress=progress)
+
+    epochs = epochs or DEMO_EPOCHS
+    print(f"[3/4] training the `small` preset for up to {epochs} epochs with the paper's recipe "
+          f"(two columns, LRN, overlapping pooling, dropout, PaperSGD, random crops + flips + PCA noise) -> {run}")
+    last = train(TrainSettings(data=data, out=run, preset="small", epochs=epochs, seed=seed, device="cpu",
+                               progress=progress))
+
+    print("[4/4] evaluating with ten-patch testing (4 corners + centre, and their reflections)")
+    center = evaluate_checkpoint(str(run), tta="center", device="cpu")
+    ten = evaluate_checkpoint(str(run), tta="10crop", device="cpu")
+    chance = 1 - 1 / n_classes
+    print()
+    print(f"Result on {ten['images']} validation images of {n_classes} classes (chance: {chance:.0%} top-1 error):")
+    print(f"  centre patch : top-1 error {center['top1_error']:6.2%}   top-5 error {center['top5_error']:6.2%}")
+    print(f"  ten patches  : top-1 error {ten['top1_error']:6.2%}   top-5 error {ten['top5_error']:6.2%}")
+    print(f"  trained {last['epoch']} epochs in {time.monotonic() - started:.0f}s all told "
+          f"(metrics: {run / 'metrics.csv'}, weights: {run / 'last.pt'})")
+    print()
+    print("Next: the same commands on your own images or ImageNet:")
+    print("  alexnet prepare SRC DATA            # SRC/train/<class>/*.jpg, SRC/val/<class>/*.jpg")
+    print("  alexnet train --data DATA --preset paper --out RUN")
+    print("  alexnet evaluate RUN --tta 10crop")
+    return {"center": center, "ten_crop": ten, "last_epoch": last}

@@ -1,0 +1,203 @@
+"""`alexnet SUBCOMMAND ...`: one small function per subcommand, one parser that lists them all.
+
+User errors (AlexNetError) print one line `alexnet: error: ...` and exit with status 1; bad flags
+exit with status 2 (argparse's convention); Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..errors import AlexNetError
+from ..presets import PRESETS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False)
+
+
+# --- subcommands -------------------------------------------------------------------------------------
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import build_model
+    from ..model.summary import format_summary, summarize
+
+    preset = PRESETS[args.preset]
+    size = args.input_size or preset.model.input_size
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            model = build_model(args.preset, num_classes=args.num_classes, input_size=size)
+    except ValueError as exc:
+        raise AlexNetError(f"--input-size {size}: {exc}") from None
+    print(f"preset {preset.name}: {preset.description}")
+    print(format_summary(summarize(model, size), size))
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from ..data.prepare import prepare_dataset
+
+    manifest = prepare_dataset(args.src, args.out, size=args.size, workers=args.workers,
+                               progress=_show_progress(args))
+    splits = manifest["splits"]
+    print(f"prepared {args.out}: {splits['train']['count']} train and {splits['val']['count']} val images, "
+          f"{manifest['num_classes']} classes, {manifest['size']}x{manifest['size']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training.trainer import TrainSettings, train
+
+    result = train(TrainSettings(
+        data=Path(args.data), out=Path(args.out), preset=args.preset, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
+        workers=args.workers, progress=_show_progress(args)))
+    print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
+          f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
+          f"Weights: {Path(args.out) / 'last.pt'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.run, data=args.data, tta=args.tta, device=args.device,
+                                 batch_size=args.batch_size, workers=args.workers,
+                                 progress=_show_progress(args) and not args.json)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("top1_error", "top5_error", "images")}))
+    else:
+        print(f"{result['checkpoint']} on {result['data']} (val, {result['images']} images, {args.tta}): "
+              f"top-1 error {result['top1_error']:.2%}, top-5 error {result['top5_error']:.2%}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(Path(args.out), epochs=args.epochs, seed=args.seed, progress=_show_progress(args))
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alexnet",
+        description="AlexNet (Krizhevsky, Sutskever & Hinton, 2012): prepare data, train, evaluate.",
+        epilog="Run `alexnet SUBCOMMAND --help` for each subcommand's options.")
+    parser.add_argument("--version", action="version", version=f"alexnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    preset_help = "; ".join(f"{p.name}" for p in PRESETS.values())
+
+    p = sub.add_parser("summary", help="per-layer shapes, neurons and parameters of a preset",
+                       description="Print each layer's output shape, neuron count and parameter count, and the total.")
+    p.add_argument("--preset", default="paper", choices=list(PRESETS), help=f"network preset ({preset_help})")
+    p.add_argument("--num-classes", type=_positive_int, default=1000, help="output classes (default 1000)")
+    p.add_argument("--input-size", type=_positive_int, default=None,
+                   help="crop side in pixels (default: the preset's, 224 for paper)")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("prepare", help="rescale an image-folder tree into a prepared dataset",
+                       description="Read SRC/train/<class>/* and SRC/val/<class>/* (jpg/jpeg/png), rescale "
+                                   "each image's shorter side to --size, keep the central square, and write "
+                                   "the arrays, the mean image and the RGB eigen-decomposition to OUT.")
+    p.add_argument("src", metavar="SRC", help="source folder with train/ and val/ class folders")
+    p.add_argument("out", metavar="OUT", help="output folder for the prepared dataset")
+    p.add_argument("--size", type=_positive_int, default=256, help="stored image side in pixels (default 256)")
+    p.add_argument("--workers", type=_nonnegative_int, default=None,
+                   help="decoding processes (default: CPU count, at most 8; 0 = in this process)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help="train a preset on a prepared dataset",
+                       description="Train with the preset's recipe; writes RUN/metrics.csv, RUN/last.pt "
+                                   "and RUN/config.json each epoch.")
+    p.add_argument("--data", required=True, metavar="OUT", help="prepared dataset folder")
+    p.add_argument("--preset", default="paper", choices=list(PRESETS), help=f"network and recipe ({preset_help})")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder for checkpoints and metrics")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="most epochs to train (default: the preset's)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="images per step (default: the preset's)")
+    p.add_argument("--lr", type=_positive_float, default=None, help="initial learning rate (default: the preset's)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, data order, augmentation, dropout")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last.pt")
+    p.add_argument("--workers", type=_nonnegative_int, default=None, help="data-loading processes")
+    p.add_argument("--quiet", action="store_true", help="no progress display (epoch lines still print)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="top-1/top-5 error of a run on a validation split",
+                       description="Evaluate a run folder (its last.pt) or a checkpoint file.")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    p.add_argument("--tta", default="10crop", choices=["center", "10crop"],
+                   help="test patches: the centre only, or the paper's ten (default 10crop)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="images per forward pass")
+    p.add_argument("--workers", type=_nonnegative_int, default=0, help="data-loading processes")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="generate a small dataset, train the small preset, evaluate it",
+                       description="The whole system in a few minutes on a laptop CPU: generate a ten-class "
+                                   "image-folder dataset, prepare it, train the small preset, and evaluate "
+                                   "it with ten-patch testing.")
+    p.add_argument("--out", default="alexnet-demo", metavar="DIR", help="working folder (default ./alexnet-demo)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: the demo's)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for the data and the run")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except AlexNetError as exc:
+        print(f"alexnet: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("alexnet: interrupted", file=sys.stderr)
+        return 130

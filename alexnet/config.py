@@ -1,0 +1,102 @@
+"""What a preset is made of: the network's shape (`ModelConfig`) and the training recipe (`Recipe`).
+
+Both are frozen dataclasses of plain values, so a preset can be printed, saved into a checkpoint as
+a dict and rebuilt from it (`from_dict`), and compared. The presets themselves live in `presets.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+# Each convolutional stage is a sequence of these operations, in order.
+STAGE_OPS = ("conv", "relu", "lrn", "within_map_norm", "pool")
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    out_channels: int
+    kernel: int
+    stride: int = 1
+    # (left, right, top, bottom) zero padding, as nn.ZeroPad2d takes it.
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # 2: the layer sees only its own column's maps (the paper's conv2, conv4, conv5).
+    groups: int = 1
+    init_std: float = 0.01
+    bias_init: float = 0.0
+    # The operations of this stage, e.g. ("conv", "relu", "lrn", "pool").
+    ops: tuple[str, ...] = ("conv", "relu")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_size: int
+    convs: tuple[ConvSpec, ...]
+    fc_widths: tuple[int, ...]          # hidden fully-connected layers (fc6, fc7)
+    fc_init_std: float = 0.01
+    fc_bias_init: float = 1.0           # hidden fc layers; the output layer's bias starts at 0
+    fc_out_init_std: float = 0.01
+    dropout: float = 0.5
+    lrn_size: int = 5
+    lrn_alpha: float = 1e-4             # multiplies the sum of squares (the paper's literal reading)
+    lrn_beta: float = 0.75
+    lrn_k: float = 2.0
+    lrn_within_column: bool = True
+    within_map_size: int = 5
+    within_map_scale: float = 1e-3
+    within_map_power: float = 0.75
+    within_map_k: float = 1.0
+    pool_kernel: int = 3
+    pool_stride: int = 2
+
+
+@dataclass(frozen=True)
+class Recipe:
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    bias_lr_multiplier: float = 1.0
+    bias_weight_decay: bool = True
+    epochs: int = 90
+    schedule: str = "plateau"            # "plateau" (paper) or "steps" (cuda-convnet's logged run)
+    plateau_patience: int = 3            # epochs without improvement before lr /= 10
+    plateau_min_delta: float = 1e-3      # an improvement is a drop of val top-1 error by this much
+    max_lr_drops: int = 3                # the paper: "reduced three times prior to termination"
+    lr_steps: tuple[tuple[int, float], ...] = ()   # (first epoch, factor of base lr), 1-based
+    conv1_slow_epoch: int = 0            # 0 = never
+    conv1_slow_factor: float = 0.1
+    conv1_freeze_epoch: int = 0          # 0 = never
+    crop_fraction: float = 7 / 8         # 224 of 256
+    flip: bool = True
+    pca_std: float = 0.1                 # std of the colour-noise alphas; 0 turns it off
+    pca_off_epoch: int = 0               # 0 = never
+    mean_crop: str = "aligned"           # "aligned": mean cropped with the image; "center": always centre
+    eval_batch_size: int = 128
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def recipe_from_dict(d: dict[str, Any]) -> Recipe:
+    known = {f.name for f in dataclasses.fields(Recipe)}
+    return Recipe(**{k: _tuplify(v) if k != "extra" else dict(v) for k, v in d.items() if k in known})
+
+
+def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    values = {k: _tuplify(v) for k, v in d.items() if k in known and k != "convs"}
+    convs = tuple(ConvSpec(**{k: _tuplify(v) for k, v in c.items()}) for c in d["convs"])
+    return ModelConfig(convs=convs, **values)

@@ -1,0 +1,109 @@
+"""The paper's two forms of augmentation (Section 4.1) and its ten-patch test (Section 4.1, end).
+
+The split of work: what picks pixels (crop position, reflection) happens on uint8 data in the
+loader's workers; what computes on them (mean subtraction, colour noise, float conversion, layout)
+happens in `Preprocessor` on the training device.
+
+Randomness is drawn per image from a generator keyed by (seed, epoch, image index), so a run's
+augmentation does not depend on the number of workers, the batch composition or an interruption.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def crop_size_for(stored_size: int, fraction: float) -> int:
+    """The crop side for a stored image side: 224 for 256 at the paper's 7/8."""
+    return max(1, int(round(stored_size * fraction)))
+
+
+def sample_augmentation(seed: int, epoch: int, index: int, stored: int, crop: int,
+                        pca_std: float, flip: bool = True) -> tuple[int, int, bool, np.ndarray]:
+    """Crop corner (y, x), reflection, and the three colour-noise alphas of one presentation."""
+    rng = np.random.default_rng((seed, epoch, index))
+    y, x = (int(v) for v in rng.integers(0, stored - crop + 1, size=2))
+    flipped = bool(rng.random() < 0.5) if flip else False
+    alphas = rng.normal(0.0, pca_std, 3).astype(np.float32) if pca_std > 0 else np.zeros(3, np.float32)
+    return y, x, flipped, alphas
+
+
+def crop(image: np.ndarray, y: int, x: int, size: int, flipped: bool) -> np.ndarray:
+    """The size x size patch of an H x W x 3 image at (y, x), reflected left-right if asked."""
+    patch = image[y:y + size, x:x + size]
+    return patch[:, ::-1] if flipped else patch
+
+
+def ten_crop_views(stored: int, size: int) -> list[tuple[int, int, bool]]:
+    """The ten test patches: four corners and the centre, then the same five reflected."""
+    far, mid = stored - size, (stored - size) // 2
+    corners = [(0, 0), (0, far), (far, 0), (far, far), (mid, mid)]
+    return [(y, x, False) for y, x in corners] + [(y, x, True) for y, x in corners]
+
+
+def center_view(stored: int, size: int) -> list[tuple[int, int, bool]]:
+    mid = (stored - size) // 2
+    return [(mid, mid, False)]
+
+
+def pca_shift(alphas: np.ndarray | torch.Tensor, eigenvalues, eigenvectors):
+    """[p1 p2 p3] [a1 l1, a2 l2, a3 l3]^T for each row of alphas: (B, 3) -> (B, 3) RGB shifts.
+
+    `eigenvectors` holds one eigenvector per column. Units are those of the eigen-decomposition
+    (the [0, 1] pixel scale, see statistics.py).
+    """
+    return (alphas * eigenvalues) @ eigenvectors.T
+
+
+class Preprocessor:
+    """Turns uint8 NHWC batches into the network's float NCHW input, on `device`.
+
+    mean_crop: "aligned" subtracts the mean image cropped (and reflected) exactly as the image was,
+    which is the paper's "subtract the mean, then crop"; "center" always subtracts the centre crop
+    of the mean (the original code).
+    """
+
+    def __init__(self, mean_image: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
+                 crop: int, mean_crop: str = "aligned", device: str | torch.device = "cpu") -> None:
+        if mean_crop not in ("aligned", "center"):
+            raise ValueError(f"mean_crop must be 'aligned' or 'center', got {mean_crop!r}")
+        self.device = torch.device(device)
+        self.mean = torch.as_tensor(np.ascontiguousarray(mean_image), dtype=torch.float32, device=self.device)
+        self.eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float32, device=self.device)
+        self.eigenvectors = torch.as_tensor(eigenvectors, dtype=torch.float32, device=self.device)
+        self.crop, self.mean_crop, self.stored = crop, mean_crop, int(mean_image.shape[0])
+        mid = (self.stored - crop) // 2
+        self.center_mean = self.mean[mid:mid + crop, mid:mid + crop]
+        self.steps = torch.arange(crop, device=self.device)
+
+    def _mean_patches(self, corners: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        """(B, crop, crop, 3) mean patches at the given (y, x) corners, reflected where flips."""
+        if self.mean_crop == "center":
+            return self.center_mean.unsqueeze(0)
+        rows = corners[:, 0:1] + self.steps                    # (B, crop)
+        cols = corners[:, 1:2] + self.steps                    # (B, crop)
+        cols = torch.where(flips[:, None], cols.flip(1), cols)
+        return self.mean[rows[:, :, None], cols[:, None, :]]  # (B, crop, crop, 3)
+
+    def train_batch(self, crops: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
+                    alphas: torch.Tensor) -> torch.Tensor:
+        """Cropped, reflected uint8 (B, c, c, 3) -> mean-subtracted, colour-shifted (B, 3, c, c)."""
+        crops = crops.to(self.device, non_blocking=True)
+        corners, flips = corners.to(self.device), flips.to(self.device)
+        x = crops.float() - self._mean_patches(corners, flips)
+        shift = pca_shift(alphas.to(self.device, torch.float32), self.eigenvalues, self.eigenvectors) * 255.0
+        x = x + shift[:, None, None, :]
+        return x.permute(0, 3, 1, 2).contiguous()
+
+    def test_views(self, images: torch.Tensor, views: list[tuple[int, int, bool]]):
+        """Full stored uint8 (B, S, S, 3) -> one (B, 3, c, c) input per view, mean-subtracted."""
+        images = images.to(self.device, non_blocking=True).float()
+        c = self.crop
+        for y, x, flipped in views:
+            patch = images[:, y:y + c, x:x + c]
+            mean = self.center_mean if self.mean_crop == "center" else self.mean[y:y + c, x:x + c]
+            if flipped:  # reflect the image, and the mean with it when it is aligned
+                patch = patch.flip(2)
+                mean = mean if self.mean_crop == "center" else mean.flip(1)
+            yield (patch - mean).permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,48 @@
+"""The image-folder layout users bring: `SRC/train/<class>/*` and `SRC/val/<class>/*`.
+
+Classes are the train split's folder names in sorted order; a class's label is its position.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import AlexNetError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_classes(split_dir: Path) -> list[str]:
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def scan_split(src: Path, split: str, classes: list[str] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+    """The classes and the (image path, label) pairs of one split, in class then file-name order.
+
+    With `classes` given (the val split), every class folder found must be one of them.
+    """
+    split_dir = src / split
+    if not split_dir.is_dir():
+        raise AlexNetError(f"{split_dir}: no such folder (expected {src}/{split}/<class>/<images>)")
+    found = list_classes(split_dir)
+    if not found:
+        raise AlexNetError(f"{split_dir}: no class folders in it (expected {split}/<class>/<images>)")
+    if classes is None:
+        classes = found
+    else:
+        unknown = [c for c in found if c not in classes]
+        if unknown:
+            raise AlexNetError(f"{split_dir}: class folder(s) not in the train split: {', '.join(unknown[:5])}")
+    label_of = {c: i for i, c in enumerate(classes)}
+    items: list[tuple[Path, int]] = []
+    for name in found:
+        files = sorted(p for p in (split_dir / name).iterdir() if _is_image(p))
+        if not files:
+            raise AlexNetError(f"{split_dir / name}: class folder has no images "
+                               f"({', '.join(IMAGE_EXTENSIONS)})")
+        items.extend((p, label_of[name]) for p in files)
+    return classes, items

@@ -1,0 +1,90 @@
+"""Batches from a prepared dataset, built in DataLoader worker processes.
+
+Each item of these datasets is a whole batch (the DataLoader runs with batch_size=None), so the
+per-image Python overhead is a slice and a copy. The memory maps are opened lazily inside each
+worker; only file names and small arrays travel to the workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .augment import crop, sample_augmentation
+
+
+class _Batches(Dataset):
+    def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        self.images_path, self.labels, self.batch_size = str(images_path), labels, batch_size
+        self._images: np.ndarray | None = None
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:  # opened in the process that reads, never pickled
+            self._images = np.load(self.images_path, mmap_mode="r", allow_pickle=False)
+        return self._images
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_images"] = None
+        return state
+
+    def __len__(self) -> int:
+        return (len(self.labels) + self.batch_size - 1) // self.batch_size
+
+
+class TrainBatches(_Batches):
+    """Batch b of the current epoch: a random crop (and reflection) of each image, uint8.
+
+    The epoch's order is a permutation keyed by (seed, epoch); call `set_epoch` before iterating.
+    Returns (crops (B, c, c, 3) uint8, labels (B,), corners (B, 2), flips (B,), alphas (B, 3)).
+    """
+
+    def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int, crop_size: int,
+                 seed: int, pca_std: float, flip: bool = True) -> None:
+        super().__init__(images_path, labels, batch_size)
+        self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
+        self.epoch = 0
+        self.order = np.arange(len(labels))
+
+    def set_epoch(self, epoch: int, pca_std: float | None = None) -> None:
+        self.epoch = epoch
+        if pca_std is not None:
+            self.pca_std = pca_std
+        self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.labels))
+
+    def __getitem__(self, b: int):
+        indices = self.order[b * self.batch_size:(b + 1) * self.batch_size]
+        images, c = self.images, self.crop_size
+        stored = images.shape[1]
+        crops = np.empty((len(indices), c, c, 3), np.uint8)
+        corners = np.empty((len(indices), 2), np.int64)
+        flips = np.empty(len(indices), bool)
+        alphas = np.empty((len(indices), 3), np.float32)
+        for i, index in enumerate(indices):
+            y, x, flipped, a = sample_augmentation(self.seed, self.epoch, int(index), stored, c,
+                                                   self.pca_std, self.flip)
+            crops[i] = crop(images[index], y, x, c, flipped)
+            corners[i], flips[i], alphas[i] = (y, x), flipped, a
+        return (torch.from_numpy(crops), torch.from_numpy(self.labels[indices]), torch.from_numpy(corners),
+                torch.from_numpy(flips), torch.from_numpy(alphas))
+
+
+class EvalBatches(_Batches):
+    """Batch b in stored order: full stored uint8 images (B, S, S, 3) and labels."""
+
+    def __getitem__(self, b: int):
+        sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
+        return torch.from_numpy(np.array(self.images[sl])), torch.from_numpy(self.labels[sl])  # a writable copy
+
+
+def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLoader:
+    """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process)."""
+    return DataLoader(batches, batch_size=None, shuffle=False, num_workers=workers,
+                      pin_memory=device.type == "cuda", prefetch_factor=4 if workers > 0 else None,
+                      persistent_workers=False)

@@ -1,0 +1,120 @@
+"""The prepared-dataset format and its reader.
+
+A prepared dataset is a folder:
+
+    manifest.json        classes, counts, size, training-set statistics; written last, so a folder
+                         without it is not (yet) a dataset
+    train_images.npy     uint8 (N, S, S, 3): each image's central S x S patch after rescaling
+    train_labels.npy     int64 (N,)
+    val_images.npy       uint8 (M, S, S, 3)
+    val_labels.npy       int64 (M,)
+    mean_image.npy       float32 (S, S, 3): the per-pixel training mean, 0-255 scale
+
+Raw uint8 arrays in NumPy's .npy format: read with a memory map, so a batch costs only a copy (no
+decoding), any process can open them, and memory use does not grow with the dataset's size. The
+price is disk space: S*S*3 bytes an image (196,608 at 256, about 252 GB for ImageNet's train split).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AlexNetError
+
+FORMAT_NAME = "alexnet-prepared"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PreparedDataset:
+    """A prepared dataset opened for reading; image arrays are memory-mapped, read-only."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        manifest_path = self.root / "manifest.json"
+        if not self.root.is_dir():
+            raise AlexNetError(f"{self.root}: no such dataset folder")
+        if not manifest_path.is_file():
+            raise AlexNetError(f"{self.root}: not a prepared dataset (no manifest.json); "
+                               f"run `alexnet prepare SRC {self.root}` first")
+        raw = manifest_path.read_bytes()
+        try:
+            manifest = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AlexNetError(f"{manifest_path}: not valid JSON ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise AlexNetError(f"{manifest_path}: not an alexnet prepared-dataset manifest")
+        if manifest.get("version") != FORMAT_VERSION:
+            raise AlexNetError(f"{manifest_path}: format version {manifest.get('version')!r}, "
+                               f"this alexnet reads version {FORMAT_VERSION}")
+        self.manifest: dict[str, Any] = manifest
+        self.fingerprint = hashlib.sha256(raw).hexdigest()[:16]
+        try:
+            self.size = int(manifest["size"])
+            self.classes: list[str] = list(manifest["classes"])
+            stats = manifest["statistics"]
+            self.eigenvalues = np.asarray(stats["rgb_eigenvalues"], np.float32).reshape(3)
+            self.eigenvectors = np.asarray(stats["rgb_eigenvectors"], np.float32).reshape(3, 3)
+            splits = manifest["splits"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
+
+        self.images: dict[str, np.ndarray] = {}
+        self.labels: dict[str, np.ndarray] = {}
+        for split in SPLITS:
+            info = splits.get(split)
+            if not info:
+                raise AlexNetError(f"{manifest_path}: no {split!r} split")
+            images = self._load(info["images"], mmap=True)
+            labels = self._load(info["labels"], mmap=False)
+            count = int(info["count"])
+            if images.dtype != np.uint8 or images.shape != (count, self.size, self.size, 3):
+                raise AlexNetError(f"{self.root / info['images']}: expected uint8 array of shape "
+                                   f"{(count, self.size, self.size, 3)}, found {images.dtype} {images.shape}")
+            if labels.shape != (count,) or (count and (labels.min() < 0 or labels.max() >= len(self.classes))):
+                raise AlexNetError(f"{self.root / info['labels']}: labels do not match the manifest")
+            if count == 0:
+                raise AlexNetError(f"{self.root}: the {split} split is empty")
+            self.images[split], self.labels[split] = images, labels.astype(np.int64)
+
+        mean_path = self.root / stats.get("mean_image", "mean_image.npy")
+        expected = stats.get("mean_image_sha256")
+        if expected and mean_path.is_file() and file_sha256(mean_path) != expected:
+            raise AlexNetError(f"{mean_path}: checksum does not match the manifest (file changed or corrupt)")
+        self.mean_image = self._load(mean_path.name, mmap=False).astype(np.float32)
+        if self.mean_image.shape != (self.size, self.size, 3):
+            raise AlexNetError(f"{mean_path}: expected shape {(self.size, self.size, 3)}, found {self.mean_image.shape}")
+
+    def _load(self, name: str, mmap: bool) -> np.ndarray:
+        path = self.root / name
+        if not path.is_file():
+            raise AlexNetError(f"{path}: missing (the prepared dataset is incomplete)")
+        try:
+            # allow_pickle=False: a .npy file can never run code when loaded.
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise AlexNetError(f"{path}: unreadable array ({exc})") from None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.labels["train"])
+
+    def describe(self) -> str:
+        return (f"{self.root}: {len(self.labels['train'])} train / {len(self.labels['val'])} val images, "
+                f"{self.num_classes} classes, {self.size}x{self.size}")

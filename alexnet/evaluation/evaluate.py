@@ -1,0 +1,107 @@
+"""Top-1 / top-5 error with centre-patch or ten-patch testing (Section 4.1, end).
+
+Ten-patch testing averages the softmax outputs of the four corner patches, the centre patch and
+their reflections. The same function serves validation during training (centre patch, for speed)
+and `alexnet evaluate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.augment import Preprocessor, center_view, ten_crop_views
+from ..data.loader import EvalBatches, make_loader
+from ..data.prepared import PreparedDataset
+from ..progress import Progress
+
+TTA_MODES = ("center", "10crop")
+
+
+def views_for(tta: str, stored: int, crop: int) -> list[tuple[int, int, bool]]:
+    if tta == "center":
+        return center_view(stored, crop)
+    if tta == "10crop":
+        return ten_crop_views(stored, crop)
+    raise ValueError(f"unknown test-time mode {tta!r}; choose from {', '.join(TTA_MODES)}")
+
+
+@torch.no_grad()
+def predict_probabilities(model: nn.Module, dataset: PreparedDataset, preprocessor: Preprocessor,
+                          split: str = "val", tta: str = "center", batch_size: int = 128,
+                          workers: int = 0, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax outputs averaged over the test views, (N, classes) on the CPU, and the labels."""
+    views = views_for(tta, dataset.size, preprocessor.crop)
+    batches = EvalBatches(dataset.root / dataset.manifest["splits"][split]["images"], dataset.labels[split],
+                          batch_size)
+    was_training = model.training
+    model.eval()
+    probs, labels = [], []
+    bar = Progress(len(dataset.labels[split]), f"evaluate ({tta})", enabled=progress)
+    try:
+        for images, y in make_loader(batches, workers, preprocessor.device):
+            total = None
+            for x in preprocessor.test_views(images, views):
+                p = torch.softmax(model(x).float(), dim=1)
+                total = p if total is None else total + p
+            probs.append((total / len(views)).cpu())
+            labels.append(y)
+            bar.update(len(y))
+    finally:
+        model.train(was_training)
+    bar.close()
+    return torch.cat(probs), torch.cat(labels)
+
+
+def topk_errors(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Top-1 and top-5 error as fractions (top-5 is top-k with k = min(5, classes))."""
+    k = min(5, probs.shape[1])
+    top = probs.topk(k, dim=1).indices
+    hit = top == labels[:, None]
+    return {
+        "top1_error": float(1.0 - hit[:, 0].float().mean()),
+        "top5_error": float(1.0 - hit.any(dim=1).float().mean()),
+        "images": int(len(labels)),
+    }
+
+
+def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: str = "10crop",
+                        device: str | None = None, batch_size: int | None = None, workers: int = 0,
+                        progress: bool = False) -> dict[str, Any]:
+    """Top-1/top-5 error of a run's (or checkpoint's) network on a prepared dataset's val split.
+
+    `data` defaults to the dataset the run trained on.
+    """
+    from ..config import recipe_from_dict
+    from ..data.augment import crop_size_for
+    from ..errors import AlexNetError
+    from ..training.checkpoint import load_checkpoint, model_from_checkpoint
+    from ..training.trainer import resolve_device
+
+    if tta not in TTA_MODES:
+        raise AlexNetError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    if batch_size is not None and batch_size < 1:
+        raise AlexNetError(f"--batch-size must be at least 1, got {batch_size}")
+    ckpt = load_checkpoint(run_or_checkpoint)
+    dev = resolve_device(device)
+    dataset = PreparedDataset(data or ckpt.get("data", ""))
+    if list(ckpt["classes"]) != dataset.classes:
+        raise AlexNetError(f"{ckpt['path']}: the network knows {len(ckpt['classes'])} classes, dataset "
+                           f"{dataset.root} has {dataset.num_classes} (or other names)")
+    recipe = recipe_from_dict(ckpt.get("recipe", {}))
+    model = model_from_checkpoint(ckpt).to(dev)
+    crop = model.cfg.input_size
+    if crop_size_for(dataset.size, recipe.crop_fraction) != crop or dataset.size < crop:
+        raise AlexNetError(f"{ckpt['path']}: the network takes {crop} px crops, dataset {dataset.root} "
+                           f"stores {dataset.size} px images")
+    # The network's own training mean (stored in the checkpoint), whatever dataset it is tested on.
+    mean = ckpt["mean_image"].numpy() if "mean_image" in ckpt else dataset.mean_image
+    if mean.shape != dataset.mean_image.shape:
+        raise AlexNetError(f"{ckpt['path']}: trained on {mean.shape[0]} px images, dataset {dataset.root} "
+                           f"stores {dataset.size} px")
+    pre = Preprocessor(mean, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, dev)
+    probs, labels = predict_probabilities(model, dataset, pre, "val", tta, batch_size or recipe.eval_batch_size,
+                                          workers, progress)
+    return {**topk_errors(probs, labels), "tta": tta, "checkpoint": ckpt["path"], "data": str(dataset.root)}

@@ -1,0 +1,122 @@
+"""The network of Figure 2, built from a `ModelConfig`, top to bottom in the paper's order.
+
+Five convolutional stages (Section 3.5) each made of the operations its config lists ("conv",
+"relu", "lrn", "within_map_norm", "pool"), then the fully-connected layers with dropout on the
+outputs of the hidden ones, then the class scores (softmax is applied by the loss or the caller).
+
+The two columns of Section 3.2 are `groups=2` on the layers that see only their own column's maps
+(conv2, conv4, conv5 in the paper); conv3 and the fully-connected layers see both columns.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from ..config import ConvSpec, ModelConfig
+from .lrn import LocalResponseNorm, WithinMapResponseNorm
+
+
+def _conv_stage(index: int, spec: ConvSpec, in_channels: int, cfg: ModelConfig) -> OrderedDict:
+    """The named modules of convolutional stage `index` (1-based), e.g. conv1, relu1, norm1, pool1."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    columns = max(c.groups for c in cfg.convs)
+    for op in spec.ops:
+        if op == "conv":
+            left, right, top, bottom = spec.padding
+            if left == right == top == bottom:
+                layers[f"conv{index}"] = nn.Conv2d(in_channels, spec.out_channels, spec.kernel,
+                                                   spec.stride, left, groups=spec.groups)
+            else:  # asymmetric (the ceil-padding of conv1): pad explicitly, then convolve
+                layers[f"pad{index}"] = nn.ZeroPad2d(spec.padding)
+                layers[f"conv{index}"] = nn.Conv2d(in_channels, spec.out_channels, spec.kernel,
+                                                   spec.stride, 0, groups=spec.groups)
+        elif op == "relu":
+            layers[f"relu{index}"] = nn.ReLU(inplace=True)
+        elif op == "lrn":
+            layers[f"norm{index}"] = LocalResponseNorm(
+                cfg.lrn_size, cfg.lrn_alpha, cfg.lrn_beta, cfg.lrn_k,
+                groups=columns if cfg.lrn_within_column else 1)
+        elif op == "within_map_norm":
+            layers[f"mapnorm{index}"] = WithinMapResponseNorm(
+                cfg.within_map_size, cfg.within_map_scale, cfg.within_map_power, cfg.within_map_k)
+        elif op == "pool":
+            layers[f"pool{index}"] = nn.MaxPool2d(cfg.pool_kernel, cfg.pool_stride)
+        else:
+            raise ValueError(f"unknown stage operation {op!r} in conv{index}")
+    return layers
+
+
+class AlexNet(nn.Module):
+    """AlexNet as configured by `cfg`, for `num_classes` classes and square `cfg.input_size` inputs.
+
+    Input: float tensor (N, 3, S, S) of mean-subtracted raw RGB values (0-255 scale).
+    Output: (N, num_classes) unnormalised scores.
+    """
+
+    def __init__(self, cfg: ModelConfig, num_classes: int = 1000) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        self.cfg, self.num_classes = cfg, num_classes
+
+        features: OrderedDict[str, nn.Module] = OrderedDict()
+        channels = 3
+        for i, spec in enumerate(cfg.convs, start=1):
+            features.update(_conv_stage(i, spec, channels, cfg))
+            channels = spec.out_channels
+        self.features = nn.Sequential(features)
+
+        # The fully-connected input size follows from the input size (6x6x256 = 9216 in the paper).
+        flat = _flat_features(self.features, cfg.input_size)
+
+        classifier: OrderedDict[str, nn.Module] = OrderedDict()
+        width, first = flat, len(cfg.convs) + 1
+        for j, hidden in enumerate(cfg.fc_widths):
+            n = first + j
+            classifier[f"fc{n}"] = nn.Linear(width, hidden)
+            classifier[f"relu{n}"] = nn.ReLU(inplace=True)
+            if cfg.dropout > 0:  # on the outputs of fc6 and fc7 (Section 4.2), not before them
+                classifier[f"drop{n}"] = nn.Dropout(cfg.dropout)
+            width = hidden
+        classifier[f"fc{first + len(cfg.fc_widths)}"] = nn.Linear(width, num_classes)
+        self.classifier = nn.Sequential(classifier)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The paper's init (Section 5): weights N(0, std), biases constant, per layer as configured."""
+        convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
+        for conv, spec in zip(convs, self.cfg.convs):
+            nn.init.normal_(conv.weight, 0.0, spec.init_std)
+            nn.init.constant_(conv.bias, spec.bias_init)
+        linears = [m for m in self.classifier if isinstance(m, nn.Linear)]
+        for fc in linears[:-1]:
+            nn.init.normal_(fc.weight, 0.0, self.cfg.fc_init_std)
+            nn.init.constant_(fc.bias, self.cfg.fc_bias_init)
+        nn.init.normal_(linears[-1].weight, 0.0, self.cfg.fc_out_init_std)
+        nn.init.zeros_(linears[-1].bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (fc7 after ReLU, 4096-d in the paper): Figure 4's space."""
+        x = self.features(x).flatten(1)
+        for module in list(self.classifier)[:-1]:
+            x = module(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).flatten(1))
+
+
+def _flat_features(features: nn.Module, input_size: int) -> int:
+    """Number of values the conv stages produce for one input, computed on shapes only."""
+    probe = copy.deepcopy(features).to("meta")
+    try:
+        out = probe(torch.empty(1, 3, input_size, input_size, device="meta"))
+    except RuntimeError:  # a pooling or convolution window larger than its input
+        out = None
+    if out is None or min(out.shape[2:]) < 1:
+        raise ValueError(f"input size {input_size} is too small for this network")
+    return int(out[0].numel())

@@ -1,0 +1,71 @@
+"""Progress on long work: a bar redrawn in place on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Progress:
+    """Counts `total` units of work labelled `label`.
+
+    On a terminal it redraws one line at most ten times a second; when the stream is not a terminal
+    (a log file, CI) it prints a line every `log_every` seconds and one at the end. `enabled=False`
+    makes it silent.
+    """
+
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, enabled: bool = True,
+                 log_every: float = 30.0) -> None:
+        self.total, self.label = max(0, total), label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.log_every = log_every
+        self.done = 0
+        self.start = self.last_draw = time.monotonic()
+        self.postfix = ""
+
+    def update(self, n: int = 1, postfix: str | None = None) -> None:
+        self.done += n
+        if postfix is not None:
+            self.postfix = postfix
+        now = time.monotonic()
+        if not self.enabled:
+            return
+        if self.tty and now - self.last_draw >= 0.1:
+            self._draw(now, end="\r")
+        elif not self.tty and now - self.last_draw >= self.log_every:
+            self._draw(now, end="\n")
+
+    def close(self, postfix: str | None = None) -> None:
+        if postfix is not None:
+            self.postfix = postfix
+        if self.enabled:
+            self._draw(time.monotonic(), end="\n")
+
+    def _draw(self, now: float, end: str) -> None:
+        self.last_draw = now
+        elapsed = now - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            bar = ("#" * int(frac * 24)).ljust(24, ".") if self.tty else ""
+            text = (f"{self.label} {bar} {self.done}/{self.total} ({100 * frac:3.0f}%) "
+                    f"{format_duration(elapsed)}<{format_duration(eta)} {rate:.1f}/s")
+        else:
+            text = f"{self.label} {self.done} {format_duration(elapsed)} {rate:.1f}/s"
+        if self.postfix:
+            text += f" {self.postfix}"
+        if self.tty:
+            text = text.ljust(100)
+        self.stream.write(text + end)
+        self.stream.flush()

@@ -1,0 +1,1 @@
+"""Training: the paper's SGD rule, its learning-rate schedule, checkpoints and the loop."""

@@ -1,0 +1,57 @@
+"""The paper's update rule (Section 5), exactly:
+
+    v <- momentum * v - weight_decay * lr * w - lr * dL/dw
+    w <- w + v
+
+`torch.optim.SGD` keeps the learning rate outside the velocity (v <- m v + g; w <- w - lr v), so
+after a learning-rate drop its old velocity is suddenly worth ten times less; here the velocity
+already carries the old rate and decays away at the momentum's pace. The two agree only while the
+learning rate is constant.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+from torch.optim import Optimizer
+
+
+class PaperSGD(Optimizer):
+    """SGD with momentum and weight decay folded into the velocity, as in the paper.
+
+    Param groups may set their own `lr` and `weight_decay` (the cuda-convnet preset gives biases
+    twice the rate and no decay). The velocity starts at zero.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.9,
+                 weight_decay: float = 5e-4) -> None:
+        if lr < 0:
+            raise ValueError(f"learning rate must be >= 0, got {lr}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "velocity" not in state:
+                    state["velocity"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                v = state["velocity"]
+                v.mul_(momentum)
+                if decay != 0:
+                    v.add_(p, alpha=-decay * lr)
+                v.add_(p.grad, alpha=-lr)
+                p.add_(v)
+        return loss

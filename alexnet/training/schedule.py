@@ -1,0 +1,117 @@
+"""Learning-rate schedules and the per-parameter groups they drive.
+
+- "plateau" (the paper, Section 5): start at `lr`, divide by 10 when the validation error stops
+  improving, three times; the next time it stops improving, training ends. "Stops improving" is
+  our named reading: no drop of the val top-1 error by at least `plateau_min_delta` for
+  `plateau_patience` epochs in a row.
+- "steps" (cuda-convnet's logged run): the base rate times a factor that changes at given epochs.
+
+Epochs are numbered from 1, as in the logs and in `metrics.csv`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..config import Recipe
+
+
+def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
+    """One optimizer group per parameter tensor, tagged with its layer and kind.
+
+    Biases get `bias_lr_multiplier` times the rate, and no weight decay unless `bias_weight_decay`.
+    """
+    groups = []
+    for name, param in model.named_parameters():
+        layer, kind = name.split(".")[-2:]  # e.g. ("conv1", "weight")
+        is_bias = kind == "bias"
+        groups.append({
+            "params": [param],
+            "name": name,
+            "layer": layer,
+            "lr_multiplier": recipe.bias_lr_multiplier if is_bias else 1.0,
+            "weight_decay": recipe.weight_decay if (not is_bias or recipe.bias_weight_decay) else 0.0,
+        })
+    return groups
+
+
+class LearningRateSchedule:
+    """Decides each epoch's learning rates and whether training is over."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        if recipe.schedule not in ("plateau", "steps"):
+            raise ValueError(f"unknown schedule {recipe.schedule!r}")
+        self.recipe = recipe
+        self.factor = 1.0            # plateau: current fraction of the base rate
+        self.drops = 0
+        self.best_error = float("inf")
+        self.epochs_without_improvement = 0
+        self.finished = False
+
+    # -- rates ------------------------------------------------------------------------------------
+    def base_factor(self, epoch: int) -> float:
+        """Fraction of the initial rate in `epoch` (1-based), before per-group multipliers."""
+        if self.recipe.schedule == "plateau":
+            return self.factor
+        factor = 1.0
+        for start, f in self.recipe.lr_steps:
+            if epoch >= start:
+                factor = f
+        return factor
+
+    def base_lr(self, epoch: int) -> float:
+        return self.recipe.lr * self.base_factor(epoch)
+
+    def layer_factor(self, layer: str, epoch: int) -> float:
+        """cuda-convnet's late-run treatment of conv1: slowed, then frozen."""
+        r = self.recipe
+        if layer == "conv1":
+            if r.conv1_freeze_epoch and epoch >= r.conv1_freeze_epoch:
+                return 0.0
+            if r.conv1_slow_epoch and epoch >= r.conv1_slow_epoch:
+                return r.conv1_slow_factor
+        return 1.0
+
+    def apply(self, optimizer: Any, epoch: int) -> float:
+        """Set every group's rate for `epoch`; return the base rate (what metrics.csv logs)."""
+        base = self.base_lr(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = base * group.get("lr_multiplier", 1.0) * self.layer_factor(group.get("layer", ""), epoch)
+        return base
+
+    # -- end of epoch ------------------------------------------------------------------------------
+    def end_epoch(self, epoch: int, val_top1_error: float) -> str | None:
+        """Record the epoch's validation error; return "drop", "stop" or None."""
+        r = self.recipe
+        if epoch >= r.epochs:
+            self.finished = True
+            return "stop"
+        if r.schedule != "plateau":
+            return None
+        if val_top1_error < self.best_error - r.plateau_min_delta:
+            self.best_error = val_top1_error
+            self.epochs_without_improvement = 0
+            return None
+        self.epochs_without_improvement += 1
+        if self.epochs_without_improvement < r.plateau_patience:
+            return None
+        self.epochs_without_improvement = 0
+        if self.drops < r.max_lr_drops:
+            self.drops += 1
+            self.factor /= 10.0
+            return "drop"
+        self.finished = True
+        return "stop"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "drops": self.drops, "best_error": self.best_error,
+                "epochs_without_improvement": self.epochs_without_improvement, "finished": self.finished}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.factor = float(state["factor"])
+        self.drops = int(state["drops"])
+        self.best_error = float(state["best_error"])
+        self.epochs_without_improvement = int(state["epochs_without_improvement"])
+        self.finished = bool(state["finished"])

@@ -1,0 +1,50 @@
+"""Shared fixtures: small generated image-folder trees and prepared datasets, made once per session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from alexnet.data.prepare import prepare_dataset
+from alexnet.data.synthetic import make_shapes_dataset
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+FOUR_CLASSES = ("disc", "square", "hstripes", "vstripes")
+
+
+@pytest.fixture(scope="session")
+def shapes_src(tmp_path_factory):
+    """An image-folder tree: 4 classes, 150 train + 25 val images each, mixed sizes and formats."""
+    return make_shapes_dataset(tmp_path_factory.mktemp("shapes_src"), 150, 25, seed=1, classes=FOUR_CLASSES)
+
+
+@pytest.fixture(scope="session")
+def shapes_data(shapes_src, tmp_path_factory):
+    """`shapes_src` prepared at 32 px."""
+    out = tmp_path_factory.mktemp("shapes_data") / "data"
+    prepare_dataset(shapes_src, out, size=32, workers=0, progress=False)
+    return out
+
+
+def write_image(path, array: np.ndarray, mode: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(array)
+    if mode:
+        img = img.convert(mode)
+    img.save(path)
+
+
+@pytest.fixture
+def random_tree(tmp_path):
+    """A tiny tree of random-pixel PNGs (exact pixels, lossless): 2 classes, 3 train + 2 val each."""
+    rng = np.random.default_rng(0)
+    src = tmp_path / "src"
+    for split, n in (("train", 3), ("val", 2)):
+        for c in ("a", "b"):
+            for i in range(n):
+                h, w = rng.integers(20, 50, size=2)
+                write_image(src / split / c / f"{i}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return src

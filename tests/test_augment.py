@@ -1,0 +1,126 @@
+"""Crops, reflections, ten patches, colour noise and mean subtraction, against numpy on the same pixels."""
+
+import numpy as np
+import torch
+
+from alexnet.data.augment import (Preprocessor, crop_size_for, pca_shift, sample_augmentation,
+                                  ten_crop_views)
+from alexnet.data.loader import EvalBatches, TrainBatches
+
+
+def test_crop_size_is_seven_eighths():
+    assert crop_size_for(256, 7 / 8) == 224
+    assert crop_size_for(32, 7 / 8) == 28
+    assert crop_size_for(64, 7 / 8) == 56
+
+
+def test_random_crops_cover_every_position_and_reflect_half():
+    seen_y, seen_x, flips = set(), set(), 0
+    for i in range(3000):
+        y, x, f, a = sample_augmentation(0, 1, i, 256, 224, 0.1)
+        assert 0 <= y <= 32 and 0 <= x <= 32
+        seen_y.add(y), seen_x.add(x)
+        flips += f
+    assert seen_y == set(range(33)) and seen_x == set(range(33))  # 33 x 33 x 2 = 2178 variants
+    assert 1350 < flips < 1650
+    # a different seed, epoch or index gives different draws; the same ones give the same
+    assert sample_augmentation(0, 1, 5, 256, 224, .1)[:3] == sample_augmentation(0, 1, 5, 256, 224, .1)[:3]
+    draws = {sample_augmentation(s, e, 5, 256, 224, .1)[:2] for s, e in ((0, 1), (1, 1), (0, 2))}
+    assert len(draws) == 3
+
+
+def test_ten_views_are_corners_centre_and_reflections():
+    views = ten_crop_views(256, 224)
+    assert views[:5] == [(0, 0, False), (0, 32, False), (32, 0, False), (32, 32, False), (16, 16, False)]
+    assert views[5:] == [(y, x, True) for y, x, _ in views[:5]]
+
+
+def test_pca_shift_is_the_papers_sum():
+    rng = np.random.default_rng(0)
+    vecs, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    vals = np.array([0.2, 0.02, 0.005])
+    alphas = rng.normal(0, 0.1, (4, 3))
+    # [p1 p2 p3][a1 l1, a2 l2, a3 l3]^T, term by term
+    want = np.stack([sum(alphas[b, i] * vals[i] * vecs[:, i] for i in range(3)) for b in range(4)])
+    np.testing.assert_allclose(pca_shift(alphas, vals, vecs), want, rtol=1e-12)
+
+
+def _write_array(path, array):
+    np.save(path, array)
+    return path
+
+
+def test_train_batches_crop_exact_pixels(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
+    path = _write_array(tmp_path / "x.npy", images)
+    labels = np.arange(10) % 3
+    batches = TrainBatches(path, labels, batch_size=4, crop_size=12, seed=7, pca_std=0.1)
+    batches.set_epoch(3)
+    order = np.random.default_rng((7, 3)).permutation(10)
+    seen = []
+    for b in range(len(batches)):
+        crops, y, corners, flips, alphas = batches[b]
+        for i in range(len(y)):
+            index = order[b * 4 + i]
+            yy, xx, f, a = sample_augmentation(7, 3, int(index), 16, 12, 0.1)
+            want = images[index, yy:yy + 12, xx:xx + 12]
+            want = want[:, ::-1] if f else want
+            np.testing.assert_array_equal(crops[i].numpy(), want)
+            assert y[i] == labels[index] and tuple(corners[i].tolist()) == (yy, xx) and bool(flips[i]) == f
+            np.testing.assert_array_equal(alphas[i].numpy(), a)
+            seen.append(int(index))
+    assert sorted(seen) == list(range(10))  # every image exactly once per epoch
+
+
+def _stats(rng):
+    vecs, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return np.array([0.05, 0.01, 0.002], np.float32), vecs.astype(np.float32)
+
+
+def test_preprocessor_train_batch_matches_numpy():
+    rng = np.random.default_rng(2)
+    mean = rng.uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    vals, vecs = _stats(rng)
+    images = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    corners = np.array([[0, 0], [4, 1], [2, 4]])
+    flips = np.array([False, True, True])
+    alphas = rng.normal(0, 0.1, (3, 3)).astype(np.float32)
+    crops = np.stack([images[i, y:y + 12, x:x + 12][:, ::-1] if f else images[i, y:y + 12, x:x + 12]
+                      for i, ((y, x), f) in enumerate(zip(corners, flips))])
+    for mode in ("aligned", "center"):
+        pre = Preprocessor(mean, vals, vecs, 12, mode)
+        got = pre.train_batch(torch.from_numpy(crops), torch.from_numpy(corners), torch.from_numpy(flips),
+                              torch.from_numpy(alphas)).numpy()
+        for i, ((y, x), f) in enumerate(zip(corners, flips)):
+            # the paper: subtract the mean from the whole image, then crop and reflect
+            centred = images[i].astype(np.float64) - mean if mode == "aligned" else None
+            if mode == "aligned":
+                patch = centred[y:y + 12, x:x + 12]
+                patch = patch[:, ::-1] if f else patch
+            else:  # the original code: the crop minus the centre crop of the mean
+                patch = crops[i].astype(np.float64) - mean[2:14, 2:14]
+            shift = 255.0 * (vecs.astype(np.float64) @ (alphas[i] * vals))
+            want = (patch + shift).transpose(2, 0, 1)
+            np.testing.assert_allclose(got[i], want, rtol=0, atol=2e-4)
+
+
+def test_test_views_match_numpy(tmp_path):
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    vals, vecs = _stats(rng)
+    images = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    pre = Preprocessor(mean, vals, vecs, 12, "aligned")
+    views = ten_crop_views(16, 12)
+    outs = list(pre.test_views(torch.from_numpy(images), views))
+    assert len(outs) == 10
+    for out, (y, x, f) in zip(outs, views):
+        centred = images.astype(np.float64) - mean
+        want = centred[:, y:y + 12, x:x + 12]
+        want = want[:, :, ::-1] if f else want
+        np.testing.assert_allclose(out.numpy(), want.transpose(0, 3, 1, 2), atol=1e-4)
+    # the corners really are the corners
+    assert views[3] == (4, 4, False)
+    path = _write_array(tmp_path / "e.npy", images)
+    x, y = EvalBatches(path, np.array([1, 0]), 8)[0]
+    np.testing.assert_array_equal(x.numpy(), images)

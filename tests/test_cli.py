@@ -1,0 +1,92 @@
+"""The command line: help everywhere, the documented outputs, and one-line errors with non-zero exits."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from alexnet.cli.main import build_parser, main
+
+SUBCOMMANDS = ["summary", "prepare", "train", "evaluate", "demo"]
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0 and "usage: alexnet " + name in capsys.readouterr().out
+
+
+def test_python_dash_m_and_console_script():
+    out = subprocess.run([sys.executable, "-m", "alexnet", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "summary" in out.stdout
+
+
+def test_summary_paper_total(capsys):
+    assert main(["summary", "--preset", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert "60,965,224" in out and "96 x 55 x 55" in out and "1000" in out
+
+
+def test_unknown_preset_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["summary", "--preset", "vgg"])
+    assert exit_.value.code == 2 and "invalid choice: 'vgg'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["train", "--data", "d", "--out", "r", "--epochs", "-1"], "--epochs"),
+    (["train", "--data", "d", "--out", "r", "--batch-size", "0"], "--batch-size"),
+    (["train", "--data", "d", "--out", "r", "--lr", "nan"], "--lr"),
+    (["prepare", "a", "b", "--size", "0"], "--size"),
+    (["evaluate", "r", "--tta", "5crop"], "--tta"),
+])
+def test_bad_flags_name_the_flag(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["prepare", str(tmp_path / "nope"), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("alexnet: error: ") and "nope" in err and err.count("\n") == 1
+    (tmp_path / "data").mkdir()
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--device", "cpu"]) == 1
+    assert "no manifest.json" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--device", "tpu"]) == 1
+    assert "--device must be cpu or cuda" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing-run")]) == 1
+    assert "no such run folder" in capsys.readouterr().err
+
+
+def test_prepare_train_evaluate_json(shapes_src, tmp_path, capsys):
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["prepare", str(shapes_src), str(data), "--size", "32", "--workers", "2", "--quiet"]) == 0
+    assert (data / "manifest.json").exists()
+    assert main(["train", "--data", str(data), "--preset", "small", "--out", str(run), "--epochs", "1",
+                 "--batch-size", "32", "--device", "cpu", "--quiet"]) == 0
+    assert (run / "metrics.csv").exists() and (run / "last.pt").exists() and (run / "config.json").exists()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json", "--tta", "10crop"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"top1_error", "top5_error", "images"} and result["images"] == 100
+    assert 0 <= result["top5_error"] <= result["top1_error"] <= 1
+    # --resume continues from the checkpoint for one more epoch
+    assert main(["train", "--data", str(data), "--preset", "small", "--out", str(run), "--epochs", "2",
+                 "--device", "cpu", "--resume", "--quiet"]) == 0
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["evaluate", "RUN"])
+    assert args.tta == "10crop" and args.data is None

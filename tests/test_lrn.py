@@ -1,0 +1,73 @@
+"""LocalResponseNorm against a float64 loop over the paper's formula (Section 3.3)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from alexnet import LocalResponseNorm
+from alexnet.model.lrn import WithinMapResponseNorm
+
+
+def reference_lrn(a: np.ndarray, n=5, alpha=1e-4, beta=0.75, k=2.0) -> np.ndarray:
+    """b[i] = a[i] / (k + alpha * sum_{j=max(0,i-n/2)}^{min(N-1,i+n/2)} a[j]^2)^beta, in float64 loops."""
+    a = a.astype(np.float64)
+    N = a.shape[1]
+    b = np.empty_like(a)
+    for i in range(N):
+        lo, hi = max(0, i - n // 2), min(N - 1, i + n // 2)
+        s = (a[:, lo:hi + 1] ** 2).sum(axis=1)
+        b[:, i] = a[:, i] / (k + alpha * s) ** beta
+    return b
+
+
+@pytest.mark.parametrize("n,alpha,beta,k", [(5, 1e-4, 0.75, 2.0), (3, 1e-2, 0.5, 1.0), (1, 0.3, 1.0, 0.5)])
+def test_matches_formula_in_float64(n, alpha, beta, k):
+    rng = np.random.default_rng(n)
+    # ReLU outputs of realistic magnitude: the alpha*sum term must matter for the test to bite.
+    a = np.maximum(rng.normal(0, 60, (2, 11, 4, 3)), 0)
+    got = LocalResponseNorm(n, alpha, beta, k)(torch.from_numpy(a)).numpy()
+    want = reference_lrn(a, n, alpha, beta, k)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert np.abs(want - a / k ** beta).max() > 1e-3  # the normalisation is not negligible here
+
+
+def test_alpha_multiplies_the_sum_not_the_mean():
+    """Ours with alpha equals PyTorch's (which divides alpha by n) with alpha * n."""
+    x = torch.rand(3, 16, 5, 5, dtype=torch.float64) * 100
+    ours = LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x)
+    theirs = nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=0)
+    differs = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)(x)
+    assert (ours - differs).abs().max() > 1e-3
+
+
+def test_columns_normalise_separately():
+    rng = np.random.default_rng(3)
+    a = np.abs(rng.normal(0, 50, (2, 12, 3, 3)))
+    got = LocalResponseNorm(5, 1e-3, 0.75, 2.0, groups=2)(torch.from_numpy(a)).numpy()
+    want = np.concatenate([reference_lrn(a[:, :6], 5, 1e-3), reference_lrn(a[:, 6:], 5, 1e-3)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_gradient_matches_float64_finite_differences():
+    x = (torch.rand(1, 7, 2, 2, dtype=torch.float64) * 30).requires_grad_()
+    assert torch.autograd.gradcheck(LocalResponseNorm(5, 1e-3, 0.75, 2.0), (x,))
+
+
+def test_even_size_rejected():
+    with pytest.raises(ValueError):
+        LocalResponseNorm(4)
+
+
+def test_within_map_norm_matches_loop():
+    rng = np.random.default_rng(4)
+    a = np.abs(rng.normal(0, 40, (1, 2, 6, 7)))
+    size, scale, power, k = 5, 1e-3, 0.75, 1.0
+    want = np.empty_like(a)
+    for y in range(6):
+        for x in range(7):
+            win = a[:, :, max(0, y - 2):y + 3, max(0, x - 2):x + 3]
+            want[:, :, y, x] = a[:, :, y, x] / (k + scale / size ** 2 * (win ** 2).sum(axis=(2, 3))) ** power
+    got = WithinMapResponseNorm(size, scale, power, k)(torch.from_numpy(a)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -1,0 +1,71 @@
+"""The learning-rate schedules and per-parameter groups (Section 5; the original code's run)."""
+
+from dataclasses import replace
+
+import torch
+
+from alexnet import build_model
+from alexnet.config import Recipe
+from alexnet.presets import get_preset
+from alexnet.training.optim import PaperSGD
+from alexnet.training.schedule import LearningRateSchedule, parameter_groups
+
+
+def test_plateau_divides_by_ten_three_times_then_stops():
+    recipe = Recipe(lr=0.01, epochs=100, plateau_patience=2, plateau_min_delta=0.001, max_lr_drops=3)
+    s = LearningRateSchedule(recipe)
+    errors = [0.9, 0.8, 0.8, 0.8,      # two epochs without improvement -> drop 1
+              0.7, 0.7, 0.7995,        # -> drop 2 (0.7995 is not better than 0.7 by 0.001)
+              0.6, 0.6, 0.6,           # -> drop 3
+              0.5, 0.5, 0.5]           # -> stop
+    events, lrs = [], []
+    for epoch, err in enumerate(errors, start=1):
+        lrs.append(s.base_lr(epoch))
+        events.append(s.end_epoch(epoch, err))
+    assert events == [None, None, None, "drop", None, None, "drop", None, None, "drop", None, None, "stop"]
+    assert lrs[:4] == [0.01] * 4 and lrs[4] == 0.001 and abs(lrs[7] - 1e-4) < 1e-18 and abs(lrs[10] - 1e-5) < 1e-19
+    assert s.finished
+
+
+def test_plateau_state_round_trip():
+    s = LearningRateSchedule(Recipe(plateau_patience=1))
+    s.end_epoch(1, 0.5)
+    s.end_epoch(2, 0.6)
+    t = LearningRateSchedule(Recipe(plateau_patience=1))
+    t.load_state_dict(s.state_dict())
+    assert t.state_dict() == s.state_dict() and t.base_lr(3) == s.base_lr(3)
+
+
+def test_cuda_convnet_steps_and_conv1():
+    recipe = get_preset("cuda-convnet-2012").recipe
+    s = LearningRateSchedule(recipe)
+    assert [s.base_lr(e) for e in (1, 24, 25, 50, 51, 78, 79, 90)] == \
+        [0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001, 0.00001, 0.00001]
+    assert s.layer_factor("conv1", 66) == 1.0 and s.layer_factor("conv1", 67) == 0.1
+    assert s.layer_factor("conv1", 72) == 0.0 and s.layer_factor("conv2", 80) == 1.0
+    assert s.end_epoch(89, 0.5) is None and s.end_epoch(90, 0.5) == "stop"
+
+
+def test_groups_bias_rate_and_decay_cuda_convnet():
+    model = build_model("small", 3)
+    recipe = replace(get_preset("cuda-convnet-2012").recipe, weight_decay=5e-4)
+    groups = parameter_groups(model, recipe)
+    by_name = {g["name"]: g for g in groups}
+    assert by_name["features.conv2.bias"]["lr_multiplier"] == 2.0
+    assert by_name["features.conv2.bias"]["weight_decay"] == 0.0
+    assert by_name["features.conv2.weight"]["weight_decay"] == 5e-4
+    opt = PaperSGD(groups, lr=0.01)
+    s = LearningRateSchedule(recipe)
+    s.apply(opt, 70)  # base 0.0001 (after epoch 51); conv1 slowed to a tenth from epoch 67
+    rates = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert abs(rates["features.conv2.weight"] - 1e-4) < 1e-18
+    assert abs(rates["features.conv2.bias"] - 2e-4) < 1e-18
+    assert abs(rates["features.conv1.weight"] - 1e-5) < 1e-18
+    s.apply(opt, 72)
+    assert {g["name"]: g["lr"] for g in opt.param_groups}["features.conv1.bias"] == 0.0
+
+
+def test_paper_groups_are_uniform():
+    groups = parameter_groups(build_model("small", 3), get_preset("paper").recipe)
+    assert all(g["lr_multiplier"] == 1.0 and g["weight_decay"] == 5e-4 for g in groups)
+    assert sum(len(g["params"]) for g in groups) == len(list(build_model("small", 3).parameters()))

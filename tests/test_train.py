@@ -1,0 +1,150 @@
+"""Training end to end on generated data: learning, exact resume, checkpoints, and bad input."""
+
+import csv
+
+import pytest
+import torch
+
+from alexnet.errors import AlexNetError
+from alexnet.evaluation.evaluate import evaluate_checkpoint
+from alexnet.training.checkpoint import load_checkpoint, save_checkpoint
+from alexnet.training.trainer import METRICS_COLUMNS, TrainSettings, train
+
+
+def settings(data, out, **kw):
+    kw.setdefault("batch_size", 16)  # more steps per epoch on a small dataset
+    return TrainSettings(data=data, out=out, preset="small", device="cpu", workers=0, progress=False,
+                         log=lambda line: None, **kw)
+
+
+def test_overfits_one_batch():
+    """No augmentation, no dropout: the network must drive the loss on 16 fixed images near zero."""
+    from dataclasses import replace
+
+    from alexnet import build_model
+    from alexnet.presets import get_preset
+    from alexnet.training.optim import PaperSGD
+    from alexnet.training.schedule import parameter_groups
+
+    torch.manual_seed(0)
+    model = build_model("small", 4).eval()  # eval: dropout off
+    x = torch.randn(16, 3, 28, 28) * 40
+    y = torch.arange(16) % 4
+    opt = PaperSGD(parameter_groups(model, replace(get_preset("small").recipe)), lr=0.01)
+    first = None
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert first > 1.0 and loss.item() < 0.05
+
+
+@pytest.fixture(scope="module")
+def short_run(shapes_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "run"
+    result = train(settings(shapes_data, run, epochs=8, seed=3))
+    return run, result
+
+
+def test_short_run_beats_chance(short_run):
+    run, result = short_run
+    assert result["epoch"] == 8
+    # 4 classes: chance is 75% top-1 error
+    ten = evaluate_checkpoint(str(run), tta="10crop", device="cpu")
+    center = evaluate_checkpoint(str(run), tta="center", device="cpu")
+    assert ten["images"] == 100 and center["images"] == 100
+    assert ten["top1_error"] < 0.45 and center["top1_error"] < 0.45
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert tuple(rows[0]) == METRICS_COLUMNS and len(rows) == 8
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+
+
+def test_checkpoint_is_plain_and_safe(short_run):
+    run, _ = short_run
+    raw = torch.load(run / "last.pt", weights_only=True)
+    assert isinstance(raw["model"], dict) and all(isinstance(v, torch.Tensor) for v in raw["model"].values())
+    assert raw["preset"] == "small" and raw["epoch"] == 8 and raw["classes"] == ["disc", "hstripes", "square", "vstripes"]
+    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
+
+
+def test_resume_ends_with_identical_weights(shapes_data, tmp_path):
+    straight = tmp_path / "straight"
+    train(settings(shapes_data, straight, epochs=2, seed=5))
+    stopped = tmp_path / "stopped"
+    train(settings(shapes_data, stopped, epochs=1, seed=5))
+    train(settings(shapes_data, stopped, epochs=2, seed=5, resume=True))
+    a, b = load_checkpoint(straight), load_checkpoint(stopped)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["history"][-1]["val_top1_error"] == b["history"][-1]["val_top1_error"]
+    assert len(list(csv.DictReader(open(stopped / "metrics.csv")))) == 2
+
+
+def test_resume_refuses_other_preset_or_classes(short_run, shapes_src, tmp_path):
+    run, _ = short_run
+    with pytest.raises(AlexNetError, match="from preset 'small', not 'paper'"):
+        train(TrainSettings(data=load_checkpoint(run)["data"], out=run, preset="paper", device="cpu",
+                            resume=True, progress=False, log=lambda _: None))
+    from alexnet.data.prepare import prepare_dataset
+    from alexnet.data.synthetic import make_shapes_dataset
+    other = make_shapes_dataset(tmp_path / "src3", 3, 2, classes=("disc", "ring", "plus"))
+    prepare_dataset(other, tmp_path / "data3", size=32, workers=0, progress=False)
+    with pytest.raises(AlexNetError, match="4 classes, dataset .* has 3"):
+        train(settings(tmp_path / "data3", run, resume=True))
+    with pytest.raises(AlexNetError, match="knows 4 classes"):
+        evaluate_checkpoint(str(run), data=str(tmp_path / "data3"), device="cpu")
+
+
+def test_run_folder_rules(shapes_data, short_run, tmp_path):
+    run, _ = short_run
+    with pytest.raises(AlexNetError, match="exists: pass --resume"):
+        train(settings(shapes_data, run, epochs=1))
+    with pytest.raises(AlexNetError, match="no checkpoint"):
+        train(settings(shapes_data, tmp_path / "fresh", resume=True))
+    with pytest.raises(AlexNetError, match="inside the dataset folder"):
+        train(settings(shapes_data, shapes_data / "run"))
+    with pytest.raises(AlexNetError, match="--epochs must be at least 1"):
+        train(settings(shapes_data, tmp_path / "r", epochs=0))
+    with pytest.raises(AlexNetError, match="unknown preset"):
+        train(TrainSettings(data=shapes_data, out=tmp_path / "r2", preset="nope", device="cpu"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AlexNetError, match="no manifest.json"):
+        train(settings(tmp_path / "empty", tmp_path / "r3"))
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}, "model_config": {}, "preset": "p", "classes": []})
+    before = path.read_bytes()
+
+    def crash(obj, f):
+        f.write(b"partial bytes")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"model": {"w": torch.zeros(2)}})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_bad_checkpoints_are_refused(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(AlexNetError, match="junk.pt: not a readable alexnet checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    torch.save({"format": "alexnet-checkpoint", "x": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(AlexNetError, match="refused, not executed"):
+        load_checkpoint(tmp_path / "evil.pt")
+    torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
+    with pytest.raises(AlexNetError, match="not an alexnet checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(AlexNetError, match="no such run folder or checkpoint"):
+        load_checkpoint(tmp_path / "nothing")
+    with pytest.raises(AlexNetError, match="no last.pt"):
+        load_checkpoint(tmp_path)
