@@ -69,3 +69,17 @@ def test_paper_groups_are_uniform():
     groups = parameter_groups(build_model("small", 3), get_preset("paper").recipe)
     assert all(g["lr_multiplier"] == 1.0 and g["weight_decay"] == 5e-4 for g in groups)
     assert sum(len(g["params"]) for g in groups) == len(list(build_model("small", 3).parameters()))
+
+
+def test_state_at_the_epoch_limit_matches_an_uninterrupted_run():
+    """A run stopped by --epochs and resumed must hold the same plateau state as one that went on."""
+    errors = [0.9, 0.9, 0.9, 0.9, 0.8]
+    short = LearningRateSchedule(Recipe(epochs=3, plateau_patience=2))
+    long = LearningRateSchedule(Recipe(epochs=10, plateau_patience=2))
+    for epoch, err in enumerate(errors[:3], start=1):
+        short.end_epoch(epoch, err)
+        long.end_epoch(epoch, err)
+    assert short.finished and not long.finished
+    assert {k: v for k, v in short.state_dict().items() if k != "finished"} == \
+        {k: v for k, v in long.state_dict().items() if k != "finished"}
+    assert short.drops == 1  # the drop at epoch 3 happened even though epoch 3 was the last

@@ -13,6 +13,7 @@ from alexnet.training.trainer import METRICS_COLUMNS, TrainSettings, train
 
 def settings(data, out, **kw):
     kw.setdefault("batch_size", 16)  # more steps per epoch on a small dataset
+    kw.setdefault("lr", 0.01)
     return TrainSettings(data=data, out=out, preset="small", device="cpu", workers=0, progress=False,
                          log=lambda line: None, **kw)
 

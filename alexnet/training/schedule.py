@@ -83,13 +83,19 @@ class LearningRateSchedule:
 
     # -- end of epoch ------------------------------------------------------------------------------
     def end_epoch(self, epoch: int, val_top1_error: float) -> str | None:
-        """Record the epoch's validation error; return "drop", "stop" or None."""
-        r = self.recipe
-        if epoch >= r.epochs:
+        """Record the epoch's validation error; return "drop", "stop" or None.
+
+        The plateau bookkeeping is updated first, whatever the epoch limit, so that a run stopped
+        at its --epochs and resumed with more holds the same state as one that never stopped.
+        """
+        event = self._plateau(val_top1_error) if self.recipe.schedule == "plateau" else None
+        if event != "stop" and epoch >= self.recipe.epochs:
             self.finished = True
             return "stop"
-        if r.schedule != "plateau":
-            return None
+        return event
+
+    def _plateau(self, val_top1_error: float) -> str | None:
+        r = self.recipe
         if val_top1_error < self.best_error - r.plateau_min_delta:
             self.best_error = val_top1_error
             self.epochs_without_improvement = 0

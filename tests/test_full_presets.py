@@ -1,0 +1,40 @@
+"""The full-size presets run through the real pipeline: prepare at 256, train a step, evaluate 10 patches."""
+
+import numpy as np
+import pytest
+import torch
+
+from alexnet.data.prepare import prepare_dataset
+from alexnet.evaluation.evaluate import evaluate_checkpoint
+from alexnet.training.checkpoint import load_checkpoint
+from alexnet.training.trainer import TrainSettings, train
+
+from conftest import write_image
+
+
+@pytest.fixture(scope="module")
+def data256(tmp_path_factory):
+    root = tmp_path_factory.mktemp("full")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 2), ("val", 1)):
+        for c in ("a", "b"):
+            for i in range(n):
+                write_image(root / "src" / split / c / f"{i}.jpg", rng.integers(0, 256, (300, 260, 3), dtype=np.uint8))
+    prepare_dataset(root / "src", root / "data", size=256, workers=0, progress=False)
+    return root
+
+
+@pytest.mark.parametrize("preset", ["paper", "cuda-convnet-2012"])
+def test_one_epoch_and_ten_patch_evaluation(preset, data256):
+    run = data256 / f"run-{preset}"
+    result = train(TrainSettings(data=data256 / "data", out=run, preset=preset, epochs=1, batch_size=4,
+                                 device="cpu", workers=0, progress=False, log=lambda _: None))
+    assert result["epoch"] == 1 and np.isfinite(result["train_loss"])
+    ckpt = load_checkpoint(run)
+    assert ckpt["model_config"]["input_size"] == 224
+    assert tuple(ckpt["model"]["features.conv1.weight"].shape) == (96, 3, 11, 11)
+    assert ckpt["recipe"]["mean_crop"] == ("center" if preset == "cuda-convnet-2012" else "aligned")
+    assert not torch.all(ckpt["model"]["features.conv1.weight"] == 0)
+    # ten patches on one preset, the centre on the other: the 224 px forward passes cost seconds here
+    out = evaluate_checkpoint(str(run), tta="10crop" if preset == "paper" else "center", device="cpu")
+    assert out["images"] == 2 and 0 <= out["top1_error"] <= 1
