@@ -7,12 +7,8 @@ a dict and rebuilt from it (`from_dict`), and compared. The presets themselves l
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-# Each convolutional stage is a sequence of these operations, in order.
-STAGE_OPS = ("conv", "relu", "lrn", "within_map_norm", "pool")
-
+from dataclasses import dataclass
+from typing import Any
 
 @dataclass(frozen=True)
 class ConvSpec:
@@ -25,7 +21,7 @@ class ConvSpec:
     groups: int = 1
     init_std: float = 0.01
     bias_init: float = 0.0
-    # The operations of this stage, e.g. ("conv", "relu", "lrn", "pool").
+    # The operations of this stage in order, from "conv", "relu", "lrn", "within_map_norm", "pool".
     ops: tuple[str, ...] = ("conv", "relu")
 
 
@@ -74,10 +70,6 @@ class Recipe:
     pca_off_epoch: int = 0               # 0 = never
     mean_crop: str = "aligned"           # "aligned": mean cropped with the image; "center": always centre
     eval_batch_size: int = 128
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-T = TypeVar("T")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -92,7 +84,7 @@ def _tuplify(value: Any) -> Any:
 
 def recipe_from_dict(d: dict[str, Any]) -> Recipe:
     known = {f.name for f in dataclasses.fields(Recipe)}
-    return Recipe(**{k: _tuplify(v) if k != "extra" else dict(v) for k, v in d.items() if k in known})
+    return Recipe(**{k: _tuplify(v) for k, v in d.items() if k in known})
 
 
 def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:

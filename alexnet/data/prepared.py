@@ -112,9 +112,6 @@ class PreparedDataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def __len__(self) -> int:
-        return len(self.labels["train"])
-
     def describe(self) -> str:
         return (f"{self.root}: {len(self.labels['train'])} train / {len(self.labels['val'])} val images, "
                 f"{self.num_classes} classes, {self.size}x{self.size}")

@@ -12,10 +12,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.augment import Preprocessor, center_view, ten_crop_views
+from ..config import recipe_from_dict
+from ..data.augment import Preprocessor, center_view, crop_size_for, ten_crop_views
 from ..data.loader import EvalBatches, make_loader
 from ..data.prepared import PreparedDataset
+from ..device import resolve_device
+from ..errors import AlexNetError
 from ..progress import Progress
+from ..training.checkpoint import load_checkpoint, model_from_checkpoint
 
 TTA_MODES = ("center", "10crop")
 
@@ -74,12 +78,6 @@ def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: st
 
     `data` defaults to the dataset the run trained on.
     """
-    from ..config import recipe_from_dict
-    from ..data.augment import crop_size_for
-    from ..errors import AlexNetError
-    from ..training.checkpoint import load_checkpoint, model_from_checkpoint
-    from ..training.trainer import resolve_device
-
     if tta not in TTA_MODES:
         raise AlexNetError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
     if batch_size is not None and batch_size < 1:

@@ -26,6 +26,7 @@ from ..config import Recipe, recipe_from_dict, to_dict
 from ..data.augment import Preprocessor, crop_size_for
 from ..data.loader import TrainBatches, make_loader
 from ..data.prepared import PreparedDataset
+from ..device import resolve_device
 from ..errors import AlexNetError
 from ..evaluation.evaluate import predict_probabilities, topk_errors
 from ..model import AlexNet
@@ -52,16 +53,6 @@ class TrainSettings:
     workers: int | None = None       # None: a default for the device
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
-
-
-def resolve_device(name: str | None) -> torch.device:
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise AlexNetError(f"--device must be cpu or cuda, got {name!r}")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AlexNetError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
