@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+
 @dataclass(frozen=True)
 class ConvSpec:
     out_channels: int
