@@ -50,9 +50,11 @@ def test_columns_normalise_separately():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_gradient_matches_float64_finite_differences():
-    x = (torch.rand(1, 7, 2, 2, dtype=torch.float64) * 30).requires_grad_()
-    assert torch.autograd.gradcheck(LocalResponseNorm(5, 1e-3, 0.75, 2.0), (x,))
+@pytest.mark.parametrize("size,groups,maps", [(5, 1, 7), (5, 2, 8), (3, 3, 6), (5, 2, 4), (1, 1, 3)])
+def test_hand_written_gradient_matches_float64_finite_differences(size, groups, maps):
+    # Mixed signs, and windows wider than a column (maps // groups < size) to exercise the edges.
+    x = ((torch.rand(2, maps, 2, 3, dtype=torch.float64) - 0.3) * 30).requires_grad_()
+    assert torch.autograd.gradcheck(LocalResponseNorm(size, 1e-3, 0.75, 2.0, groups=groups), (x,))
 
 
 def test_even_size_rejected():

@@ -21,7 +21,7 @@ MARKER = ".alexnet-demo"
 DEMO_TRAIN_PER_CLASS = 250
 DEMO_VAL_PER_CLASS = 50
 DEMO_SIZE = 32
-DEMO_EPOCHS = 10
+DEMO_EPOCHS = 6
 
 
 def _fresh_workdir(out: Path) -> None:

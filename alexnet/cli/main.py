@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AlexNetError
+from ..data.sources import LAYOUTS
 from ..presets import PRESETS
 
 
@@ -68,13 +69,24 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    if args.verify:
+        from ..data.prepared import verify_dataset
+
+        if args.out is not None:
+            raise AlexNetError("--verify takes one folder: alexnet prepare --verify OUT")
+        print(verify_dataset(args.src, progress=_show_progress(args)))
+        return 0
+    if args.out is None:
+        raise AlexNetError("prepare needs SRC and OUT (or --verify OUT)")
     from ..data.prepare import prepare_dataset
 
     manifest = prepare_dataset(args.src, args.out, size=args.size, workers=args.workers,
-                               progress=_show_progress(args))
-    splits = manifest["splits"]
-    print(f"prepared {args.out}: {splits['train']['count']} train and {splits['val']['count']} val images, "
-          f"{manifest['num_classes']} classes, {manifest['size']}x{manifest['size']}")
+                               progress=_show_progress(args), layout=args.layout, val_labels=args.val_labels,
+                               skip_bad=args.skip_bad)
+    counts = ", ".join(f"{info['count']} {split}" for split, info in manifest["splits"].items())
+    skipped = sum(len(info["skipped"]) for info in manifest["splits"].values())
+    print(f"prepared {args.out} ({manifest['layout']}): {counts} images, {manifest['num_classes']} classes, "
+          f"{manifest['size']}x{manifest['size']}" + (f"; {skipped} unreadable left out" if skipped else ""))
     return 0
 
 
@@ -131,13 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crop side in pixels (default: the preset's, 224 for paper)")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("prepare", help="rescale an image-folder tree into a prepared dataset",
-                       description="Read SRC/train/<class>/* and SRC/val/<class>/* (jpg/jpeg/png), rescale "
-                                   "each image's shorter side to --size, keep the central square, and write "
-                                   "the arrays, the mean image and the RGB eigen-decomposition to OUT.")
-    p.add_argument("src", metavar="SRC", help="source folder with train/ and val/ class folders")
-    p.add_argument("out", metavar="OUT", help="output folder for the prepared dataset")
-    p.add_argument("--size", type=_positive_int, default=256, help="stored image side in pixels (default 256)")
+    p = sub.add_parser("prepare", help="rescale a dataset (image folders, ILSVRC, CIFAR-10) into a prepared dataset",
+                       description="Read SRC (an image-folder tree SRC/train|val/<class>/*, ILSVRC-2012/2010 tars "
+                                   "or folders with their devkit or a labels CSV, or CIFAR-10's python batches), "
+                                   "rescale each image's shorter side to --size, keep the central square, and "
+                                   "write the arrays, the mean image and the RGB eigen-decomposition to OUT. "
+                                   "Run the same command again to continue an interrupted preparation.")
+    p.add_argument("src", metavar="SRC", help="source folder (or, with --verify, the prepared dataset)")
+    p.add_argument("out", metavar="OUT", nargs="?", default=None, help="output folder for the prepared dataset")
+    p.add_argument("--layout", default="auto", choices=list(LAYOUTS),
+                   help="how SRC is organised (default: recognised from its contents)")
+    p.add_argument("--val-labels", default=None, metavar="CSV",
+                   help="ILSVRC: labels of flat validation images, rows 'image id,synset ...' "
+                        "(default: LOC_val_solution.csv or the devkit's ground truth in SRC)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave unreadable images out (listed under 'skipped' in manifest.json) instead of stopping")
+    p.add_argument("--verify", action="store_true",
+                   help="check a prepared dataset: files, shapes, counts, labels and checksums")
+    p.add_argument("--size", type=_positive_int, default=256,
+                   help="stored image side in pixels (default 256; use 32 for CIFAR-10's native size)")
     p.add_argument("--workers", type=_nonnegative_int, default=None,
                    help="decoding processes (default: CPU count, at most 8; 0 = in this process)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -155,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, data order, augmentation, dropout")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last.pt")
-    p.add_argument("--workers", type=_nonnegative_int, default=None, help="data-loading processes")
+    p.add_argument("--workers", type=_nonnegative_int, default=None,
+                   help="data-loading processes (default: CPU count up to 8 on cuda, 0 = in-process on cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress display (epoch lines still print)")
     p.set_defaults(func=cmd_train)
 

@@ -16,6 +16,11 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly in `folder`, sorted by name."""
+    return sorted(p for p in folder.iterdir() if _is_image(p))
+
+
 def list_classes(split_dir: Path) -> list[str]:
     return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -40,7 +45,7 @@ def scan_split(src: Path, split: str, classes: list[str] | None = None) -> tuple
     label_of = {c: i for i, c in enumerate(classes)}
     items: list[tuple[Path, int]] = []
     for name in found:
-        files = sorted(p for p in (split_dir / name).iterdir() if _is_image(p))
+        files = image_files(split_dir / name)
         if not files:
             raise AlexNetError(f"{split_dir / name}: class folder has no images "
                                f"({', '.join(IMAGE_EXTENSIONS)})")

@@ -1,20 +1,25 @@
-"""`alexnet prepare`: turn an image-folder tree into a prepared dataset (see `prepared.py`).
+"""`alexnet prepare`: turn a source (see `sources.py`) into a prepared dataset (see `prepared.py`).
 
-One pass over the files: worker processes decode, rescale and crop each image and compute its RGB
-moments; the main process writes the pixels into the output arrays and accumulates the mean image
-and covariance (`statistics.py`), so memory stays bounded whatever the dataset's size.
+One pass over the images: worker processes decode (at reduced JPEG scale where possible), rescale
+and crop each image and compute its RGB moments; the main process writes the pixels into the output
+arrays and accumulates the mean image and covariance (`statistics.py`), so memory stays bounded
+whatever the dataset's size.
 
-Nothing half-written looks complete: arrays are written under a `.partial` name and renamed only
-when their split succeeded, and `manifest.json`, which marks a dataset as ready, is written last
-(to a temporary name, then renamed). Unreadable images stop the run with the list of every one.
+Interruptions: each split is written into `<split>_images.npy.partial` with a progress file beside it
+(which images are done, and the statistics so far), saved every few seconds after the array is
+flushed. Running the same command again continues from there. A finished split is renamed to its
+final name with a `<split>.done.json` marker, and `manifest.json`, which marks the dataset as ready, is
+written last; the progress files are then removed. Nothing half-written looks complete.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import multiprocessing
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,23 +28,36 @@ import numpy as np
 from .. import __version__
 from ..errors import AlexNetError
 from ..progress import Progress
-from .imagefolder import scan_split
-from .images import load_prepared, read_error
-from .prepared import FORMAT_NAME, FORMAT_VERSION, SPLITS, file_sha256
+from .archives import ImageRef
+from .images import center_crop_array, load_prepared, read_error, resize_shorter_side
+from .prepared import FORMAT_NAME, FORMAT_VERSION, file_sha256
+from .sources import Source, open_source
 from .statistics import RunningStatistics, image_moments
 
 MAX_LISTED_BAD_FILES = 20
+SAVE_PROGRESS_EVERY_S = 10.0
 
 
-def _work(task: tuple[int, str, int, bool]) -> tuple[int, np.ndarray | None, Any, Any, str | None]:
-    """Worker: (index, path, size, want moments) -> (index, pixels, rgb sum, rgb outer, error)."""
-    index, path, size, moments = task
+def _work(task: tuple[int, ImageRef, int, bool]) -> tuple[int, np.ndarray | None, Any, Any, str | None]:
+    """Worker: (index, image ref, size, want moments) -> (index, pixels, rgb sum, rgb outer, error)."""
+    index, ref, size, moments = task
     try:
-        pixels = load_prepared(path, size)
+        pixels = load_prepared(ref.open(), size)
     except Exception as exc:  # any failure to decode is reported by name, never raised here
-        return index, None, None, None, read_error(path, exc)
+        return index, None, None, None, read_error(ref.name, exc)
     rgb_sum, rgb_outer = image_moments(pixels) if moments else (None, None)
     return index, pixels, rgb_sum, rgb_outer, None
+
+
+def _decoded(pixels: np.ndarray, size: int, todo: np.ndarray, moments: bool) -> Iterator:
+    """The same results as `_work` for images that are already decoded (CIFAR-10)."""
+    from PIL import Image
+    for index in np.flatnonzero(todo):
+        image = pixels[index]
+        if image.shape[:2] != (size, size):
+            image = center_crop_array(resize_shorter_side(Image.fromarray(image), size), size)
+        rgb_sum, rgb_outer = image_moments(image) if moments else (None, None)
+        yield int(index), image, rgb_sum, rgb_outer, None
 
 
 def _results(tasks: list, workers: int) -> Iterator:
@@ -69,30 +87,43 @@ def _check_output(src: Path, out: Path) -> None:
     if (out / "manifest.json").exists():
         raise AlexNetError(f"{out}: already holds a prepared dataset (manifest.json); "
                            "choose another output folder or delete it")
+    if out.exists() and not out.is_dir():
+        raise AlexNetError(f"{out}: exists and is not a folder")
+
+
+def _split_digest(source: Source, split: str, size: int) -> str:
+    """Identifies the work of one split, so a resumed run never mixes two different sources."""
+    digest = hashlib.sha256(f"{FORMAT_VERSION} {size} {source.layout} {split}\n".encode())
+    if split in source.images:
+        for ref, label in source.images[split]:
+            digest.update(f"{ref.name}\t{ref.offset}\t{ref.length}\t{label}\n".encode())
+    else:
+        images, labels = source.pixels[split]
+        digest.update(hashlib.sha256(images.tobytes()).digest() + labels.astype(np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: int | None = None,
-                    progress: bool = True) -> dict[str, Any]:
-    """Prepare `src` (train/ and val/ image folders) into `out`; return the manifest."""
+                    progress: bool = True, layout: str = "auto", val_labels: str | Path | None = None,
+                    skip_bad: bool = False, log=print) -> dict[str, Any]:
+    """Prepare `src` into `out` (continuing an interrupted run there); return the manifest."""
     src, out = Path(src), Path(out)
     if size < 1:
         raise AlexNetError(f"--size must be a positive number of pixels, got {size}")
-    if not src.is_dir():
-        raise AlexNetError(f"{src}: no such source folder")
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise AlexNetError(f"--workers must be 0 or more, got {workers}")
+    if not src.exists():
+        raise AlexNetError(f"{src}: no such source folder")
     _check_output(src, out)
-
-    classes, train_items = scan_split(src, "train")
-    _, val_items = scan_split(src, "val", classes)
+    source = open_source(src, layout, val_labels)
     out.mkdir(parents=True, exist_ok=True)
 
     stats = RunningStatistics(size)
     splits: dict[str, Any] = {}
-    for split, items in (("train", train_items), ("val", val_items)):
-        splits[split] = _prepare_split(split, items, out, size, workers, stats if split == "train" else None,
-                                       len(classes), progress)
+    for split in source.splits:
+        splits[split] = _prepare_split(source, split, out, size, workers, stats if split == "train" else None,
+                                       skip_bad, progress, log)
 
     mean_path = out / "mean_image.npy"
     np.save(mean_path, stats.mean_image())
@@ -103,8 +134,10 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "size": size,
-        "num_classes": len(classes),
-        "classes": classes,
+        "num_classes": len(source.classes),
+        "classes": source.classes,
+        "class_names": [source.class_names.get(c, c) for c in source.classes],
+        "layout": source.layout,
         "splits": splits,
         "statistics": statistics,
         "source": str(src.resolve()),
@@ -112,44 +145,142 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
         "tool": f"alexnet {__version__}",
     }
     write_json_atomic(out / "manifest.json", manifest)
+    for split in source.splits:  # the manifest now says it all
+        for name in (f"{split}.done.json", f"{split}.progress.npz", f"{split}.stats.npz"):
+            (out / name).unlink(missing_ok=True)
     return manifest
 
 
-def _prepare_split(split: str, items: list[tuple[Path, int]], out: Path, size: int, workers: int,
-                   stats: RunningStatistics | None, num_classes: int, progress: bool) -> dict[str, Any]:
+class _SplitProgress:
+    """The resumable state of one split: which images are written or bad, and the statistics."""
+
+    def __init__(self, path: Path, count: int, digest: str, stats: RunningStatistics | None) -> None:
+        self.path, self.digest, self.stats = path, digest, stats
+        self.done = np.zeros(count, bool)
+        self.bad = np.zeros(count, bool)
+        self.errors: dict[int, str] = {}
+
+    def load(self) -> bool:
+        """Take over a saved state of the same work; False if there is none (or it is for other work)."""
+        try:
+            with np.load(self.path, allow_pickle=False) as saved:
+                if str(saved["digest"]) != self.digest or saved["done"].shape != self.done.shape:
+                    return False
+                self.done, self.bad = saved["done"].copy(), saved["bad"].copy()
+                self.errors = dict(zip(saved["error_index"].tolist(), saved["error_text"].tolist()))
+                if self.stats is not None:
+                    self.stats.load_state({k[6:]: saved[k] for k in saved.files if k.startswith("stats_")})
+            return True
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def save(self) -> None:
+        arrays = {"digest": np.array(self.digest), "done": self.done, "bad": self.bad,
+                  "error_index": np.array(list(self.errors), np.int64),
+                  "error_text": np.array(list(self.errors.values()) or [""])[:len(self.errors)]}
+        if self.stats is not None:
+            arrays.update({f"stats_{k}": v for k, v in self.stats.state().items()})
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, self.path)
+
+
+def _prepare_split(source: Source, split: str, out: Path, size: int, workers: int,
+                   stats: RunningStatistics | None, skip_bad: bool, progress: bool, log) -> dict[str, Any]:
     images_name, labels_name = f"{split}_images.npy", f"{split}_labels.npy"
+    done_marker = out / f"{split}.done.json"
+    digest = _split_digest(source, split, size)
+    if done_marker.is_file():  # finished by an earlier, interrupted run
+        info = json.loads(done_marker.read_text())
+        if info.get("digest") == digest and (out / images_name).is_file():
+            if stats is not None:
+                stats.load_state(dict(np.load(out / f"{split}.stats.npz", allow_pickle=False)))
+            log(f"prepare {split}: already done by an earlier run, kept")
+            return info["split"]
+    count = source.count(split)
+    labels = (np.array([label for _, label in source.images[split]], dtype=np.int64) if split in source.images
+              else source.pixels[split][1].astype(np.int64))
     partial = out / (images_name + ".partial")
-    images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(items), size, size, 3))
-    labels = np.array([label for _, label in items], dtype=np.int64)
-    tasks = [(i, str(path), size, stats is not None) for i, (path, _) in enumerate(items)]
-    bad: list[str] = []
-    bar = Progress(len(items), f"prepare {split}", enabled=progress)
+    state = _SplitProgress(out / f"{split}.progress.npz", count, digest, stats)
+    resumed = partial.is_file() and state.load()
+    if resumed:
+        images = np.lib.format.open_memmap(partial, mode="r+")
+        if images.shape != (count, size, size, 3):
+            raise AlexNetError(f"{partial}: has shape {images.shape}, expected {(count, size, size, 3)}; delete it")
+        log(f"prepare {split}: resuming, {int(state.done.sum())} of {count} images already written")
+    else:
+        if stats is not None:
+            stats.reset()
+        images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, size, size, 3))
+
+    todo = ~(state.done | state.bad)
+    if split in source.images:
+        refs = source.images[split]
+        results = _results([(i, refs[i][0], size, stats is not None) for i in np.flatnonzero(todo)], workers)
+    else:
+        results = _decoded(source.pixels[split][0], size, todo, stats is not None)
+    bar = Progress(count, f"prepare {split}", enabled=progress)
+    bar.update(int((~todo).sum()))
+    last_save = time.monotonic()
     try:
-        for index, pixels, rgb_sum, rgb_outer, error in _results(tasks, workers):
+        for index, pixels, rgb_sum, rgb_outer, error in results:
             if error is not None:
-                bad.append(error)
+                state.bad[index], state.errors[index] = True, error
             else:
                 images[index] = pixels
                 if stats is not None:
                     stats.add(pixels, rgb_sum, rgb_outer)
-            bar.update(1, postfix=f"{len(bad)} unreadable" if bad else None)
-        bar.close()
-        if bad:
-            bad.sort()
-            listed = "\n  ".join(bad[:MAX_LISTED_BAD_FILES])
-            more = f"\n  ... and {len(bad) - MAX_LISTED_BAD_FILES} more" if len(bad) > MAX_LISTED_BAD_FILES else ""
-            raise AlexNetError(f"{len(bad)} unreadable image(s) in {split}; nothing was written:\n  {listed}{more}")
+                state.done[index] = True
+            bar.update(1, postfix=f"{int(state.bad.sum())} unreadable" if state.bad.any() else None)
+            if time.monotonic() - last_save > SAVE_PROGRESS_EVERY_S:
+                images.flush()  # pixels on disk before the state that says they are
+                state.save()
+                last_save = time.monotonic()
+    finally:
         images.flush()
-        images = None  # close the memory map before renaming
-        os.replace(partial, out / images_name)
-        np.save(out / labels_name, labels)
-    except BaseException:
-        images = None
-        partial.unlink(missing_ok=True)
-        raise
-    return {
-        "count": len(items),
+        state.save()
+        bar.close()
+    images = None  # close the memory map
+
+    skipped = [state.errors[i] for i in sorted(state.errors)]
+    if skipped and not skip_bad:
+        listed = "\n  ".join(sorted(skipped)[:MAX_LISTED_BAD_FILES])
+        more = f"\n  ... and {len(skipped) - MAX_LISTED_BAD_FILES} more" if len(skipped) > MAX_LISTED_BAD_FILES else ""
+        raise AlexNetError(f"{len(skipped)} unreadable image(s) in {split}; the dataset was not finished "
+                           f"(rerun with --skip-bad to leave them out; decoded images are kept for that):\n"
+                           f"  {listed}{more}")
+    if skipped:
+        log(f"prepare {split}: leaving out {len(skipped)} unreadable image(s), listed in manifest.json")
+        _drop_bad(partial, state.bad)
+        labels = labels[~state.bad]
+    if len(labels) == 0:
+        raise AlexNetError(f"the {split} split has no readable images")
+    os.replace(partial, out / images_name)
+    np.save(out / labels_name, labels)
+    info = {
+        "count": int(len(labels)),
         "images": images_name,
         "labels": labels_name,
-        "per_class": np.bincount(labels, minlength=num_classes).tolist(),
+        "per_class": np.bincount(labels, minlength=len(source.classes)).tolist(),
+        "images_sha256": file_sha256(out / images_name),
+        "labels_sha256": file_sha256(out / labels_name),
+        "skipped": skipped,
     }
+    if stats is not None:
+        np.savez(out / f"{split}.stats.npz", **stats.state())
+    write_json_atomic(done_marker, {"digest": digest, "split": info})
+    (out / f"{split}.progress.npz").unlink(missing_ok=True)
+    return info
+
+
+def _drop_bad(partial: Path, bad: np.ndarray, chunk: int = 1024) -> None:
+    """Rewrite the array without the rows of unreadable images (in chunks: bounded memory)."""
+    old = np.load(partial, mmap_mode="r")
+    keep = np.flatnonzero(~bad)
+    tmp = partial.with_name(partial.name + ".compact")
+    new = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(keep),) + old.shape[1:])
+    for start in range(0, len(keep), chunk):
+        new[start:start + chunk] = old[keep[start:start + chunk]]
+    new.flush()
+    del new, old
+    os.replace(tmp, partial)

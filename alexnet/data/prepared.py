@@ -28,7 +28,8 @@ from ..errors import AlexNetError
 
 FORMAT_NAME = "alexnet-prepared"
 FORMAT_VERSION = 1
-SPLITS = ("train", "val")
+SPLITS = ("train", "val")          # always present
+OPTIONAL_SPLITS = ("test",)        # ILSVRC-2010's labelled test set
 
 
 def file_sha256(path: Path) -> str:
@@ -74,8 +75,11 @@ class PreparedDataset:
 
         self.images: dict[str, np.ndarray] = {}
         self.labels: dict[str, np.ndarray] = {}
-        for split in SPLITS:
+        self.class_names: list[str] = list(manifest.get("class_names") or self.classes)
+        for split in SPLITS + OPTIONAL_SPLITS:
             info = splits.get(split)
+            if not info and split in OPTIONAL_SPLITS:
+                continue
             if not info:
                 raise AlexNetError(f"{manifest_path}: no {split!r} split")
             images = self._load(info["images"], mmap=True)
@@ -115,3 +119,40 @@ class PreparedDataset:
     def describe(self) -> str:
         return (f"{self.root}: {len(self.labels['train'])} train / {len(self.labels['val'])} val images, "
                 f"{self.num_classes} classes, {self.size}x{self.size}")
+
+
+def verify_dataset(root: str | Path, progress: bool = False) -> str:
+    """Check a prepared dataset end to end; a one-paragraph report, or an AlexNetError naming the problem.
+
+    Opening it checks the manifest, the array shapes and dtypes, the label range and the mean image's
+    checksum; here we also recount the labels per class and recompute every array's SHA-256.
+    """
+    from ..progress import Progress
+
+    dataset = PreparedDataset(root)
+    lines = [f"{dataset.root}: format {FORMAT_NAME} v{FORMAT_VERSION}, {dataset.num_classes} classes, "
+             f"{dataset.size}x{dataset.size}"]
+    splits = dataset.manifest["splits"]
+    for split in dataset.labels:
+        info = splits[split]
+        counts = np.bincount(dataset.labels[split], minlength=dataset.num_classes).tolist()
+        if "per_class" in info and counts != list(info["per_class"]):
+            raise AlexNetError(f"{dataset.root / info['labels']}: per-class counts differ from the manifest")
+        checked = []
+        for key in ("images", "labels"):
+            expected = info.get(f"{key}_sha256")
+            if not expected:
+                continue
+            bar = Progress(1, f"checksum {info[key]}", enabled=progress)
+            actual = file_sha256(dataset.root / info[key])
+            bar.update(1)
+            bar.close()
+            if actual != expected:
+                raise AlexNetError(f"{dataset.root / info[key]}: SHA-256 differs from the manifest (changed or corrupt)")
+            checked.append(key)
+        note = f"checksums of {' and '.join(checked)} match" if checked else "no checksums recorded"
+        skipped = len(info.get("skipped", []))
+        lines.append(f"  {split}: {info['count']} images, counts per class match, {note}"
+                     + (f", {skipped} unreadable left out" if skipped else ""))
+    lines.append("ok")
+    return "\n".join(lines)

@@ -32,6 +32,9 @@ class RunningStatistics:
     size: int
 
     def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.count = 0
         self.pixel_count = 0
         self.image_sum = np.zeros((self.size, self.size, 3), np.float64)
@@ -47,6 +50,19 @@ class RunningStatistics:
         self.rgb_outer += rgb_outer
         self.count += 1
         self.pixel_count += image.shape[0] * image.shape[1]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The sums so far, as arrays (saved by an interruptible `prepare`)."""
+        return {"count": np.array(self.count), "pixel_count": np.array(self.pixel_count),
+                "image_sum": self.image_sum, "rgb_sum": self.rgb_sum, "rgb_outer": self.rgb_outer}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        if state["image_sum"].shape != self.image_sum.shape:
+            raise ValueError("saved statistics are for another image size")
+        self.count, self.pixel_count = int(state["count"]), int(state["pixel_count"])
+        self.image_sum = np.array(state["image_sum"], np.float64)
+        self.rgb_sum = np.array(state["rgb_sum"], np.float64)
+        self.rgb_outer = np.array(state["rgb_outer"], np.float64)
 
     def mean_image(self) -> np.ndarray:
         return (self.image_sum / max(1, self.count)).astype(np.float32)

@@ -10,7 +10,6 @@ The two columns of Section 3.2 are `groups=2` on the layers that see only their 
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 
 import torch
@@ -71,7 +70,7 @@ class AlexNet(nn.Module):
         self.features = nn.Sequential(features)
 
         # The fully-connected input size follows from the input size (6x6x256 = 9216 in the paper).
-        flat = _flat_features(self.features, cfg.input_size)
+        flat = _flat_features(cfg)
 
         classifier: OrderedDict[str, nn.Module] = OrderedDict()
         width, first = flat, len(cfg.convs) + 1
@@ -110,13 +109,19 @@ class AlexNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def _flat_features(features: nn.Module, input_size: int) -> int:
-    """Number of values the conv stages produce for one input, computed on shapes only."""
-    probe = copy.deepcopy(features).to("meta")
-    try:
-        out = probe(torch.empty(1, 3, input_size, input_size, device="meta"))
-    except RuntimeError:  # a pooling or convolution window larger than its input
-        out = None
-    if out is None or min(out.shape[2:]) < 1:
-        raise ValueError(f"input size {input_size} is too small for this network")
-    return int(out[0].numel())
+def _flat_features(cfg: ModelConfig) -> int:
+    """Number of values the conv stages produce for one input, by the output-size formulas."""
+    side = cfg.input_size
+    for spec in cfg.convs:
+        for op in spec.ops:
+            if op == "conv":
+                left, right, top, bottom = spec.padding
+                if left + right != top + bottom:
+                    raise ValueError("conv padding must add the same amount to height and width")
+                padded = side + left + right
+                side = (padded - spec.kernel) // spec.stride + 1 if padded >= spec.kernel else 0
+            elif op == "pool":
+                side = (side - cfg.pool_kernel) // cfg.pool_stride + 1 if side >= cfg.pool_kernel else 0
+        if side < 1:
+            raise ValueError(f"input size {cfg.input_size} is too small for this network")
+    return side * side * cfg.convs[-1].out_channels

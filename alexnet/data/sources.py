@@ -1,0 +1,83 @@
+"""What `alexnet prepare` can read, recognised from the source folder (or named with --layout).
+
+- `imagefolder`: SRC/train/<class>/* and SRC/val/<class>/* (jpg/jpeg/png), classes sorted.
+- `ilsvrc2012`, `ilsvrc2010`: the ImageNet challenge files as distributed (see `ilsvrc.py`).
+- `cifar10`: CIFAR-10's python batches, a folder or `cifar-10-python.tar.gz` (see `cifar.py`).
+
+Every source yields the same thing: the classes, optional human-readable class names, and per split
+either labelled image references (decoded by `prepare`'s workers) or already-decoded pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AlexNetError
+from .archives import ImageRef
+from .cifar import find_cifar10, load_cifar10
+from .ilsvrc import detect_year, ilsvrc_splits
+from .imagefolder import scan_split
+
+LAYOUTS = ("auto", "imagefolder", "ilsvrc2012", "ilsvrc2010", "cifar10")
+
+
+@dataclass
+class Source:
+    layout: str
+    classes: list[str]
+    class_names: dict[str, str] = field(default_factory=dict)
+    images: dict[str, list[tuple[ImageRef, int]]] = field(default_factory=dict)       # split -> files
+    pixels: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)    # split -> arrays
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in ("train", "val", "test") if s in self.images or s in self.pixels]
+
+    def count(self, split: str) -> int:
+        return len(self.images[split]) if split in self.images else len(self.pixels[split][1])
+
+
+def detect_layout(src: Path) -> str:
+    if find_cifar10(src) is not None and not (src / "train").is_dir():
+        return "cifar10"
+    year = detect_year(src)
+    if year is not None:
+        return f"ilsvrc{year}"
+    return "imagefolder"
+
+
+def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | None = None) -> Source:
+    """The labelled images of `src`, read as `layout` (recognised when 'auto')."""
+    src = Path(src)
+    if not src.exists():
+        raise AlexNetError(f"{src}: no such source folder")
+    if layout not in LAYOUTS:
+        raise AlexNetError(f"--layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    if layout == "auto":
+        layout = detect_layout(src)
+    if val_labels is not None and not Path(val_labels).is_file():
+        raise AlexNetError(f"--val-labels {val_labels}: no such file")
+
+    if layout == "cifar10":
+        location = find_cifar10(src)
+        if location is None:
+            raise AlexNetError(f"{src}: no CIFAR-10 batches (data_batch_1..5, test_batch, batches.meta) "
+                               "or cifar-10-python.tar.gz found")
+        classes, pixels = load_cifar10(location)
+        return Source(layout, classes, pixels=pixels)
+    if not src.is_dir():
+        raise AlexNetError(f"{src}: not a folder")
+    if layout.startswith("ilsvrc"):
+        classes, names, images = ilsvrc_splits(src, layout[-4:], Path(val_labels) if val_labels else None)
+        return Source(layout, classes, names, images=images)
+
+    classes, train = scan_split(src, "train")
+    _, val = scan_split(src, "val", classes)
+    return Source(layout, classes, images={"train": _file_refs(train), "val": _file_refs(val)})
+
+
+def _file_refs(items: list[tuple[Path, int]]) -> list[tuple[ImageRef, int]]:
+    return [(ImageRef(str(path), str(path)), label) for path, label in items]
