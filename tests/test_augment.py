@@ -1,6 +1,7 @@
 """Crops, reflections, ten patches, colour noise and mean subtraction, against numpy on the same pixels."""
 
 import numpy as np
+import pytest
 import torch
 
 from alexnet.data.augment import (Preprocessor, crop_size_for, pca_shift, sample_augmentation,
@@ -124,3 +125,33 @@ def test_test_views_match_numpy(tmp_path):
     path = _write_array(tmp_path / "e.npy", images)
     x, y = EvalBatches(path, np.array([1, 0]), 8)[0]
     np.testing.assert_array_equal(x.numpy(), images)
+
+
+@pytest.mark.parametrize("n,batch,world", [(23, 4, 3), (10, 4, 2), (5, 4, 4), (8, 2, 1)])
+def test_sharded_batches_cover_each_image_once(tmp_path, n, batch, world):
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+    path = _write_array(tmp_path / "x.npy", images)
+    labels = np.arange(n)  # label = index, so a batch says which images it holds
+    single = TrainBatches(path, labels, batch * world, 6, seed=3, pca_std=0.1)
+    single.set_epoch(2)
+    seen_train, seen_eval = [], []
+    lengths = set()
+    for rank in range(world):
+        shard = TrainBatches(path, labels, batch, 6, seed=3, pca_std=0.1, rank=rank, world_size=world)
+        shard.set_epoch(2)
+        evals = EvalBatches(path, labels, batch, rank=rank, world_size=world)
+        lengths.add((len(shard), len(evals)))
+        for b in range(len(shard)):
+            crops, y, *_ = shard[b]
+            assert len(y) <= batch
+            whole_crops, whole_y, *_ = single[b]  # the same global batch in one process
+            for i, index in enumerate(y.tolist()):
+                j = whole_y.tolist().index(index)
+                np.testing.assert_array_equal(crops[i].numpy(), whole_crops[j].numpy())  # same augmentation
+            seen_train += y.tolist()
+            x, y_eval = evals[b]
+            np.testing.assert_array_equal(x.numpy(), images[y_eval.numpy()])
+            seen_eval += y_eval.tolist()
+    assert len(lengths) == 1  # every rank takes the same number of steps
+    assert sorted(seen_train) == list(range(n)) and sorted(seen_eval) == list(range(n))

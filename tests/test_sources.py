@@ -48,7 +48,7 @@ def tar_bytes(members: dict[str, bytes]) -> bytes:
 
 
 def meta_mat(year: str) -> bytes:
-    from scipy.io import savemat
+    savemat = pytest.importorskip("scipy.io").savemat
     # ILSVRC ids deliberately not in wnid order (as in the real devkit); one non-leaf synset.
     ids = {WNIDS[0]: 3, WNIDS[1]: 1, WNIDS[2]: 2}
     dtype = [(f"ILSVRC{year}_ID", "O"), ("WNID", "O"), ("words", "O"), ("num_children", "O")]

@@ -96,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(TrainSettings(
         data=Path(args.data), out=Path(args.out), preset=args.preset, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
-        workers=args.workers, progress=_show_progress(args)))
+        workers=args.workers, time_limit=args.time_limit, precision=args.precision,
+        channels_last=args.channels_last, compile=args.compile, progress=_show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
           f"Weights: {Path(args.out) / 'last.pt'}")
@@ -122,6 +123,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(Path(args.out), epochs=args.epochs, seed=args.seed, progress=_show_progress(args))
     return 0
+
+
+def cmd_bench_data(args: argparse.Namespace) -> int:
+    from ..bench.data import bench_data
+
+    log = (lambda line: None) if args.json else print
+    result = bench_data(args.data, workers=args.workers, batch_size=args.batch_size, images=args.images,
+                        device=args.device, log=log)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("images_per_second", "baseline_images_per_second", "workers")}))
+    if args.record:
+        from ..bench.record import append_record
+
+        append_record(args.record, "input pipeline",
+                      f"{result['images_per_second']:.0f} images/s vs reference {result['baseline_images_per_second']:.0f} "
+                      f"({result['speedup']:.1f}x), {result['workers']} workers, batch {result['batch_size']}, "
+                      f"{result['size']} px stored, crops {result['crop']}, float work on {result['device']}")
+    return 0
+
+
+def cmd_bench_prepare(args: argparse.Namespace) -> int:
+    from ..bench.prepare import bench_prepare
+
+    result = bench_prepare(args.images, args.size, log=(lambda line: None) if args.json else print)
+    if args.json:
+        print(json.dumps(result))
+    if args.record:
+        from ..bench.record import append_record
+
+        append_record(args.record, "preparing JPEGs, one process", "; ".join(
+            f"{k}: {v['images_per_second']:.1f} vs full decode {v['baseline_images_per_second']:.1f} images/s "
+            f"({v['ratio']:.2f}x)" for k, v in result.items()))
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from ..bench.train import bench_train
+    from ..device import resolve_device
+    from ..training.speed import resolve_speed
+
+    device = resolve_device(args.device)
+    speed = resolve_speed(device, args.precision, args.channels_last, args.compile)
+    result = bench_train(args.preset, str(device), args.batch_size, args.steps, speed=speed,
+                         log=(lambda line: None) if args.json else print)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("images_per_second", "baseline_images_per_second", "device",
+                                                 "batch_size")}))
+    if args.record:
+        from ..bench.record import append_record
+
+        mfu = f", MFU {result['mfu']:.1%}" if result["mfu"] is not None else ""
+        append_record(args.record, f"training step, preset {result['preset']}",
+                      f"{result['images_per_second']:.0f} images/s vs reference {result['baseline_images_per_second']:.0f} "
+                      f"({result['speedup']:.2f}x), batch {result['batch_size']}, {speed.describe()}, "
+                      f"{result['tflops']:.2f} TFLOP/s{mfu}", device)
+    return 0
+
+
+def _add_speed_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16"],
+                   help="training arithmetic (default: bf16 on CUDA, fp16 where bf16 is missing; fp32 on CPU)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout (default: on for CUDA, off on CPU)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the model (default: on for CUDA, off on CPU)")
 
 
 # --- parser ------------------------------------------------------------------------------------------
@@ -179,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for init, data order, augmentation, dropout")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last.pt")
+    p.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
+                   help="start no epoch that would end after this many seconds of training (resume to go on)")
+    _add_speed_flags(p)
     p.add_argument("--workers", type=_nonnegative_int, default=None,
                    help="data-loading processes (default: CPU count up to 8 on cuda, 0 = in-process on cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress display (epoch lines still print)")
@@ -206,12 +275,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for the data and the run")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_demo)
+    bench = sub.add_parser("bench", help="benchmarks against a plain reference, in the same run",
+                           description="Time the project against what a user would otherwise write.")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT")
+    p = bench_sub.add_parser("data", help="training input pipeline: images per second vs JPEG + PIL + DataLoader",
+                             description="Images per second of the training input pipeline (crops, flips, colour "
+                                         "noise, mean image) against a reference reading the same images as JPEG "
+                                         "files with PIL in a DataLoader with the same worker count.")
+    p.add_argument("--data", required=True, metavar="OUT", help="prepared dataset")
+    p.add_argument("--workers", type=_nonnegative_int, default=2, help="loader processes for both (default 2)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="images per batch (default 128)")
+    p.add_argument("--images", type=_positive_int, default=4096, help="training images to read (default 4096)")
+    p.add_argument("--device", default="cpu", help="where the float work happens (default cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--record", default=None, metavar="FILE", help="append the result to FILE (e.g. BENCHMARKS.md)")
+    p.set_defaults(func=cmd_bench_data)
+    p = bench_sub.add_parser("prepare", help="JPEG preparation: reduced-scale decode vs full decode + resize",
+                             description="Images per second of preparing ImageNet-sized JPEGs (500x375 and "
+                                         "1600x1200) into the stored square, against a full decode + resize.")
+    p.add_argument("--images", type=_positive_int, default=40, help="JPEGs per size (default 40)")
+    p.add_argument("--size", type=_positive_int, default=256, help="stored side (default 256)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--record", default=None, metavar="FILE", help="append the result to FILE (e.g. BENCHMARKS.md)")
+    p.set_defaults(func=cmd_bench_prepare)
+    p = bench_sub.add_parser("train", help="training images per second vs eager fp32 + torch.optim.SGD",
+                             description="Training images per second of the fast path against a plain reference "
+                                         "(same architecture, eager fp32, NCHW, torch.optim.SGD) on synthetic "
+                                         "batches, with model FLOP utilisation.")
+    p.add_argument("--preset", default="paper", choices=list(PRESETS), help="network (default paper)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="images per step (default 128)")
+    p.add_argument("--steps", type=_positive_int, default=None, help="timed steps (default 30 on cuda, 3 on cpu)")
+    _add_speed_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--record", default=None, metavar="FILE", help="append the result to FILE (e.g. BENCHMARKS.md)")
+    p.set_defaults(func=cmd_bench_train)
+    bench.set_defaults(func=lambda args: (bench.print_help(), 2)[1])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # log lines appear as they happen, also in a piped log file
+        sys.stdout.reconfigure(line_buffering=True)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

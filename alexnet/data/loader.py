@@ -17,10 +17,20 @@ from .augment import crop, sample_augmentation
 
 
 class _Batches(Dataset):
-    def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int) -> None:
+    """Batches of `batch_size` images per rank; with `world_size` ranks, global batch b is the
+    `batch_size * world_size` images b*B*W ... (b+1)*B*W - 1 of the epoch's order, and rank r takes
+    every W-th of them from the r-th. So each image is seen exactly once per epoch across the ranks,
+    every rank has the same number of batches, and the last batch of a rank may be smaller (or empty).
+    """
+
+    def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int,
+                 rank: int = 0, world_size: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
         self.images_path, self.labels, self.batch_size = str(images_path), labels, batch_size
+        self.rank, self.world_size = rank, world_size
         self._images: np.ndarray | None = None
 
     @property
@@ -35,7 +45,14 @@ class _Batches(Dataset):
         return state
 
     def __len__(self) -> int:
-        return (len(self.labels) + self.batch_size - 1) // self.batch_size
+        per_step = self.batch_size * self.world_size
+        return (len(self.labels) + per_step - 1) // per_step
+
+    def _indices(self, b: int, order: np.ndarray | None = None) -> np.ndarray:
+        per_step = self.batch_size * self.world_size
+        chunk = slice(b * per_step, (b + 1) * per_step)
+        picked = order[chunk] if order is not None else np.arange(len(self.labels))[chunk]
+        return picked[self.rank::self.world_size]
 
 
 class TrainBatches(_Batches):
@@ -46,8 +63,8 @@ class TrainBatches(_Batches):
     """
 
     def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int, crop_size: int,
-                 seed: int, pca_std: float, flip: bool = True) -> None:
-        super().__init__(images_path, labels, batch_size)
+                 seed: int, pca_std: float, flip: bool = True, rank: int = 0, world_size: int = 1) -> None:
+        super().__init__(images_path, labels, batch_size, rank, world_size)
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
         self.epoch = 0
         self.order = np.arange(len(labels))
@@ -59,7 +76,7 @@ class TrainBatches(_Batches):
         self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.labels))
 
     def __getitem__(self, b: int):
-        indices = self.order[b * self.batch_size:(b + 1) * self.batch_size]
+        indices = self._indices(b, self.order)
         images, c = self.images, self.crop_size
         stored = images.shape[1]
         crops = np.empty((len(indices), c, c, 3), np.uint8)
@@ -76,11 +93,16 @@ class TrainBatches(_Batches):
 
 
 class EvalBatches(_Batches):
-    """Batch b in stored order: full stored uint8 images (B, S, S, 3) and labels."""
+    """Batch b in stored order (this rank's share): full stored uint8 images (B, S, S, 3) and labels."""
 
     def __getitem__(self, b: int):
-        sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
-        return torch.from_numpy(np.array(self.images[sl])), torch.from_numpy(self.labels[sl])  # a writable copy
+        indices = self._indices(b)
+        if self.world_size == 1:  # one contiguous slice: a single copy out of the memory map
+            images = np.array(self.images[indices[0]:indices[-1] + 1]) if len(indices) else \
+                np.empty((0,) + self.images.shape[1:], np.uint8)
+        else:
+            images = self.images[indices]
+        return torch.from_numpy(images), torch.from_numpy(self.labels[indices])
 
 
 def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLoader:

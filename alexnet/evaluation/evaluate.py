@@ -35,11 +35,15 @@ def views_for(tta: str, stored: int, crop: int) -> list[tuple[int, int, bool]]:
 @torch.no_grad()
 def predict_probabilities(model: nn.Module, dataset: PreparedDataset, preprocessor: Preprocessor,
                           split: str = "val", tta: str = "center", batch_size: int = 128,
-                          workers: int = 0, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax outputs averaged over the test views, (N, classes) on the CPU, and the labels."""
+                          workers: int = 0, progress: bool = False, rank: int = 0,
+                          world_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax outputs averaged over the test views, (N, classes) on the CPU, and the labels.
+
+    With `world_size` > 1, only this rank's share of the images (see `loader._Batches`).
+    """
     views = views_for(tta, dataset.size, preprocessor.crop)
     batches = EvalBatches(dataset.root / dataset.manifest["splits"][split]["images"], dataset.labels[split],
-                          batch_size)
+                          batch_size, rank, world_size)
     was_training = model.training
     model.eval()
     probs, labels = [], []
@@ -59,16 +63,25 @@ def predict_probabilities(model: nn.Module, dataset: PreparedDataset, preprocess
     return torch.cat(probs), torch.cat(labels)
 
 
+def topk_hits(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(top-1 hits, top-5 hits, images) as a float64 tensor, to be summed over ranks if need be.
+
+    Top-5 is top-k with k = min(5, classes).
+    """
+    k = min(5, probs.shape[1])
+    hit = probs.topk(k, dim=1).indices == labels[:, None]
+    return torch.tensor([hit[:, 0].sum().item(), hit.any(dim=1).sum().item(), len(labels)], dtype=torch.float64)
+
+
+def errors_from_hits(hits: torch.Tensor) -> dict[str, Any]:
+    top1, top5, n = hits.tolist()
+    n = max(1.0, n)
+    return {"top1_error": 1.0 - top1 / n, "top5_error": 1.0 - top5 / n, "images": int(hits[2])}
+
+
 def topk_errors(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
     """Top-1 and top-5 error as fractions (top-5 is top-k with k = min(5, classes))."""
-    k = min(5, probs.shape[1])
-    top = probs.topk(k, dim=1).indices
-    hit = top == labels[:, None]
-    return {
-        "top1_error": float(1.0 - hit[:, 0].float().mean()),
-        "top5_error": float(1.0 - hit.any(dim=1).float().mean()),
-        "images": int(len(labels)),
-    }
+    return errors_from_hits(topk_hits(probs, labels))
 
 
 def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: str = "10crop",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Recipe, recipe_from_dict, to_dict
 from ..data.augment import Preprocessor, crop_size_for
@@ -28,13 +28,16 @@ from ..data.loader import TrainBatches, make_loader
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
-from ..evaluation.evaluate import predict_probabilities, topk_errors
+from ..evaluation.evaluate import errors_from_hits, predict_probabilities, topk_hits
 from ..model import AlexNet
 from ..presets import get_preset
 from ..progress import Progress
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
+from .distributed import (DistributedContext, all_reduce_sum, barrier, device_for, global_batch_count,
+                          init_distributed, per_rank_batch)
 from .optim import PaperSGD
 from .schedule import LearningRateSchedule, parameter_groups
+from .speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed, train_step
 
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds")
 
@@ -51,6 +54,10 @@ class TrainSettings:
     device: str | None = None        # None: cuda if available, else cpu
     resume: bool = False
     workers: int | None = None       # None: a default for the device
+    time_limit: float | None = None  # seconds: no epoch is started that would be predicted to end later
+    precision: str | None = None     # None: the device's default (see speed.py)
+    channels_last: bool | None = None
+    compile: bool | None = None
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
@@ -68,6 +75,8 @@ def _check_settings(s: TrainSettings) -> None:
         raise AlexNetError(f"--lr must be a positive number, got {s.lr}")
     if s.workers is not None and s.workers < 0:
         raise AlexNetError(f"--workers must be 0 or more, got {s.workers}")
+    if s.time_limit is not None and not (s.time_limit > 0 and math.isfinite(s.time_limit)):
+        raise AlexNetError(f"--time-limit must be a positive number of seconds, got {s.time_limit}")
     data, out = Path(s.data).resolve(), Path(s.out).resolve()
     if out == data or data in out.parents:
         raise AlexNetError(f"--out {s.out}: the run folder must not be inside the dataset folder {s.data}")
@@ -100,9 +109,11 @@ def _resume_state(s: TrainSettings, dataset: PreparedDataset) -> dict[str, Any]:
 
 def train(s: TrainSettings) -> dict[str, Any]:
     """Train (or resume) a run; return its last metrics row, with `stopped_because`."""
-    log = s.log or print
     _check_settings(s)
-    device = resolve_device(s.device)
+    ctx = init_distributed(s.device)
+    log = (s.log or print) if ctx.is_main else (lambda line: None)
+    device = device_for(ctx, resolve_device(s.device))
+    speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
     dataset = PreparedDataset(s.data)
     preset = get_preset(s.preset)
     out = Path(s.out)
@@ -147,55 +158,81 @@ def train(s: TrainSettings) -> dict[str, Any]:
             return {**history[-1], "stopped_because": "already finished"}
         schedule.finished = False
 
-    out.mkdir(parents=True, exist_ok=True)
-    run_config = {
-        "preset": preset.name, "data": str(Path(s.data).resolve()), "data_fingerprint": dataset.fingerprint,
-        "seed": seed, "device": str(device), "crop": crop, "classes": dataset.classes,
-        "recipe": to_dict(recipe), "model_config": to_dict(model_cfg),
-    }
-    (out / "config.json").write_text(json.dumps(run_config, indent=1) + "\n")
+    batch = per_rank_batch(recipe.batch_size, ctx)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        run_config = {
+            "preset": preset.name, "data": str(Path(s.data).resolve()), "data_fingerprint": dataset.fingerprint,
+            "seed": seed, "device": str(device), "crop": crop, "classes": dataset.classes,
+            "recipe": to_dict(recipe), "model_config": to_dict(model_cfg),
+            "speed": to_dict(speed), "world_size": ctx.world_size,
+        }
+        (out / "config.json").write_text(json.dumps(run_config, indent=1) + "\n")
+    # Train through `runner` (layout, DDP, compile); save and evaluate through `model` (same parameters).
+    wrap = (lambda m: DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
+            ) if ctx.enabled else None
+    runner = prepare_for_speed(model, device, speed, wrap)
+    scaler = grad_scaler(device, speed)
+    if ckpt and "scaler" in ckpt:
+        scaler.load_state_dict(ckpt["scaler"])
 
     # On CPU the loader would compete with the training threads for the same cores (measured slower on
     # 2 cores: 30-45 s per demo epoch with one worker, 22 s without), so it runs in-process there.
     workers = s.workers if s.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     batches = TrainBatches(dataset.root / dataset.manifest["splits"]["train"]["images"], dataset.labels["train"],
-                           recipe.batch_size, crop, seed, recipe.pca_std, recipe.flip)
+                           batch, crop, seed, recipe.pca_std, recipe.flip, ctx.rank, ctx.world_size)
     pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, device)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{'resuming' if ckpt else 'training'} preset {preset.name!r} ({n_params:,} parameters) on {device}: "
         f"{dataset.describe()}, crops {crop}x{crop}, batch {recipe.batch_size}, lr {recipe.lr}, "
-        f"epochs {start_epoch}..{recipe.epochs}, seed {seed}")
+        f"epochs {start_epoch}..{recipe.epochs}, seed {seed}, {speed.describe()}")
+    if ctx.enabled:
+        log(f"data parallel: {ctx.world_size} processes x {batch} images = global batch {recipe.batch_size}, "
+            f"learning rate {recipe.lr} (the recipe's, for the global batch)")
 
     stopped_because = "reached --epochs"
+    training_started = time.monotonic()
     for epoch in range(start_epoch, recipe.epochs + 1):
         started = time.monotonic()
+        if s.time_limit is not None and epoch > start_epoch:
+            # Predict this epoch from the slowest one so far: stop before the limit, not after.
+            slowest = max(row["seconds"] for row in history[-(epoch - start_epoch):])
+            over = torch.tensor([float(started - training_started + slowest > s.time_limit)])
+            all_reduce_sum(over)  # every rank stops together (the clocks of ranks differ a little)
+            if over.item() > 0:
+                stopped_because = f"time limit of {s.time_limit:.0f}s: another epoch would not fit"
+                break
         lr = schedule.apply(optimizer, epoch)
         pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
         batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0)
         torch.manual_seed(epoch_seed(seed, epoch))
-        train_loss, train_err = _train_epoch(model, optimizer, make_loader(batches, workers, device), pre,
-                                             Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}",
-                                                      enabled=s.progress))
+        train_loss, train_err = _train_epoch(runner, optimizer, scaler, make_loader(batches, workers, device), pre,
+                                             speed, ctx, Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}",
+                                                                  enabled=s.progress and ctx.is_main))
         if not math.isfinite(train_loss):
             raise AlexNetError(f"training diverged in epoch {epoch} (loss {train_loss}); the last good "
                                f"checkpoint {out / LAST} is kept; try a lower --lr")
-        probs, labels = predict_probabilities(model, dataset, pre, "val", "center", recipe.eval_batch_size)
-        val = topk_errors(probs, labels)
+        probs, labels = predict_probabilities(model, dataset, pre, "val", "center", recipe.eval_batch_size,
+                                              rank=ctx.rank, world_size=ctx.world_size)
+        hits = topk_hits(probs, labels)
+        all_reduce_sum(hits)
+        val = errors_from_hits(hits)
         row = {"epoch": epoch, "lr": lr, "train_loss": round(train_loss, 6), "train_top1_error": round(train_err, 6),
                "val_top1_error": round(val["top1_error"], 6), "val_top5_error": round(val["top5_error"], 6),
                "seconds": round(time.monotonic() - started, 2)}
         history.append(row)
         event = schedule.end_epoch(epoch, val["top1_error"])
-        save_checkpoint(out / LAST, {
+        if ctx.is_main:
+            _save_epoch(out, {
             "preset": preset.name, "model_config": to_dict(model_cfg), "recipe": to_dict(recipe),
             "classes": dataset.classes, "data": str(Path(s.data).resolve()), "data_size": dataset.size,
             "data_fingerprint": dataset.fingerprint, "seed": seed, "epoch": epoch,
             # The training mean travels with the weights: test-time inputs need exactly this mean.
             "mean_image": torch.from_numpy(dataset.mean_image),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "history": history,
-        })
-        write_metrics_csv(out / "metrics.csv", history)
+            "scaler": scaler.state_dict(), "history": history,
+            }, history)
+        barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
         log(f"epoch {epoch}: lr {lr:g}  train loss {train_loss:.4f}  train top-1 err {train_err:.2%}  "
             f"val top-1 err {val['top1_error']:.2%}  top-5 err {val['top5_error']:.2%}  ({row['seconds']:.1f}s)")
         if event == "drop":
@@ -208,26 +245,33 @@ def train(s: TrainSettings) -> dict[str, Any]:
     return {**history[-1], "stopped_because": stopped_because}
 
 
-def _train_epoch(model, optimizer, loader, pre: Preprocessor, bar: Progress) -> tuple[float, float]:
-    """One pass over the training batches; returns mean loss and top-1 error (read once at the end)."""
-    model.train()
+def _save_epoch(out: Path, checkpoint: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    save_checkpoint(out / LAST, checkpoint)
+    write_metrics_csv(out / "metrics.csv", history)
+
+
+def _train_epoch(runner, optimizer, scaler, loader, pre: Preprocessor, speed: SpeedSettings,
+                 ctx: DistributedContext, bar: Progress) -> tuple[float, float]:
+    """One pass over the training batches; returns mean loss and top-1 error over all ranks.
+
+    Loss and error accumulate on the device and are read once at the end (and every 20 steps when a
+    progress bar shows them), so the loop never waits for the device otherwise.
+    """
+    runner.train()
     device = pre.device
-    loss_sum = torch.zeros((), device=device)
-    wrong = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, wrong, images
+    total_images = len(loader.dataset.labels)
     for step, (crops, labels, corners, flips, alphas) in enumerate(loader):
         x = pre.train_batch(crops, corners, flips, alphas)
         y = labels.to(device, non_blocking=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)  # the multinomial logistic regression objective
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach() * len(y)
-        wrong += (logits.detach().argmax(1) != y).sum()
-        seen += len(y)
-        # Reading the loss forces a device sync: only every 20 steps, for the progress display.
+        weight = ctx.world_size / max(1, global_batch_count(step, loader.dataset.batch_size, ctx, total_images))
+        loss_sum, wrong = train_step(runner, optimizer, scaler, x, y, device, speed, weight)
+        totals[0] += loss_sum
+        totals[1] += wrong
+        totals[2] += len(y)
         show = bar.enabled and step % 20 == 0
-        bar.update(len(y), postfix=f"loss {loss_sum.item() / seen:.4f}" if show else None)
+        bar.update(len(y) * ctx.world_size, postfix=f"loss {totals[0].item() / totals[2].item():.4f}" if show else None)
     bar.close()
-    return loss_sum.item() / max(1, seen), wrong.item() / max(1, seen)
+    all_reduce_sum(totals)
+    loss, wrong, seen = totals.tolist()
+    return loss / max(1, seen), wrong / max(1, seen)

@@ -1,0 +1,122 @@
+"""`alexnet bench data`: images per second of the training input pipeline against a plain reference.
+
+Ours: `TrainBatches` (random crop and reflection of stored uint8 pixels, in loader workers) and
+`Preprocessor.train_batch` (mean image, PCA colour noise, float, NCHW) on the training device.
+
+The reference a user would otherwise write: the same stored images as JPEG files (quality 90) in an
+image-folder tree, a `torch.utils.data.Dataset` that opens each with PIL, takes a random crop and
+reflection, converts to a float tensor and normalises it per channel, batched by a `DataLoader`
+with the same worker count, batch size and crop. Both produce the same number of images.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from ..data.augment import Preprocessor, crop_size_for
+from ..data.loader import TrainBatches, make_loader
+from ..data.prepared import PreparedDataset
+from ..device import resolve_device
+
+
+class _ReferenceJpegDataset(Dataset):
+    def __init__(self, files: list[Path], labels: np.ndarray, crop: int, mean: np.ndarray, std: np.ndarray) -> None:
+        self.files, self.labels, self.crop = files, labels, crop
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        img = Image.open(self.files[i]).convert("RGB")
+        w, h = img.size
+        x, y = np.random.randint(0, w - self.crop + 1), np.random.randint(0, h - self.crop + 1)
+        img = img.crop((x, y, x + self.crop, y + self.crop))
+        if np.random.rand() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        t = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
+        return (t - self.mean) / self.std, int(self.labels[i])
+
+
+def _write_jpegs(images: np.ndarray, labels: np.ndarray, folder: Path) -> list[Path]:
+    files = []
+    for i, (image, label) in enumerate(zip(images, labels)):
+        path = folder / f"class{label:04d}" / f"{i:07d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(image)).save(path, quality=90)
+        files.append(path)
+    return files
+
+
+def _images_per_second(batches, consume, warmup: int) -> tuple[float, int]:
+    """Throughput over the batches after the first `warmup` (worker start-up is not counted)."""
+    count, start = 0, None
+    for b, batch in enumerate(batches):
+        images = consume(batch)
+        if b + 1 == warmup:
+            start = time.perf_counter()
+        elif b + 1 > warmup:
+            count += images
+    elapsed = time.perf_counter() - start if start is not None else 0.0
+    return (count / elapsed if elapsed > 0 else 0.0), count
+
+
+def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images: int = 4096,
+               device: str | None = "cpu", log=print) -> dict:
+    dataset = PreparedDataset(data)
+    dev = resolve_device(device)
+    train_images, train_labels = dataset.images["train"], dataset.labels["train"]
+    n = min(images, len(train_labels))
+    crop = crop_size_for(dataset.size, 7 / 8)
+    warmup = 2
+    if n < batch_size * (warmup + 2):
+        batch_size = max(1, n // (warmup + 2))
+
+    # Ours, over the first n training images.
+    path = dataset.root / dataset.manifest["splits"]["train"]["images"]
+    batches = TrainBatches(path, train_labels[:n], batch_size, crop, seed=0, pca_std=0.1)
+    batches.set_epoch(1)
+    pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, "aligned", dev)
+
+    def ours_consume(batch):
+        crops, labels, corners, flips, alphas = batch
+        x = pre.train_batch(crops, corners, flips, alphas)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return x.shape[0]
+
+    log(f"bench data: {n} images of {dataset.size}x{dataset.size}, crops {crop}, batch {batch_size}, "
+        f"{workers} worker(s), float work on {dev}")
+    ours, _ = _images_per_second(make_loader(batches, workers, dev), ours_consume, warmup)
+    log(f"  ours (prepared uint8 arrays):       {ours:9.0f} images/s")
+
+    mean_rgb = np.asarray(dataset.manifest["statistics"]["mean_rgb"]) / 255.0
+    std_rgb = np.sqrt(np.diag(np.asarray(dataset.manifest["statistics"]["rgb_covariance"])))
+    with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
+        log(f"  writing {n} JPEG files for the reference (not timed) ...")
+        files = _write_jpegs(train_images[:n], train_labels[:n], Path(tmp))
+        reference = _ReferenceJpegDataset(files, train_labels[:n], crop, mean_rgb, std_rgb)
+        loader = DataLoader(reference, batch_size=batch_size, shuffle=True, num_workers=workers,
+                            pin_memory=dev.type == "cuda")
+
+        def ref_consume(batch):
+            x = batch[0].to(dev, non_blocking=True)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            return x.shape[0]
+
+        baseline, _ = _images_per_second(loader, ref_consume, warmup)
+    log(f"  reference (JPEG + PIL + DataLoader): {baseline:9.0f} images/s")
+    ratio = ours / baseline if baseline > 0 else float("inf")
+    log(f"  speed-up: {ratio:.1f}x")
+    return {"images_per_second": ours, "baseline_images_per_second": baseline, "workers": workers,
+            "batch_size": batch_size, "images": n, "size": dataset.size, "crop": crop, "device": str(dev),
+            "speedup": ratio}

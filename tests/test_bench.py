@@ -1,0 +1,44 @@
+"""`alexnet bench data`: runs both pipelines on a prepared dataset and reports (never asserts) speed."""
+
+import json
+
+from alexnet.cli.main import main
+
+
+def test_bench_data_reports_both_pipelines(shapes_data, tmp_path, capsys):
+    record = tmp_path / "BENCH.md"
+    code = main(["bench", "data", "--data", str(shapes_data), "--images", "192", "--batch-size", "32",
+                 "--workers", "0", "--json", "--record", str(record)])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"images_per_second", "baseline_images_per_second", "workers"}
+    assert result["images_per_second"] > 0 and result["baseline_images_per_second"] > 0 and result["workers"] == 0
+    text = record.read_text()
+    assert "input pipeline" in text and "alexnet " in text and "images/s vs reference" in text
+
+
+def test_bench_train_reports_ours_and_reference(capsys):
+    code = main(["bench", "train", "--preset", "small", "--device", "cpu", "--batch-size", "4", "--steps", "1",
+                 "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"images_per_second", "baseline_images_per_second", "device", "batch_size"}
+    assert result["device"] == "cpu" and result["batch_size"] == 4
+    assert result["images_per_second"] > 0 and result["baseline_images_per_second"] > 0
+
+
+def test_forward_macs_of_the_paper_network():
+    from alexnet import build_model
+    from alexnet.bench.train import forward_macs
+    # Per layer by hand: conv1 55*55*96*363, conv2 27*27*256*1200, conv3 13*13*384*2304,
+    # conv4 13*13*384*1728, conv5 13*13*256*1728, fc 9216*4096 + 4096*4096 + 4096*1000.
+    by_hand = (55 * 55 * 96 * 363 + 27 * 27 * 256 * 1200 + 13 * 13 * 384 * 2304 + 13 * 13 * 384 * 1728
+               + 13 * 13 * 256 * 1728 + 9216 * 4096 + 4096 * 4096 + 4096 * 1000)
+    assert forward_macs(build_model("paper", 1000), 224) == by_hand
+
+
+def test_bench_prepare_reports_both_sizes(capsys):
+    assert main(["bench", "prepare", "--images", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"500x375", "1600x1200"}
+    assert all(v["images_per_second"] > 0 and v["baseline_images_per_second"] > 0 for v in result.values())

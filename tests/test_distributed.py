@@ -1,0 +1,89 @@
+"""Data parallelism with two gloo processes on the CPU: the same step as one process, the same run."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from alexnet import build_model
+from alexnet.training.distributed import DistributedContext, global_batch_count, init_distributed
+from alexnet.training.optim import PaperSGD
+from alexnet.training.speed import SpeedSettings, grad_scaler, train_step
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(rank: int, world: int, port: int) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+
+
+def _steps(model, x, y, ctx, steps=2):
+    """Two SGD steps on the global batch (x, y), of which this rank takes every world-th image."""
+    cpu = torch.device("cpu")
+    opt = PaperSGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    mine = slice(ctx.rank, None, ctx.world_size)
+    weight = ctx.world_size / global_batch_count(0, (len(y) + ctx.world_size - 1) // ctx.world_size, ctx, len(y))
+    for _ in range(steps):
+        train_step(model, opt, grad_scaler(cpu, SpeedSettings()), x[mine], y[mine], cpu, SpeedSettings(), weight)
+
+
+def _ddp_worker(rank, world, port, state, batches, out):
+    torch.set_num_threads(1)
+    _env(rank, world, port)
+    ctx = init_distributed("cpu")
+    for i, (x, y) in enumerate(batches):
+        model = build_model("small", 10).eval()  # eval: dropout off
+        model.load_state_dict(state)
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        _steps(ddp, x, y, ctx)
+        if rank == 0:
+            torch.save(model.state_dict(), f"{out}.{i}")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_ranks_take_the_same_step_as_one_process(tmp_path):
+    torch.manual_seed(0)
+    state = {k: v.clone() for k, v in build_model("small", 10).state_dict().items()}
+    # 8 images: 4 per rank; 7 images: the ranks hold 4 and 3, which the loss weighting must handle.
+    batches = [(torch.randn(n, 3, 28, 28) * 40, torch.arange(n) % 10) for n in (8, 7)]
+    out = tmp_path / "ddp.pt"
+    mp.spawn(_ddp_worker, args=(2, _free_port(), state, batches, str(out)), nprocs=2, join=True)
+    for i, (x, y) in enumerate(batches):
+        model = build_model("small", 10).eval()
+        model.load_state_dict(state)
+        _steps(model, x, y, DistributedContext())  # one process, the whole batch
+        ddp_state = torch.load(f"{out}.{i}", weights_only=True)
+        for name, value in model.state_dict().items():
+            torch.testing.assert_close(ddp_state[name], value, rtol=1e-5, atol=1e-6, msg=f"{len(y)} images: {name}")
+        assert not torch.equal(ddp_state["features.conv1.weight"], state["features.conv1.weight"])  # it moved
+
+
+def _train_worker(rank, world, port, data, run):
+    torch.set_num_threads(1)
+    _env(rank, world, port)
+    from alexnet.training.trainer import TrainSettings, train
+    train(TrainSettings(data=data, out=run, preset="small", epochs=1, batch_size=16, lr=0.01, device="cpu",
+                        workers=0, progress=False, log=lambda line: None))
+    torch.distributed.destroy_process_group()
+
+
+def test_train_under_two_processes_writes_one_run(shapes_data, tmp_path):
+    import csv
+
+    from alexnet.evaluation.evaluate import evaluate_checkpoint
+    run = tmp_path / "run"
+    mp.spawn(_train_worker, args=(2, _free_port(), shapes_data, run), nprocs=2, join=True)
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert len(rows) == 1
+    # The val error logged from the two shards equals a single-process evaluation of the saved weights.
+    single = evaluate_checkpoint(str(run), tta="center", device="cpu")
+    assert abs(float(rows[0]["val_top1_error"]) - single["top1_error"]) < 1e-9
+    config = __import__("json").loads((run / "config.json").read_text())
+    assert config["world_size"] == 2
