@@ -3,7 +3,8 @@
 Both produce the stored 256x256 patch from the same files in one process: ours decodes at the
 smallest JPEG scale that covers 256 (`images.load_prepared`), the reference decodes every pixel
 with PIL and then resizes. The files are generated photo-like JPEGs (smooth gradients plus noise,
-quality 90) at ILSVRC's typical 500x375 and at a larger 1600x1200, so the gain is shown for both.
+quality 90) at ILSVRC's typical 500x375 and at a larger 1600x1200. At 500x375 no DCT reduction is
+possible for 256 (half would be 250x188), so both do the same work there; the gain is at larger sizes.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def bench_prepare(images: int = 40, size: int = 256, log=print) -> dict:
     result = {}
     for width, height in ((500, 375), (1600, 1200)):
         files = [_photo_like_jpeg(width, height, rng) for _ in range(images)]
-        ours, plain = _rate(files, size, True), _rate(files, size, False)
+        # Alternate the two, three rounds, best of each: a shared machine's speed drifts between runs.
+        ours = plain = 0.0
+        for _ in range(3):
+            ours, plain = max(ours, _rate(files, size, True)), max(plain, _rate(files, size, False))
         key = f"{width}x{height}"
         result[key] = {"images_per_second": ours, "baseline_images_per_second": plain, "ratio": ours / plain}
         log(f"  {key}: ours {ours:7.1f} images/s, full decode + resize {plain:7.1f} images/s ({ours / plain:.2f}x)")
