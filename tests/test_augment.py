@@ -155,3 +155,22 @@ def test_sharded_batches_cover_each_image_once(tmp_path, n, batch, world):
             seen_eval += y_eval.tolist()
     assert len(lengths) == 1  # every rank takes the same number of steps
     assert sorted(seen_train) == list(range(n)) and sorted(seen_eval) == list(range(n))
+
+
+def test_batched_draws_equal_single_draws_and_have_the_paper_distributions():
+    from alexnet.data.augment import sample_augmentations
+    indices = np.array([5, 0, 99, 12345678, 7])
+    corners, flips, alphas = sample_augmentations(3, 2, indices, 256, 224, 0.1)
+    for i, index in enumerate(indices):  # an image's draws do not depend on its batch
+        y, x, f, a = sample_augmentation(3, 2, int(index), 256, 224, 0.1)
+        assert (y, x, f) == (corners[i, 0], corners[i, 1], flips[i])
+        np.testing.assert_array_equal(a, alphas[i])
+    corners, flips, alphas = sample_augmentations(0, 1, np.arange(200_000), 256, 224, 0.1)
+    counts = np.bincount(corners.ravel(), minlength=33)
+    assert len(counts) == 33 and counts.min() > 0.9 * counts.mean()  # uniform over the 33 positions
+    assert abs(flips.mean() - 0.5) < 0.005
+    a = alphas.astype(np.float64).ravel()
+    assert abs(a.mean()) < 1e-3 and abs(a.std() - 0.1) < 1e-3                 # N(0, 0.1)
+    assert abs(np.mean(np.abs(a) < 0.1) - 0.6827) < 0.005                     # one-sigma mass of a normal
+    assert abs(np.corrcoef(alphas[:, 0], alphas[:, 1])[0, 1]) < 0.01            # independent per channel
+    assert not np.any(sample_augmentations(0, 1, np.arange(10), 256, 224, 0.0)[2])  # no noise when off

@@ -13,7 +13,7 @@ from alexnet.training.trainer import METRICS_COLUMNS, TrainSettings, train
 
 def settings(data, out, **kw):
     kw.setdefault("batch_size", 16)  # more steps per epoch on a small dataset
-    kw.setdefault("lr", 0.01)
+    kw.setdefault("lr", 0.005)  # the small preset's rate; 0.01 oscillates on this data (measured)
     return TrainSettings(data=data, out=out, preset="small", device="cpu", workers=0, progress=False,
                          log=lambda line: None, **kw)
 
@@ -56,8 +56,8 @@ def test_short_run_beats_chance(short_run):
     ten = evaluate_checkpoint(str(run), tta="10crop", device="cpu")
     center = evaluate_checkpoint(str(run), tta="center", device="cpu")
     assert ten["images"] == 100 and center["images"] == 100
-    # 20 points below chance: a wide margin that does not hang on one trajectory (observed 0.30-0.48).
-    assert ten["top1_error"] < 0.55 and center["top1_error"] < 0.55
+    # 30 points below chance (observed 0.23-0.31 over the last epochs at lr 0.005, seed 3).
+    assert ten["top1_error"] < 0.45 and center["top1_error"] < 0.45
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert tuple(rows[0]) == METRICS_COLUMNS and len(rows) == 8
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])

@@ -97,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         data=Path(args.data), out=Path(args.out), preset=args.preset, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
         workers=args.workers, time_limit=args.time_limit, precision=args.precision,
-        channels_last=args.channels_last, compile=args.compile, progress=_show_progress(args)))
+        channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
+        progress=_show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
           f"Weights: {Path(args.out) / 'last.pt'}")
@@ -105,16 +106,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..evaluation.evaluate import evaluate_checkpoint
+    from ..evaluation.evaluate import evaluate_checkpoints
 
-    result = evaluate_checkpoint(args.run, data=args.data, tta=args.tta, device=args.device,
-                                 batch_size=args.batch_size, workers=args.workers,
-                                 progress=_show_progress(args) and not args.json)
+    result = evaluate_checkpoints(args.run, data=args.data, tta=args.tta, device=args.device,
+                                  batch_size=args.batch_size, workers=args.workers,
+                                  progress=_show_progress(args) and not args.json, split=args.split)
     if args.json:
         print(json.dumps({k: result[k] for k in ("top1_error", "top5_error", "images")}))
     else:
-        print(f"{result['checkpoint']} on {result['data']} (val, {result['images']} images, {args.tta}): "
+        what = result["checkpoint"] if result["networks"] == 1 else f"{result['networks']} networks averaged"
+        print(f"{what} on {result['data']} ({args.split}, {result['images']} images, {args.tta}): "
               f"top-1 error {result['top1_error']:.2%}, top-5 error {result['top5_error']:.2%}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..evaluation.predict import predict_files
+
+    for path, top in predict_files(args.run, args.images, tta=args.tta, device=args.device, k=args.top):
+        if args.json:
+            print(json.dumps({"image": path, "top": [{"class": c, "probability": p} for c, p in top]}))
+        else:
+            print(path)
+            for name, prob in top:
+                print(f"  {prob:7.2%}  {name}")
     return 0
 
 
@@ -250,12 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_speed_flags(p)
     p.add_argument("--workers", type=_nonnegative_int, default=None,
                    help="data-loading processes (default: CPU count up to 8 on cuda, 0 = in-process on cpu)")
+    p.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
+                   help="start from another run's weights (fine-tuning); a different class count gets a new "
+                        "output layer")
     p.add_argument("--quiet", action="store_true", help="no progress display (epoch lines still print)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="top-1/top-5 error of a run on a validation split",
-                       description="Evaluate a run folder (its last.pt) or a checkpoint file.")
-    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p = sub.add_parser("evaluate", help="top-1/top-5 error of a run (or an ensemble) on a validation split",
+                       description="Evaluate a run folder (its last.pt) or a checkpoint file; given several, "
+                                   "average their softmax outputs (the paper's combination of CNNs).")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", nargs="+", help="run folder(s) or checkpoint file(s)")
+    p.add_argument("--split", default="val", help="which split to test (val; test where the dataset has one)")
     p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
     p.add_argument("--tta", default="10crop", choices=["center", "10crop"],
                    help="test patches: the centre only, or the paper's ten (default 10crop)")
@@ -265,6 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_nonnegative_int, default=0, help="data-loading processes")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="the most probable classes for image files",
+                       description="Top-k class names and probabilities for any image files (any size or mode), "
+                                   "preprocessed exactly as at test time.")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("--tta", default="10crop", choices=["center", "10crop"], help="test patches (default 10crop)")
+    p.add_argument("--top", type=_positive_int, default=5, help="how many classes to list (default 5)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="generate a small dataset, train the small preset, evaluate it",
                        description="The whole system in a few minutes on a laptop CPU: generate a ten-class "

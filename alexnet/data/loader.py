@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .augment import crop, sample_augmentation
+from .augment import crop, sample_augmentations
 
 
 class _Batches(Dataset):
@@ -78,16 +78,11 @@ class TrainBatches(_Batches):
     def __getitem__(self, b: int):
         indices = self._indices(b, self.order)
         images, c = self.images, self.crop_size
-        stored = images.shape[1]
+        corners, flips, alphas = sample_augmentations(self.seed, self.epoch, indices, images.shape[1], c,
+                                                      self.pca_std, self.flip)
         crops = np.empty((len(indices), c, c, 3), np.uint8)
-        corners = np.empty((len(indices), 2), np.int64)
-        flips = np.empty(len(indices), bool)
-        alphas = np.empty((len(indices), 3), np.float32)
         for i, index in enumerate(indices):
-            y, x, flipped, a = sample_augmentation(self.seed, self.epoch, int(index), stored, c,
-                                                   self.pca_std, self.flip)
-            crops[i] = crop(images[index], y, x, c, flipped)
-            corners[i], flips[i], alphas[i] = (y, x), flipped, a
+            crops[i] = crop(images[index], int(corners[i, 0]), int(corners[i, 1]), c, bool(flips[i]))
         return (torch.from_numpy(crops), torch.from_numpy(self.labels[indices]), torch.from_numpy(corners),
                 torch.from_numpy(flips), torch.from_numpy(alphas))
 

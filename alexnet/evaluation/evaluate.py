@@ -84,26 +84,10 @@ def topk_errors(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
     return errors_from_hits(topk_hits(probs, labels))
 
 
-def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: str = "10crop",
-                        device: str | None = None, batch_size: int | None = None, workers: int = 0,
-                        progress: bool = False) -> dict[str, Any]:
-    """Top-1/top-5 error of a run's (or checkpoint's) network on a prepared dataset's val split.
-
-    `data` defaults to the dataset the run trained on.
-    """
-    if tta not in TTA_MODES:
-        raise AlexNetError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
-    if batch_size is not None and batch_size < 1:
-        raise AlexNetError(f"--batch-size must be at least 1, got {batch_size}")
-    ckpt = load_checkpoint(run_or_checkpoint)
-    dev = resolve_device(device)
-    dataset = PreparedDataset(data or ckpt.get("data", ""))
-    if list(ckpt["classes"]) != dataset.classes:
-        raise AlexNetError(f"{ckpt['path']}: the network knows {len(ckpt['classes'])} classes, dataset "
-                           f"{dataset.root} has {dataset.num_classes} (or other names)")
+def checkpoint_preprocessor(ckpt: dict[str, Any], dataset: PreparedDataset, dev: torch.device) -> Preprocessor:
+    """Test-time preprocessing for a checkpoint's network on `dataset`: its own training mean image."""
     recipe = recipe_from_dict(ckpt.get("recipe", {}))
-    model = model_from_checkpoint(ckpt).to(dev)
-    crop = model.cfg.input_size
+    crop = ckpt["model_config"]["input_size"]
     if crop_size_for(dataset.size, recipe.crop_fraction) != crop or dataset.size < crop:
         raise AlexNetError(f"{ckpt['path']}: the network takes {crop} px crops, dataset {dataset.root} "
                            f"stores {dataset.size} px images")
@@ -112,7 +96,43 @@ def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: st
     if mean.shape != dataset.mean_image.shape:
         raise AlexNetError(f"{ckpt['path']}: trained on {mean.shape[0]} px images, dataset {dataset.root} "
                            f"stores {dataset.size} px")
-    pre = Preprocessor(mean, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, dev)
-    probs, labels = predict_probabilities(model, dataset, pre, "val", tta, batch_size or recipe.eval_batch_size,
-                                          workers, progress)
-    return {**topk_errors(probs, labels), "tta": tta, "checkpoint": ckpt["path"], "data": str(dataset.root)}
+    return Preprocessor(mean, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, dev)
+
+
+def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "10crop", device: str | None = None,
+                         batch_size: int | None = None, workers: int = 0, progress: bool = False,
+                         split: str = "val") -> dict[str, Any]:
+    """Top-1/top-5 error of one network, or of several whose softmax outputs are averaged (Section 6's
+    "5 CNNs"), on a prepared dataset's `split`. `data` defaults to the dataset the first run trained on.
+    """
+    if tta not in TTA_MODES:
+        raise AlexNetError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    if batch_size is not None and batch_size < 1:
+        raise AlexNetError(f"--batch-size must be at least 1, got {batch_size}")
+    if not runs:
+        raise AlexNetError("no run or checkpoint to evaluate")
+    checkpoints = [load_checkpoint(r) for r in runs]
+    dev = resolve_device(device)
+    dataset = PreparedDataset(data or checkpoints[0].get("data", ""))
+    if split not in dataset.labels:
+        raise AlexNetError(f"{dataset.root}: no {split!r} split (it has {', '.join(dataset.labels)})")
+    total, labels = None, None
+    for ckpt in checkpoints:
+        if list(ckpt["classes"]) != dataset.classes:
+            raise AlexNetError(f"{ckpt['path']}: the network knows {len(ckpt['classes'])} classes, dataset "
+                               f"{dataset.root} has {dataset.num_classes} (or other names)")
+        pre = checkpoint_preprocessor(ckpt, dataset, dev)
+        model = model_from_checkpoint(ckpt).to(dev)
+        eval_batch = batch_size or recipe_from_dict(ckpt.get("recipe", {})).eval_batch_size
+        probs, labels = predict_probabilities(model, dataset, pre, split, tta, eval_batch, workers, progress)
+        total = probs if total is None else total + probs
+    result = topk_errors(total / len(checkpoints), labels)
+    return {**result, "tta": tta, "split": split, "networks": len(checkpoints),
+            "checkpoint": ", ".join(c["path"] for c in checkpoints), "data": str(dataset.root)}
+
+
+def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: str = "10crop",
+                        device: str | None = None, batch_size: int | None = None, workers: int = 0,
+                        progress: bool = False, split: str = "val") -> dict[str, Any]:
+    """Top-1/top-5 error of a run's (or checkpoint's) network on a prepared dataset's split."""
+    return evaluate_checkpoints([run_or_checkpoint], data, tta, device, batch_size, workers, progress, split)

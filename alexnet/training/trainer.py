@@ -58,6 +58,7 @@ class TrainSettings:
     precision: str | None = None     # None: the device's default (see speed.py)
     channels_last: bool | None = None
     compile: bool | None = None
+    init_from: str | None = None     # a run or checkpoint whose weights start this run (fine-tuning)
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
@@ -147,6 +148,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
     schedule = LearningRateSchedule(recipe)
     history: list[dict[str, Any]] = []
     start_epoch = 1
+    if s.init_from and not ckpt:
+        log(_init_from(model, s.init_from))
     if ckpt:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -225,7 +228,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
         if ctx.is_main:
             _save_epoch(out, {
             "preset": preset.name, "model_config": to_dict(model_cfg), "recipe": to_dict(recipe),
-            "classes": dataset.classes, "data": str(Path(s.data).resolve()), "data_size": dataset.size,
+            "classes": dataset.classes, "class_names": dataset.class_names,
+            "data": str(Path(s.data).resolve()), "data_size": dataset.size,
             "data_fingerprint": dataset.fingerprint, "seed": seed, "epoch": epoch,
             # The training mean travels with the weights: test-time inputs need exactly this mean.
             "mean_image": torch.from_numpy(dataset.mean_image),
@@ -243,6 +247,33 @@ def train(s: TrainSettings) -> dict[str, Any]:
                                if epoch < recipe.epochs else "reached --epochs")
             break
     return {**history[-1], "stopped_because": stopped_because}
+
+
+def _init_from(model: AlexNet, source: str) -> str:
+    """Copy another run's weights into `model`; a last layer of another class count starts afresh.
+
+    This is the paper's pre-training then fine-tuning (Section 6, "1 CNN*"): every layer but the
+    output one must have the same shape.
+    """
+    other = load_checkpoint(source)
+    mine = model.state_dict()
+    last = [name for name in mine if name.startswith("classifier.")][-2:]  # the output layer's weight, bias
+    copied, fresh = 0, []
+    for name, value in other["model"].items():
+        if name not in mine:
+            raise AlexNetError(f"--init-from {other['path']}: it has a layer {name} this network lacks "
+                               "(another preset?)")
+        if value.shape == mine[name].shape:
+            mine[name] = value
+            copied += 1
+        elif name in last:
+            fresh.append(name)
+        else:
+            raise AlexNetError(f"--init-from {other['path']}: {name} has shape {tuple(value.shape)}, this network's "
+                               f"is {tuple(mine[name].shape)} (another preset or image size?)")
+    model.load_state_dict(mine)
+    new_layer = f"; new output layer for {model.num_classes} classes" if fresh else ""
+    return f"initialised from {other['path']} (epoch {other.get('epoch')}): {copied} tensors copied{new_layer}"
 
 
 def _save_epoch(out: Path, checkpoint: dict[str, Any], history: list[dict[str, Any]]) -> None:

@@ -1,0 +1,86 @@
+"""Section 6's model combination, fine-tuning from another run, and `predict` on image files."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from alexnet.data.imagefolder import scan_split
+from alexnet.data.prepared import PreparedDataset
+from alexnet.errors import AlexNetError
+from alexnet.evaluation.evaluate import (checkpoint_preprocessor, evaluate_checkpoints, predict_probabilities,
+                                         topk_errors)
+from alexnet.evaluation.predict import predict_files
+from alexnet.model import AlexNet
+from alexnet.presets import get_preset
+from alexnet.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from alexnet.training.trainer import TrainSettings, _init_from, train
+
+
+@pytest.fixture(scope="module")
+def two_runs(shapes_data, tmp_path_factory):
+    """A one-epoch run, and a second checkpoint with perturbed weights (a different network)."""
+    root = tmp_path_factory.mktemp("ensemble")
+    train(TrainSettings(data=shapes_data, out=root / "a", preset="small", epochs=1, batch_size=16, lr=0.01,
+                        device="cpu", workers=0, progress=False, log=lambda line: None))
+    ckpt = torch.load(root / "a" / "last.pt", weights_only=True)
+    torch.manual_seed(5)
+    ckpt["model"] = {k: v + 0.02 * torch.randn_like(v) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    save_checkpoint(root / "b.pt", ckpt)
+    return str(root / "a"), str(root / "b.pt")
+
+
+def test_ensemble_averages_softmax_outputs(two_runs, shapes_data):
+    a, b = two_runs
+    dataset = PreparedDataset(shapes_data)
+    probs = []
+    for run in (a, b):  # each network's ten-patch softmax, computed here one by one
+        ckpt = load_checkpoint(run)
+        p, labels = predict_probabilities(model_from_checkpoint(ckpt), dataset,
+                                          checkpoint_preprocessor(ckpt, dataset, torch.device("cpu")), "val", "10crop")
+        probs.append(p)
+    want = topk_errors((probs[0] + probs[1]) / 2, labels)
+    got = evaluate_checkpoints([a, b], tta="10crop", device="cpu")
+    assert got["networks"] == 2 and got["top1_error"] == want["top1_error"] and got["top5_error"] == want["top5_error"]
+    assert not torch.equal(probs[0], probs[1])  # two different networks
+    same = evaluate_checkpoints([a, a], tta="center", device="cpu")  # a network averaged with itself
+    single = evaluate_checkpoints([a], tta="center", device="cpu")
+    assert same["top1_error"] == single["top1_error"] and same["top5_error"] == single["top5_error"]
+
+
+def test_predict_reads_files_like_prepare(two_runs, shapes_src, shapes_data):
+    a, _ = two_runs
+    dataset = PreparedDataset(shapes_data)
+    _, items = scan_split(shapes_src, "val", dataset.classes)
+    ckpt = load_checkpoint(a)
+    probs, _ = predict_probabilities(model_from_checkpoint(ckpt), dataset,
+                                     checkpoint_preprocessor(ckpt, dataset, torch.device("cpu")), "val", "10crop")
+    for index in (0, 30, 99):
+        path = str(items[index][0])
+        [(got_path, top)] = predict_files(a, [path], tta="10crop", device="cpu", k=4)
+        assert got_path == path and len(top) == 4
+        names, values = [n for n, _ in top], np.array([p for _, p in top])
+        assert sorted(names) == sorted(dataset.classes) and np.all(np.diff(values) <= 0)
+        want = probs[index].numpy()  # the same image through the prepared dataset
+        np.testing.assert_allclose(values, np.sort(want)[::-1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(AlexNetError, match="no such image file"):
+        predict_files(a, ["missing.jpg"], device="cpu")
+
+
+def test_init_from_copies_all_but_a_resized_output_layer(two_runs):
+    a, _ = two_runs
+    source = load_checkpoint(a)["model"]
+    cfg = replace(get_preset("small").model, input_size=28)
+    model = AlexNet(cfg, num_classes=3)  # another class count: a new output layer
+    before = model.classifier.fc8.weight.clone()
+    message = _init_from(model, a)
+    assert "new output layer for 3 classes" in message
+    for name, value in model.state_dict().items():
+        if name.startswith("classifier.fc8"):
+            assert value.shape[0] == 3
+        else:
+            assert torch.equal(value, source[name]), name
+    assert torch.equal(model.classifier.fc8.weight, before)
+    with pytest.raises(AlexNetError, match="fc6.weight has shape"):
+        _init_from(AlexNet(replace(cfg, input_size=40), num_classes=4), a)
