@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AlexNetError
+from ..ablations import ABLATIONS
 from ..data.sources import LAYOUTS
 from ..presets import PRESETS
 
@@ -98,6 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
         workers=args.workers, time_limit=args.time_limit, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
+        ablations=tuple(args.ablate),
         progress=_show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
@@ -130,6 +132,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(path)
             for name, prob in top:
                 print(f"  {prob:7.2%}  {name}")
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from ..experiments.ablate import run_ablation
+
+    variants = list(ABLATIONS) if args.variants == ["all"] else args.variants
+    table = run_ablation(args.data, args.out, args.preset, variants, epochs=args.epochs, seed=args.seed,
+                         device=args.device, progress=_show_progress(args))
+    print(f"table: {table}")
     return 0
 
 
@@ -265,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_speed_flags(p)
     p.add_argument("--workers", type=_nonnegative_int, default=None,
                    help="data-loading processes (default: CPU count up to 8 on cuda, 0 = in-process on cpu)")
+    p.add_argument("--ablate", action="append", default=[], choices=list(ABLATIONS), metavar="NAME",
+                   help=f"remove one ingredient of the preset (repeatable): {', '.join(ABLATIONS)}")
     p.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
                    help="start from another run's weights (fine-tuning); a different class count gets a new "
                         "output layer")
@@ -285,6 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_nonnegative_int, default=0, help="data-loading processes")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("ablate", help="train the full network and its ablations, compare with the paper",
+                       description="Train the preset and each chosen ablation with one recipe and write "
+                                   "OUT/ablation.md: ten-patch top-1/top-5 error per variant, the difference "
+                                   "from the full network, and the paper's reported difference.")
+    p.add_argument("--data", required=True, metavar="DATA", help="prepared dataset")
+    p.add_argument("--out", required=True, metavar="OUT", help="folder for the runs and the table")
+    p.add_argument("--preset", default="paper", choices=list(PRESETS), help="network and recipe (default paper)")
+    p.add_argument("--variants", nargs="+", default=["all"], metavar="NAME",
+                   help=f"ablations to run (default all): {', '.join(ABLATIONS)}")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="epochs per run (default: the preset's)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="one seed for every run")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("predict", help="the most probable classes for image files",
                        description="Top-k class names and probabilities for any image files (any size or mode), "

@@ -30,6 +30,7 @@ from ..device import resolve_device
 from ..errors import AlexNetError
 from ..evaluation.evaluate import errors_from_hits, predict_probabilities, topk_hits
 from ..model import AlexNet
+from ..ablations import apply_ablations
 from ..presets import get_preset
 from ..progress import Progress
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
@@ -59,6 +60,7 @@ class TrainSettings:
     channels_last: bool | None = None
     compile: bool | None = None
     init_from: str | None = None     # a run or checkpoint whose weights start this run (fine-tuning)
+    ablations: tuple[str, ...] = ()  # names from alexnet.ablations, applied to the preset
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
@@ -116,7 +118,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
     device = device_for(ctx, resolve_device(s.device))
     speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
     dataset = PreparedDataset(s.data)
-    preset = get_preset(s.preset)
+    preset = apply_ablations(get_preset(s.preset), s.ablations)
     out = Path(s.out)
     if not s.resume and (out / LAST).exists():
         raise AlexNetError(f"{out / LAST} exists: pass --resume to continue that run, or choose a new --out")
@@ -124,6 +126,9 @@ def train(s: TrainSettings) -> dict[str, Any]:
         raise AlexNetError(f"--resume: no checkpoint {out / LAST} to resume from")
 
     ckpt = _resume_state(s, dataset) if s.resume else None
+    if ckpt and tuple(ckpt.get("ablations", ())) != tuple(s.ablations):
+        raise AlexNetError(f"{ckpt['path']}: the run was trained with ablations {list(ckpt.get('ablations', ()))}, "
+                           f"not {list(s.ablations)}; resume with the same --ablate flags")
     recipe: Recipe = recipe_from_dict(ckpt["recipe"]) if ckpt else preset.recipe
     overrides = {k: v for k, v in (("epochs", s.epochs), ("batch_size", s.batch_size), ("lr", s.lr)) if v is not None}
     if ckpt:  # a resumed run keeps its recipe; only the number of epochs may change
@@ -168,7 +173,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
             "preset": preset.name, "data": str(Path(s.data).resolve()), "data_fingerprint": dataset.fingerprint,
             "seed": seed, "device": str(device), "crop": crop, "classes": dataset.classes,
             "recipe": to_dict(recipe), "model_config": to_dict(model_cfg),
-            "speed": to_dict(speed), "world_size": ctx.world_size,
+            "speed": to_dict(speed), "world_size": ctx.world_size, "ablations": list(s.ablations),
         }
         (out / "config.json").write_text(json.dumps(run_config, indent=1) + "\n")
     # Train through `runner` (layout, DDP, compile); save and evaluate through `model` (same parameters).
@@ -228,7 +233,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         if ctx.is_main:
             _save_epoch(out, {
             "preset": preset.name, "model_config": to_dict(model_cfg), "recipe": to_dict(recipe),
-            "classes": dataset.classes, "class_names": dataset.class_names,
+            "classes": dataset.classes, "class_names": dataset.class_names, "ablations": list(s.ablations),
             "data": str(Path(s.data).resolve()), "data_size": dataset.size,
             "data_fingerprint": dataset.fingerprint, "seed": seed, "epoch": epoch,
             # The training mean travels with the weights: test-time inputs need exactly this mean.

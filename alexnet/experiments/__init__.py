@@ -1,0 +1,1 @@
+"""The paper's experiments as commands (ablations; more to come: figures, Figure 1, retrieval)."""
