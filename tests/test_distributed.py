@@ -74,6 +74,7 @@ def _train_worker(rank, world, port, data, run):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow  # 45-50 s on 2 CPU cores; the step-equivalence test above stays in the default run
 def test_train_under_two_processes_writes_one_run(shapes_data, tmp_path):
     import csv
 
