@@ -2,8 +2,6 @@
 
 from dataclasses import replace
 
-import torch
-
 from alexnet import build_model
 from alexnet.config import Recipe
 from alexnet.presets import get_preset

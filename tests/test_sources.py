@@ -15,7 +15,7 @@ from PIL import Image
 import alexnet.data.prepare as prepare_module
 from alexnet.cli.main import main
 from alexnet.data.prepare import prepare_dataset
-from alexnet.data.prepared import PreparedDataset, verify_dataset
+from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
 
 WNIDS = ["n01440764", "n02102040", "n03000684"]          # sorted: labels 0, 1, 2

@@ -76,6 +76,17 @@ def _time_steps(step, warmup: int, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def _time_ours(base: nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device, speed: SpeedSettings,
+               warmup: int, steps: int) -> float:
+    model = copy.deepcopy(base)
+    runner = prepare_for_speed(model, dev, speed)
+    optimizer = PaperSGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+    scaler = grad_scaler(dev, speed)
+    runner.train()
+    return _time_steps(lambda: train_step(runner, optimizer, scaler, x, y, dev, speed, 1 / len(y)),
+                       warmup, steps, dev)
+
+
 def bench_train(preset: str = "paper", device: str | None = None, batch_size: int = 128, steps: int | None = None,
                 num_classes: int = 1000, speed: SpeedSettings | None = None, log=print) -> dict:
     from .. import build_model
@@ -94,14 +105,7 @@ def bench_train(preset: str = "paper", device: str | None = None, batch_size: in
     log(f"bench train: preset {preset}, batch {batch_size}, {size}x{size}, {dev}, "
         f"{macs / 1e9:.3f} GMAC per image forward; ours: {speed.describe()}")
 
-    ours_model = copy.deepcopy(base)
-    runner = prepare_for_speed(ours_model, dev, speed)
-    optimizer = PaperSGD(ours_model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
-    scaler = grad_scaler(dev, speed)
-    runner.train()
-    ours_s = _time_steps(lambda: train_step(runner, optimizer, scaler, x, y, dev, speed, 1 / batch_size),
-                         warmup, steps, dev)
-    del runner, ours_model, optimizer
+    ours_s = _time_ours(base, x, y, dev, speed, warmup, steps)  # its model is freed before the reference runs
 
     reference = plain_reference(base).to(dev).train()
     ref_opt = torch.optim.SGD(reference.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
