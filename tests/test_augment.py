@@ -6,7 +6,7 @@ import torch
 
 from alexnet.data.augment import (Preprocessor, crop_size_for, pca_shift, sample_augmentation,
                                   ten_crop_views)
-from alexnet.data.loader import EvalBatches, TrainBatches
+from alexnet.data.loader import EvalBatches, TrainBatches, make_loader
 
 
 def test_crop_size_is_seven_eighths():
@@ -72,6 +72,25 @@ def test_train_batches_crop_exact_pixels(tmp_path):
             np.testing.assert_array_equal(alphas[i].numpy(), a)
             seen.append(int(index))
     assert sorted(seen) == list(range(10))  # every image exactly once per epoch
+
+
+def test_persistent_workers_follow_the_epoch(tmp_path):
+    """One loader (two worker processes kept across epochs) yields, epoch after epoch, exactly the
+    batches that the main process computes after set_epoch, including a change of pca_std."""
+    images = np.random.default_rng(2).integers(0, 256, (11, 10, 10, 3), dtype=np.uint8)
+    path = _write_array(tmp_path / "x.npy", images)
+    labels = np.arange(11) % 4
+    batches = TrainBatches(path, labels, batch_size=3, crop_size=8, seed=5, pca_std=0.1)
+    reference = TrainBatches(path, labels, batch_size=3, crop_size=8, seed=5, pca_std=0.1)
+    loader = make_loader(batches, 2, torch.device("cpu"))
+    for epoch, pca in ((1, 0.1), (2, 0.1), (3, 0.0)):
+        batches.set_epoch(epoch, pca)
+        reference.set_epoch(epoch, pca)
+        got = list(loader)
+        assert len(got) == len(reference) == 4
+        for b, batch in enumerate(got):
+            for have, want in zip(batch, reference[b]):
+                torch.testing.assert_close(have, want, rtol=0, atol=0)
 
 
 def _stats(rng):

@@ -6,7 +6,11 @@ import torch
 from torch import nn
 
 from alexnet import LocalResponseNorm
-from alexnet.model.lrn import WithinMapResponseNorm
+from alexnet.model.lrn import WithinMapResponseNorm, _BandedCrossMapNorm, _CrossMapNorm
+
+# Both implementations of the layer (shifted adds on CPU, band-matrix products on GPU), called directly
+# so that both are held to the float64 formula on any machine.
+IMPLEMENTATIONS = pytest.mark.parametrize("impl", [_CrossMapNorm, _BandedCrossMapNorm], ids=["shifted", "banded"])
 
 
 def reference_lrn(a: np.ndarray, n=5, alpha=1e-4, beta=0.75, k=2.0) -> np.ndarray:
@@ -21,12 +25,13 @@ def reference_lrn(a: np.ndarray, n=5, alpha=1e-4, beta=0.75, k=2.0) -> np.ndarra
     return b
 
 
+@IMPLEMENTATIONS
 @pytest.mark.parametrize("n,alpha,beta,k", [(5, 1e-4, 0.75, 2.0), (3, 1e-2, 0.5, 1.0), (1, 0.3, 1.0, 0.5)])
-def test_matches_formula_in_float64(n, alpha, beta, k):
+def test_matches_formula_in_float64(impl, n, alpha, beta, k):
     rng = np.random.default_rng(n)
     # ReLU outputs of realistic magnitude: the alpha*sum term must matter for the test to bite.
     a = np.maximum(rng.normal(0, 60, (2, 11, 4, 3)), 0)
-    got = LocalResponseNorm(n, alpha, beta, k)(torch.from_numpy(a)).numpy()
+    got = impl.apply(torch.from_numpy(a), n, alpha, beta, k, 1).numpy()
     want = reference_lrn(a, n, alpha, beta, k)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert np.abs(want - a / k ** beta).max() > 1e-3  # the normalisation is not negligible here
@@ -50,11 +55,28 @@ def test_columns_normalise_separately():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+@IMPLEMENTATIONS
 @pytest.mark.parametrize("size,groups,maps", [(5, 1, 7), (5, 2, 8), (3, 3, 6), (5, 2, 4), (1, 1, 3)])
-def test_hand_written_gradient_matches_float64_finite_differences(size, groups, maps):
+def test_hand_written_gradient_matches_float64_finite_differences(impl, size, groups, maps):
     # Mixed signs, and windows wider than a column (maps // groups < size) to exercise the edges.
     x = ((torch.rand(2, maps, 2, 3, dtype=torch.float64) - 0.3) * 30).requires_grad_()
-    assert torch.autograd.gradcheck(LocalResponseNorm(size, 1e-3, 0.75, 2.0, groups=groups), (x,))
+    assert torch.autograd.gradcheck(lambda t: impl.apply(t, size, 1e-3, 0.75, 2.0, groups), (x,))
+    # and the columns are normalised apart in the forward pass too
+    want = np.concatenate([reference_lrn(part, size, 1e-3) for part in
+                           np.split(x.detach().numpy(), groups, axis=1)], axis=1)
+    np.testing.assert_allclose(impl.apply(x.detach(), size, 1e-3, 0.75, 2.0, groups).numpy(), want, rtol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_layer_in_bf16_channels_last_matches_float64():
+    """What training on a GPU runs: the banded layer under bf16 autocast, channels-last."""
+    rng = np.random.default_rng(4)
+    a = np.maximum(rng.normal(0, 60, (4, 96, 9, 9)), 0)
+    x = torch.from_numpy(a).float().cuda().contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        got = LocalResponseNorm(5, 1e-4, 0.75, 2.0, groups=2)(x.bfloat16()).double().cpu().numpy()
+    want = np.concatenate([reference_lrn(a[:, :48]), reference_lrn(a[:, 48:])], axis=1)
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-2  # bf16 operands: between 1e-3 and 1e-2
 
 
 def test_even_size_rejected():

@@ -7,6 +7,10 @@ The reference a user would otherwise write: the same stored images as JPEG files
 image-folder tree, a `torch.utils.data.Dataset` that opens each with PIL, takes a random crop and
 reflection, converts to a float tensor and normalises it per channel, batched by a `DataLoader`
 with the same worker count, batch size and crop. Both produce the same number of images.
+
+With `--train-preset NAME` it also measures the pipeline end to end: the same loader feeding training
+steps of that network (the trainer's `train_step` with the device's speed defaults), which is what a
+GPU sees during a real epoch, and the seconds one ILSVRC-2012 epoch (1,281,167 images) would take.
 """
 
 from __future__ import annotations
@@ -56,21 +60,80 @@ def _write_jpegs(images: np.ndarray, labels: np.ndarray, folder: Path) -> list[P
     return files
 
 
-def _images_per_second(batches, consume, warmup: int) -> tuple[float, int]:
-    """Throughput over the batches after the first `warmup` (worker start-up is not counted)."""
+def _images_per_second(batches, consume, warmup: int, sync: torch.device | None = None) -> tuple[float, int]:
+    """Throughput over the batches after the first `warmup` (worker start-up is not counted).
+    With `sync` a CUDA device, the clock is read only after the device has finished the work."""
+    def wait():
+        if sync is not None and sync.type == "cuda":
+            torch.cuda.synchronize(sync)
+
     count, start = 0, None
     for b, batch in enumerate(batches):
         images = consume(batch)
         if b + 1 == warmup:
+            wait()
             start = time.perf_counter()
         elif b + 1 > warmup:
             count += images
+    wait()
     elapsed = time.perf_counter() - start if start is not None else 0.0
     return (count / elapsed if elapsed > 0 else 0.0), count
 
 
+IMAGENET_TRAIN_IMAGES = 1_281_167
+
+
+def _end_to_end(batches: TrainBatches, pre: Preprocessor, preset: str, num_classes: int, workers: int,
+                dev: torch.device, timed_batches: int, log=print) -> float:
+    """Images per second of loader + float work + training steps of `preset`, over `timed_batches`
+    batches after the model is compiled and warmed on a synthetic batch (so compilation is not timed
+    and the loader's prefetch queue does not fill while the model compiles)."""
+    from .. import build_model
+    from ..training.optim import PaperSGD
+    from ..training.speed import grad_scaler, prepare_for_speed, resolve_speed, train_step
+
+    speed = resolve_speed(dev)
+    model = build_model(preset, num_classes)
+    runner = prepare_for_speed(model, dev, speed)
+    optimizer = PaperSGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+    scaler = grad_scaler(dev, speed)
+    runner.train()
+    x = torch.randn(batches.batch_size, 3, batches.crop_size, batches.crop_size, device=dev)
+    y = torch.randint(0, num_classes, (batches.batch_size,), device=dev)
+    for _ in range(3):
+        train_step(runner, optimizer, scaler, x, y, dev, speed, 1 / len(y))
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    log(f"  end to end: {preset} network ({speed.describe()}) warmed; timing {timed_batches} batches ...")
+
+    loader = make_loader(batches, workers, dev)  # one set of workers for all epochs, as in training
+
+    def epochs():
+        epoch = 1
+        while True:
+            batches.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    def consume(batch):
+        crops, labels, corners, flips, alphas = batch
+        x = pre.train_batch(crops, corners, flips, alphas)
+        labels = labels.to(dev, non_blocking=True)
+        train_step(runner, optimizer, scaler, x, labels, dev, speed, 1 / len(labels))
+        return x.shape[0]
+
+    warmup = 5
+    stream = epochs()
+    limited = (next(stream) for _ in range(warmup + timed_batches))
+
+    rate, _ = _images_per_second(limited, consume, warmup, sync=dev)
+    stream.close()  # the workers stop when `loader` goes out of scope
+    return rate
+
+
 def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images: int = 4096,
-               device: str | None = "cpu", log=print) -> dict:
+               device: str | None = "cpu", train_preset: str | None = None, timed_batches: int = 400,
+               log=print) -> dict:
     dataset = PreparedDataset(data)
     dev = resolve_device(device)
     train_images, train_labels = dataset.images["train"], dataset.labels["train"]
@@ -117,6 +180,17 @@ def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images
     log(f"  reference (JPEG + PIL + DataLoader): {baseline:9.0f} images/s")
     ratio = ours / baseline if baseline > 0 else float("inf")
     log(f"  speed-up: {ratio:.1f}x")
-    return {"images_per_second": ours, "baseline_images_per_second": baseline, "workers": workers,
-            "batch_size": batch_size, "images": n, "size": dataset.size, "crop": crop, "device": str(dev),
-            "speedup": ratio}
+    result = {"images_per_second": ours, "baseline_images_per_second": baseline, "workers": workers,
+              "batch_size": batch_size, "images": n, "size": dataset.size, "crop": crop, "device": str(dev),
+              "speedup": ratio}
+    if train_preset:
+        # Whole batches only: a smaller last batch would make torch.compile compile once more, inside
+        # the timed window (a real run pays that once per run, not per epoch).
+        whole = len(train_labels) // batch_size * batch_size
+        batches = TrainBatches(path, train_labels[:whole], batch_size, crop, seed=0, pca_std=0.1)
+        rate = _end_to_end(batches, pre, train_preset, dataset.num_classes, workers, dev, timed_batches, log)
+        result.update(train_preset=train_preset, train_images_per_second=rate,
+                      imagenet_epoch_seconds=IMAGENET_TRAIN_IMAGES / rate if rate > 0 else float("inf"))
+        log(f"  end to end (loader + {train_preset} training): {rate:9.0f} images/s; one ILSVRC-2012 epoch "
+            f"({IMAGENET_TRAIN_IMAGES:,} images) would take {result['imagenet_epoch_seconds']:.0f} s")
+    return result

@@ -157,16 +157,23 @@ def cmd_bench_data(args: argparse.Namespace) -> int:
 
     log = (lambda line: None) if args.json else print
     result = bench_data(args.data, workers=args.workers, batch_size=args.batch_size, images=args.images,
-                        device=args.device, log=log)
+                        device=args.device, train_preset=args.train_preset, timed_batches=args.train_batches,
+                        log=log)
     if args.json:
-        print(json.dumps({k: result[k] for k in ("images_per_second", "baseline_images_per_second", "workers")}))
+        keys = ["images_per_second", "baseline_images_per_second", "workers"]
+        keys += ["train_images_per_second", "imagenet_epoch_seconds"] if args.train_preset else []
+        print(json.dumps({k: result[k] for k in keys}))
     if args.record:
         from ..bench.record import append_record
 
         append_record(args.record, "input pipeline",
                       f"{result['images_per_second']:.0f} images/s vs reference {result['baseline_images_per_second']:.0f} "
                       f"({result['speedup']:.1f}x), {result['workers']} workers, batch {result['batch_size']}, "
-                      f"{result['size']} px stored, crops {result['crop']}, float work on {result['device']}")
+                      f"{result['size']} px stored, crops {result['crop']}, float work on {result['device']}"
+                      + (f"; end to end with {result['train_preset']} training: "
+                         f"{result['train_images_per_second']:.0f} images/s, "
+                         f"{result['imagenet_epoch_seconds']:.0f} s per ILSVRC-2012 epoch"
+                         if args.train_preset else ""))
     return 0
 
 
@@ -347,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=128, help="images per batch (default 128)")
     p.add_argument("--images", type=_positive_int, default=4096, help="training images to read (default 4096)")
     p.add_argument("--device", default="cpu", help="where the float work happens (default cpu)")
+    p.add_argument("--train-preset", default=None, choices=list(PRESETS),
+                   help="also time the loader feeding training steps of this network, end to end")
+    p.add_argument("--train-batches", type=_positive_int, default=400,
+                   help="timed batches for the end-to-end figure (default 400)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--record", default=None, metavar="FILE", help="append the result to FILE (e.g. BENCHMARKS.md)")
     p.set_defaults(func=cmd_bench_data)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .augment import crop, sample_augmentations
 
@@ -75,7 +75,13 @@ class TrainBatches(_Batches):
             self.pca_std = pca_std
         self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.labels))
 
-    def __getitem__(self, b: int):
+    def __getitem__(self, key: int | tuple[int, float, int]):
+        if isinstance(key, tuple):  # (epoch, pca_std, b) from `EpochKeys`: persistent workers follow the epoch
+            epoch, pca_std, b = key
+            if epoch != self.epoch or pca_std != self.pca_std:
+                self.set_epoch(epoch, pca_std)
+        else:
+            b = key
         indices = self._indices(b, self.order)
         images, c = self.images, self.crop_size
         corners, flips, alphas = sample_augmentations(self.seed, self.epoch, indices, images.shape[1], c,
@@ -100,8 +106,32 @@ class EvalBatches(_Batches):
         return torch.from_numpy(images), torch.from_numpy(self.labels[indices])
 
 
+class EpochKeys(Sampler):
+    """Batch keys (epoch, pca_std, b) read from `batches` when an epoch's iteration starts.
+
+    Worker processes hold copies of the dataset object; carrying the epoch in each key lets them stay
+    alive across epochs (no start-up of every worker at every epoch) and still draw each epoch's order
+    and augmentation exactly as `set_epoch` in the main process would.
+    """
+
+    def __init__(self, batches: TrainBatches) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        epoch, pca_std = self.batches.epoch, self.batches.pca_std
+        return iter([(epoch, pca_std, b) for b in range(len(self.batches))])
+
+
 def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLoader:
-    """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process)."""
-    return DataLoader(batches, batch_size=None, shuffle=False, num_workers=workers,
-                      pin_memory=device.type == "cuda", prefetch_factor=4 if workers > 0 else None,
-                      persistent_workers=False)
+    """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process).
+
+    For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
+    workers persist and follow the epoch through `EpochKeys`.
+    """
+    keyed = isinstance(batches, TrainBatches)
+    return DataLoader(batches, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
+                      num_workers=workers, pin_memory=device.type == "cuda",
+                      prefetch_factor=4 if workers > 0 else None, persistent_workers=keyed and workers > 0)

@@ -78,7 +78,9 @@ def prepare_for_speed(model: nn.Module, device: torch.device, speed: SpeedSettin
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune each convolution once
     runner = wrap(model) if wrap is not None else model
-    return torch.compile(runner) if speed.compile else runner
+    # dynamic=False: the epoch's smaller last batch gets its own static graph (compiled once) instead
+    # of a dynamic-shape recompile that every later full batch would then run.
+    return torch.compile(runner, dynamic=False) if speed.compile else runner
 
 
 def to_input(x: torch.Tensor, speed: SpeedSettings) -> torch.Tensor:

@@ -198,6 +198,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         log(f"data parallel: {ctx.world_size} processes x {batch} images = global batch {recipe.batch_size}, "
             f"learning rate {recipe.lr} (the recipe's, for the global batch)")
 
+    loader = make_loader(batches, workers, device)  # workers persist across epochs (EpochKeys)
     stopped_because = "reached --epochs"
     training_started = time.monotonic()
     for epoch in range(start_epoch, recipe.epochs + 1):
@@ -214,7 +215,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
         batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0)
         torch.manual_seed(epoch_seed(seed, epoch))
-        train_loss, train_err = _train_epoch(runner, optimizer, scaler, make_loader(batches, workers, device), pre,
+        train_loss, train_err = _train_epoch(runner, optimizer, scaler, loader, pre,
                                              speed, ctx, Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}",
                                                                   enabled=s.progress and ctx.is_main))
         if not math.isfinite(train_loss):
