@@ -140,4 +140,27 @@ def test_unknown_preset_and_too_small_input():
         get_preset("nope")
     with pytest.raises(ValueError, match="too small"):
         build_model("paper", input_size=40)
-    assert set(PRESETS) == {"paper", "cuda-convnet-2012", "small"}
+    assert set(PRESETS) == {"paper", "cuda-convnet-2012", "small", "paper-6conv", "small-6conv"}
+
+
+@pytest.mark.parametrize("base", ["paper", "small"])
+def test_sixth_conv_layer_over_the_last_pooling_layer(base):
+    """Section 6's variant: one more 3x3 conv after pool5, everything else (and the fc input) unchanged."""
+    five, six = build_model(base, 10), build_model(f"{base}-6conv", 10)
+    names = [n for n, _ in six.features.named_children()]
+    assert names[names.index("pool5"):] == ["pool5", "conv6", "relu6"]
+    conv6 = six.features.conv6
+    maps = five.features.conv5.out_channels
+    assert (conv6.in_channels, conv6.out_channels, conv6.kernel_size, conv6.padding, conv6.groups) == \
+        (maps, maps, (3, 3), (1, 1), 2)
+    extra = maps * (maps // 2) * 3 * 3 + maps  # two columns: each kernel sees half the maps
+    assert sum(p.numel() for p in six.parameters()) == sum(p.numel() for p in five.parameters()) + extra
+    assert six.classifier[0].in_features == five.classifier[0].in_features
+    x = torch.randn(2, 3, six.cfg.input_size, six.cfg.input_size)
+    assert six(x).shape == (2, 10)
+    # conv6 really sits between pool5 and the classifier: zeroing it leaves only its biases through ReLU
+    with torch.no_grad():
+        conv6.weight.zero_()
+        conv6.bias.fill_(0.5)
+    pooled = six.features[:names.index("pool5") + 1](x)
+    torch.testing.assert_close(six.features(x), torch.full_like(pooled, 0.5))

@@ -135,6 +135,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figures(args: argparse.Namespace) -> int:
+    from ..figures.make import make_figures
+
+    result = make_figures(args.run, args.out, data=args.data, device=args.device, predictions=args.predictions,
+                          queries=args.queries, neighbors=args.neighbors, pool=args.pool, seed=args.seed,
+                          progress=_show_progress(args))
+    print("wrote " + ", ".join(str(p) for p in result["files"].values()))
+    return 0
+
+
 def cmd_ablate(args: argparse.Namespace) -> int:
     from ..experiments.ablate import run_ablation
 
@@ -332,6 +342,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("figures", help="the paper's pictures for a run: kernels, predictions, neighbours, curves",
+                       description="Write kernels.png (Figure 3: conv1 kernels per column, with their colour "
+                                   "specificity), predictions.png (Figure 4 left: top-5 labels of validation "
+                                   "images), neighbors.png (Figure 4 right: training images nearest in the last "
+                                   "hidden layer) and curves.png (learning curves) into --out.")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
+    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    p.add_argument("--predictions", type=_positive_int, default=8, help="validation images shown (default 8)")
+    p.add_argument("--queries", type=_positive_int, default=5, help="query images for neighbours (default 5)")
+    p.add_argument("--neighbors", type=_positive_int, default=6, help="neighbours per query (default 6, as Figure 4)")
+    p.add_argument("--pool", type=_positive_int, default=10000,
+                   help="training images searched for neighbours (default 10000; features are 4096-d each)")
+    p.add_argument("--seed", type=int, default=0, help="which images are drawn (default 0)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("demo", help="generate a small dataset, train the small preset, evaluate it",
                        description="The whole system in a few minutes on a laptop CPU: generate a ten-class "

@@ -1,0 +1,44 @@
+"""Figure 4 (left): validation images with their five most probable labels as probability bars."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .draw import BLACK, GREY, WHITE, font, stack
+
+TRUE_COLOUR, OTHER_COLOUR = (214, 39, 40), (31, 119, 180)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def prediction_panel(picture: np.ndarray, true_name: str, top: Sequence[tuple[str, float]],
+                     true_index_in_top: int | None, width: int = 220, picture_side: int = 128) -> Image.Image:
+    """One image, its true label under it, and bars for the five most probable labels; the bar of the
+    true label (when it is among the five) drawn in red, as in the paper's figure."""
+    panel = Image.new("RGB", (width, picture_side + 30 + 18 * len(top) + 6), WHITE)
+    shown = Image.fromarray(picture).resize((picture_side, picture_side), Image.BILINEAR)
+    panel.paste(shown, ((width - picture_side) // 2, 4))
+    draw = ImageDraw.Draw(panel)
+    draw.text((width / 2, picture_side + 8), _shorten(true_name, 30), fill=BLACK, font=font(13), anchor="ma")
+    small = font(11)
+    for i, (name, p) in enumerate(top):
+        y = picture_side + 28 + 18 * i
+        colour = TRUE_COLOUR if i == true_index_in_top else OTHER_COLOUR
+        draw.rectangle([4, y, width - 4, y + 14], outline=GREY)
+        draw.rectangle([4, y, 4 + (width - 8) * max(0.0, min(1.0, p)), y + 14], fill=colour)
+        draw.text((8, y + 7), f"{_shorten(name, 24)} {p:.0%}", fill=BLACK if p < 0.5 else WHITE, font=small,
+                  anchor="lm")
+    return panel
+
+
+def predictions_figure(pictures: Sequence[np.ndarray], true_names: Sequence[str],
+                       tops: Sequence[Sequence[tuple[str, float]]], true_ranks: Sequence[int | None],
+                       per_row: int = 4) -> Image.Image:
+    panels = [prediction_panel(p, t, top, r) for p, t, top, r in zip(pictures, true_names, tops, true_ranks)]
+    rows = [stack(panels[i:i + per_row], vertical=False, gap=8) for i in range(0, len(panels), per_row)]
+    return stack(rows, gap=8)
