@@ -1,4 +1,7 @@
-"""Figures 3 and 4 and the learning curves: the numbers behind each picture, checked independently."""
+"""Figures 3 and 4, learning curves, binary-code retrieval and the HTML report, checked independently."""
+
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -6,11 +9,14 @@ import torch
 from PIL import Image
 
 from alexnet.errors import AlexNetError
+from alexnet.experiments.retrieval import (euclidean_distances, hamming_distances, k_nearest, pack_codes, recall_at,
+                                           run_retrieval, train_autoencoder)
 from alexnet.figures.curves import read_metrics
 from alexnet.figures.draw import line_chart, tile
 from alexnet.figures.kernels import colour_specificity, kernel_pictures, kernels_figure
 from alexnet.figures.make import load_trained, make_figures, outputs
 from alexnet.figures.neighbors import nearest
+from alexnet.figures.report import markdown_to_html, write_report
 from alexnet.training.trainer import TrainSettings, train
 
 
@@ -104,3 +110,101 @@ def test_metrics_file_errors_are_clear(tmp_path):
     (tmp_path / "metrics.csv").write_text("epoch,train_loss\n1,abc\n")
     with pytest.raises(AlexNetError, match="not a metrics file"):
         read_metrics(tmp_path)
+
+
+# --- retrieval with binary codes (Section 6.1) ---------------------------------------------------
+
+
+
+def test_search_primitives_against_brute_force():
+    rng = np.random.default_rng(3)
+    bits_q, bits_p = rng.integers(0, 2, (4, 70)), rng.integers(0, 2, (9, 70))
+    packed_q, packed_p = pack_codes(torch.from_numpy(bits_q)), pack_codes(torch.from_numpy(bits_p))
+    assert packed_q.shape == (4, 9) and packed_q.dtype == np.uint8
+    want = (bits_q[:, None, :] != bits_p[None, :, :]).sum(-1)  # count differing bits one by one
+    np.testing.assert_array_equal(hamming_distances(packed_q, packed_p), want)
+    q, p = rng.normal(size=(4, 6)), rng.normal(size=(9, 6))
+    np.testing.assert_allclose(euclidean_distances(q, p), ((q[:, None] - p[None]) ** 2).sum(-1), atol=1e-12)
+    assert k_nearest(np.array([[3, 1, 2, 1]]), 3).tolist() == [[1, 3, 2]]  # ties by index
+    assert recall_at(np.array([[1, 2, 3], [4, 5, 6]]), np.array([[3, 2, 9], [7, 8, 9]])) == pytest.approx((2 / 3 + 0) / 2)
+
+
+def test_autoencoder_codes_keep_clusters_apart():
+    """Four well-separated clusters of 64-d features: after training, codes of one cluster are nearer
+    (in Hamming distance) to each other than to any other cluster's."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(0, 3, (4, 64))
+    labels = np.repeat(np.arange(4), 50)
+    x = torch.from_numpy(centres[labels] + rng.normal(0, 0.3, (200, 64))).float()
+    model, loss = train_autoencoder((x - x.mean(0)) / x.std(0), bits=16, epochs=40, seed=0)
+    assert loss < 0.5  # reconstructs most of the variance from 16 bits
+    with torch.no_grad():
+        codes = pack_codes(model.codes((x - x.mean(0)) / x.std(0)))
+    d = hamming_distances(codes, codes)
+    same = labels[:, None] == labels[None, :]
+    assert d[same].mean() + 2 < d[~same].mean()
+    nearest_other = k_nearest(d + 1000 * np.eye(200, dtype=np.int64), 1)[:, 0]
+    assert (labels[nearest_other] == labels).mean() > 0.9
+
+
+def test_run_retrieval_writes_its_table(run, tmp_path):
+    result = run_retrieval(run, tmp_path, bits=16, pool=200, queries=20, epochs=5, device="cpu", progress=False,
+                           log=lambda line: None)
+    text = (tmp_path / "retrieval.md").read_text()
+    assert "recall@k" in text and "Hamming, 16-bit codes" in text and "| 2 |" in text  # 16 bits = 2 bytes
+    assert [r["k"] for r in result["rows"]] == [1, 6, 10, 50]
+    assert all(0 <= r["recall"] <= 1 for r in result["rows"]) and result["speedup"] > 0
+
+
+# --- the HTML report -----------------------------------------------------------------------------
+
+
+
+def test_markdown_subset_is_escaped_and_tabulated():
+    page = markdown_to_html("# Title <x>\n\n| a | b |\n| --- | --- |\n| 1 | <script> |\n\nsome **text**\n")
+    assert "<h2>Title &lt;x&gt;</h2>" in page
+    assert "<th>a</th><th>b</th>" in page and "<td>&lt;script&gt;</td>" in page and "<script>" not in page
+    assert "<p>some text</p>" in page
+
+
+@pytest.fixture(scope="module")
+def report(run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    extra = folder / "ablation.md"
+    extra.write_text("# Ablations\n\n| variant | top-1 |\n| --- | --- |\n| full | 50.0% |\n")
+    return write_report(run, folder / "report.html", device="cpu", include=[str(extra)], log=lambda line: None)
+
+
+def test_report_is_one_self_contained_file(report):
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count('src="data:image/png;base64,') == 4
+    assert "ILSVRC-2012 val, 1 CNN" in page and "40.7%" in page and "ten patches" in page
+    assert "<h2>ablation.md</h2>" in page and "<td>full</td>" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+    assert not list(report.parent.glob("*.partial"))
+
+
+def test_report_refuses_other_names(run, tmp_path):
+    with pytest.raises(AlexNetError, match="HTML file"):
+        write_report(run, tmp_path / "report.txt", device="cpu")
+    with pytest.raises(AlexNetError, match="no such file to include"):
+        write_report(run, tmp_path / "r.html", device="cpu", include=[str(tmp_path / "missing.md")])
+
+
+BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no chromium installed (.ci/run installs one)")
+def test_report_renders_in_a_headless_browser(report, tmp_path):
+    """A real browser loads the page, runs its script and decodes every embedded picture."""
+    command = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+               report.as_uri()]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    assert 'data-images-loaded="4/4"' in dom, dom[-500:]
+    shot = tmp_path / "shot.png"
+    subprocess.run(command[:-2] + [f"--screenshot={shot}", "--window-size=1000,2000", report.as_uri()],
+                   capture_output=True, timeout=120)
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert len(np.unique(pixels.reshape(-1, 3)[::97], axis=0)) > 50  # pictures drawn, not a blank page

@@ -145,6 +145,32 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relu_tanh(args: argparse.Namespace) -> int:
+    from ..experiments.relu_tanh import run_relu_tanh
+
+    run_relu_tanh(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, target=args.target,
+                  lr_relu=args.lr_relu, lr_tanh=args.lr_tanh, seed=args.seed, device=args.device,
+                  run_all=args.all_epochs, progress=_show_progress(args))
+    return 0
+
+
+def cmd_retrieval(args: argparse.Namespace) -> int:
+    from ..experiments.retrieval import run_retrieval
+
+    result = run_retrieval(args.run, args.out, data=args.data, bits=args.bits, pool=args.pool, queries=args.queries,
+                           epochs=args.epochs, seed=args.seed, device=args.device, progress=_show_progress(args))
+    print(f"table: {result['file']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..figures.report import write_report
+
+    write_report(args.run, args.out, data=args.data, device=args.device, include=args.include,
+                 figures_dir=args.figures)
+    return 0
+
+
 def cmd_ablate(args: argparse.Namespace) -> int:
     from ..experiments.ablate import run_ablation
 
@@ -360,6 +386,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("relu-tanh", help="Figure 1: the four-layer net with ReLU and with tanh, epochs to 25%% error",
+                       description="Train the four-layer CIFAR-10 net of Figure 1 with ReLU and with tanh units "
+                                   "(same initial weights and batches, no regularisation) and report the epochs "
+                                   "each needs to reach the target training error, their ratio (the paper: about "
+                                   "6x) and the curves (relu_tanh.png, .csv, .md in --out).")
+    p.add_argument("--data", required=True, metavar="OUT", help="prepared dataset stored at <= 64 px (CIFAR-10: 32)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
+    p.add_argument("--epochs", type=_positive_int, default=40, help="most epochs per net (default 40)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="images per step (default 128)")
+    p.add_argument("--target", type=float, default=0.25, help="training error to reach (default 0.25)")
+    p.add_argument("--lr-relu", type=float, default=None, help="learning rate of the ReLU net (default 0.01)")
+    p.add_argument("--lr-tanh", type=float, default=None, help="learning rate of the tanh net (default 0.01)")
+    p.add_argument("--all-epochs", action="store_true", help="train every epoch, not only until the target")
+    p.add_argument("--seed", type=int, default=0, help="initial weights and batch order (default 0)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_relu_tanh)
+
+    p = sub.add_parser("retrieval", help="Section 6.1: binary codes of the last hidden layer, Hamming search",
+                       description="Compress a run's last-hidden-layer features of training images to short "
+                                   "binary codes with an auto-encoder, answer validation queries by Hamming "
+                                   "distance, and compare with exact Euclidean search: recall@k, same-class "
+                                   "precision, time per query, memory (retrieval.md in --out).")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for retrieval.md")
+    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    p.add_argument("--bits", type=_positive_int, default=64, help="code length in bits (default 64)")
+    p.add_argument("--pool", type=_positive_int, default=10000, help="training images searched (default 10000)")
+    p.add_argument("--queries", type=_positive_int, default=500, help="validation queries (default 500)")
+    p.add_argument("--epochs", type=_positive_int, default=30, help="auto-encoder epochs (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="which images, and the auto-encoder's init (default 0)")
+    p.add_argument("--device", default=None, help="where features are computed (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_retrieval)
+
+    p = sub.add_parser("report", help="one self-contained HTML page: configuration, curves, errors vs the paper, figures",
+                       description="Write a self-contained HTML page (pictures embedded) with the run's "
+                                   "configuration, learning curves, centre and ten-patch error beside the "
+                                   "paper's, Figures 3 and 4, and any experiment tables given with --include.")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p.add_argument("--out", required=True, metavar="FILE.html", help="the page to write")
+    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    p.add_argument("--include", nargs="*", default=[], metavar="FILE.md",
+                   help="result tables to add (ablation.md, relu_tanh.md, retrieval.md)")
+    p.add_argument("--figures", default=None, metavar="DIR", help="also keep the PNG files in DIR")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="generate a small dataset, train the small preset, evaluate it",
                        description="The whole system in a few minutes on a laptop CPU: generate a ten-class "
