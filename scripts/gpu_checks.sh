@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # GPU correctness and benchmark figures, run on a machine with CUDA (see BENCHMARKS.md).
-# Usage: bash scripts/gpu_checks.sh bench|tests [OUT_DIR]
+# Usage: bash scripts/gpu_checks.sh bench|tests|final [OUT_DIR]
 #   bench: bench train (paper, batch 128, with and without torch.compile), bench data at 256 px with
 #          the loader feeding paper training end to end, and a short real training run + evaluation.
 #   tests: the whole test suite including the slow tests (torch.compile, paper two-device, demo) and
 #          the interoperability tests that need torchvision / onnxruntime.
+#   final: the GPU-specific tests, bench train, bench data end to end, then the default suite (time-boxed).
 # Each step has its own time limit so that one slow step cannot take the others' results with it;
 # every result lands in OUT_DIR (BENCHMARKS.fragment.md holds the lines for BENCHMARKS.md).
 set -uo pipefail
-phase=${1:?usage: gpu_checks.sh bench|tests [OUT_DIR]}
+phase=${1:?usage: gpu_checks.sh bench|tests|final [OUT_DIR]}
 out=${2:-${OUT:-gpu-results}}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -39,6 +40,17 @@ if [ "$phase" = bench ]; then
     timeout 240 alexnet train --data /tmp/shapes-data --preset paper --out /tmp/gpu-run --epochs 3 \
         --device cuda --quiet 2>&1 | tee "$out/train.txt"
     timeout 60 alexnet evaluate /tmp/gpu-run --device cuda 2>&1 | tee -a "$out/train.txt"
+elif [ "$phase" = final ]; then
+    # One call for a short lease: the GPU tests, then the two headline benchmarks, then the whole suite.
+    timeout 200 python3 -m pytest -q -p no:cacheprovider -m "slow or not slow" tests/test_lrn.py tests/test_speed.py \
+        tests/test_parallel.py 2>&1 | tee "$out/tests_gpu.txt" | tail -4
+    timeout 150 alexnet bench train --preset paper --device cuda --batch-size 128 --steps 50 \
+        --record "$out/BENCHMARKS.fragment.md" 2>&1 | tee "$out/bench_train.txt"
+    python3 -c "from alexnet.data.synthetic import make_shapes_dataset as m; m('/tmp/shapes', 800, 20, seed=0)"
+    timeout 120 alexnet prepare /tmp/shapes /tmp/shapes-data --size 256 --workers 16 --quiet 2>&1 | tail -1
+    timeout 150 alexnet bench data --data /tmp/shapes-data --workers 16 --device cuda --images 8000 \
+        --train-preset paper --train-batches 600 --record "$out/BENCHMARKS.fragment.md" 2>&1 | tee "$out/bench_data.txt"
+    timeout 170 python3 -m pytest -q -x -p no:cacheprovider 2>&1 | tee "$out/tests.txt" | tail -4
 elif [ "$phase" = tests ]; then
     timeout 540 python3 -m pytest -q -x -m "slow or not slow" -p no:cacheprovider 2>&1 | tee "$out/tests.txt" | tail -25
 else
