@@ -81,6 +81,15 @@ def test_prepare_train_evaluate_json(shapes_src, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"top1_error", "top5_error", "images"} and result["images"] == 100
     assert 0 <= result["top5_error"] <= result["top1_error"] <= 1
+    # both test modes side by side: the same figures as each mode alone
+    assert main(["evaluate", str(run), "--json", "--tta", "center"]) == 0
+    center = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(run), "--json", "--tta", "both"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"center": center, "10crop": result}
+    assert main(["evaluate", str(run), "--tta", "both", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "(val, 100 images, center)" in text and "(val, 100 images, 10crop)" in text
+    assert "ten patches vs centre patch: top-1" in text
     # --resume continues from the checkpoint for one more epoch
     assert main(["train", "--data", str(data), "--preset", "small", "--out", str(run), "--epochs", "2",
                  "--device", "cpu", "--resume", "--quiet"]) == 0

@@ -63,7 +63,8 @@ def test_run_writes_curves_table_and_ratio(shapes_data, tmp_path):
     else:
         assert result["ratio"] is None
     text = (tmp_path / "relu_tanh.md").read_text()
-    assert "| ReLU | 0.01 |" in text and "the paper: about 6x" in text or "undefined" in text
+    assert "| ReLU | 0.003 |" in text and "| tanh | 0.03 |" in text
+    assert ("the paper: about 6x" in text) == (result["ratio"] is not None)
     assert (tmp_path / "relu_tanh.png").stat().st_size > 1000
 
 
