@@ -126,7 +126,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(AlexNetError, match=r"could not write checkpoint .*last.pt \(disk full\); the previous"):
         save_checkpoint(path, {"model": {"w": torch.zeros(2)}})
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 

@@ -99,7 +99,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
         workers=args.workers, time_limit=args.time_limit, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
-        ablations=tuple(args.ablate),
+        ablations=tuple(args.ablate), checkpoint_every=args.checkpoint_every,
+        skip_bad_batches=args.skip_bad_batches, auto_resume=args.auto_resume,
         progress=_show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
@@ -335,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
                    help="start from another run's weights (fine-tuning); a different class count gets a new "
                         "output layer")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="STEPS",
+                   help="also write last.pt every STEPS steps inside an epoch (resumable to the step)")
+    p.add_argument("--skip-bad-batches", action="store_true",
+                   help="skip (and count) a batch whose loss is not finite or explodes, instead of stopping")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="resume when OUT/last.pt exists, else start (for restarts: torchrun --max-restarts, requeues)")
     p.add_argument("--quiet", action="store_true", help="no progress display (epoch lines still print)")
     p.set_defaults(func=cmd_train)
 
@@ -508,8 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except AlexNetError as exc:
-        print(f"alexnet: error: {exc}", file=sys.stderr)
-        return 1
+        code = getattr(exc, "exit_code", 1)  # 75: training interrupted on request, checkpoint written
+        print(f"alexnet: {'stopped' if code != 1 else 'error'}: {exc}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130

@@ -66,11 +66,13 @@ class TrainBatches(_Batches):
                  seed: int, pca_std: float, flip: bool = True, rank: int = 0, world_size: int = 1) -> None:
         super().__init__(images_path, labels, batch_size, rank, world_size)
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
-        self.epoch = 0
+        self.epoch, self.start = 0, 0
         self.order = np.arange(len(labels))
 
-    def set_epoch(self, epoch: int, pca_std: float | None = None) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, pca_std: float | None = None, start: int = 0) -> None:
+        """Draw epoch `epoch`'s order; the next iteration of a loader begins at batch `start` (a run
+        resumed mid-epoch)."""
+        self.epoch, self.start = epoch, start
         if pca_std is not None:
             self.pca_std = pca_std
         self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.labels))
@@ -79,7 +81,7 @@ class TrainBatches(_Batches):
         if isinstance(key, tuple):  # (epoch, pca_std, b) from `EpochKeys`: persistent workers follow the epoch
             epoch, pca_std, b = key
             if epoch != self.epoch or pca_std != self.pca_std:
-                self.set_epoch(epoch, pca_std)
+                self.set_epoch(epoch, pca_std, self.start)
         else:
             b = key
         indices = self._indices(b, self.order)
@@ -118,11 +120,11 @@ class EpochKeys(Sampler):
         self.batches = batches
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(self.batches) - self.batches.start
 
     def __iter__(self):
-        epoch, pca_std = self.batches.epoch, self.batches.pca_std
-        return iter([(epoch, pca_std, b) for b in range(len(self.batches))])
+        epoch, pca_std, start = self.batches.epoch, self.batches.pca_std, self.batches.start
+        return iter([(epoch, pca_std, b) for b in range(start, len(self.batches))])
 
 
 def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLoader:
@@ -131,7 +133,13 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
     workers persist and follow the epoch through `EpochKeys`.
     """
+    from ..training.interrupt import ignore_stop_signals
+
     keyed = isinstance(batches, TrainBatches)
     return DataLoader(batches, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
                       num_workers=workers, pin_memory=device.type == "cuda",
-                      prefetch_factor=4 if workers > 0 else None, persistent_workers=keyed and workers > 0)
+                      prefetch_factor=4 if workers > 0 else None, persistent_workers=keyed and workers > 0,
+                      worker_init_fn=ignore_stop_signals if workers > 0 else None,
+                      # Its own generator: starting an iteration draws a base seed, which from the global
+                      # generator would shift the dropout masks of a run resumed mid-epoch.
+                      generator=torch.Generator())

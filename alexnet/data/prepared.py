@@ -73,37 +73,48 @@ class PreparedDataset:
         except (KeyError, TypeError, ValueError) as exc:
             raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
 
-        self.images: dict[str, np.ndarray] = {}
-        self.labels: dict[str, np.ndarray] = {}
-        self.class_names: list[str] = list(manifest.get("class_names") or self.classes)
-        for split in SPLITS + OPTIONAL_SPLITS:
-            info = splits.get(split)
-            if not info and split in OPTIONAL_SPLITS:
-                continue
-            if not info:
-                raise AlexNetError(f"{manifest_path}: no {split!r} split")
-            images = self._load(info["images"], mmap=True)
-            labels = self._load(info["labels"], mmap=False)
-            count = int(info["count"])
-            if images.dtype != np.uint8 or images.shape != (count, self.size, self.size, 3):
-                raise AlexNetError(f"{self.root / info['images']}: expected uint8 array of shape "
-                                   f"{(count, self.size, self.size, 3)}, found {images.dtype} {images.shape}")
-            if labels.shape != (count,) or (count and (labels.min() < 0 or labels.max() >= len(self.classes))):
-                raise AlexNetError(f"{self.root / info['labels']}: labels do not match the manifest")
-            if count == 0:
-                raise AlexNetError(f"{self.root}: the {split} split is empty")
-            self.images[split], self.labels[split] = images, labels.astype(np.int64)
+        try:
+            self.images: dict[str, np.ndarray] = {}
+            self.labels: dict[str, np.ndarray] = {}
+            self.class_names: list[str] = list(manifest.get("class_names") or self.classes)
+            for split in SPLITS + OPTIONAL_SPLITS:
+                info = splits.get(split)
+                if not info and split in OPTIONAL_SPLITS:
+                    continue
+                if not info:
+                    raise AlexNetError(f"{manifest_path}: no {split!r} split")
+                images = self._load(info["images"], mmap=True)
+                labels = self._load(info["labels"], mmap=False)
+                count = int(info["count"])
+                if images.dtype != np.uint8 or images.shape != (count, self.size, self.size, 3):
+                    raise AlexNetError(f"{self.root / info['images']}: expected uint8 array of shape "
+                                       f"{(count, self.size, self.size, 3)}, found {images.dtype} {images.shape}")
+                if labels.shape != (count,) or (count and (labels.min() < 0 or labels.max() >= len(self.classes))):
+                    raise AlexNetError(f"{self.root / info['labels']}: labels do not match the manifest")
+                if count == 0:
+                    raise AlexNetError(f"{self.root}: the {split} split is empty")
+                self.images[split], self.labels[split] = images, labels.astype(np.int64)
 
-        mean_path = self.root / stats.get("mean_image", "mean_image.npy")
-        expected = stats.get("mean_image_sha256")
-        if expected and mean_path.is_file() and file_sha256(mean_path) != expected:
-            raise AlexNetError(f"{mean_path}: checksum does not match the manifest (file changed or corrupt)")
-        self.mean_image = self._load(mean_path.name, mmap=False).astype(np.float32)
-        if self.mean_image.shape != (self.size, self.size, 3):
-            raise AlexNetError(f"{mean_path}: expected shape {(self.size, self.size, 3)}, found {self.mean_image.shape}")
+            mean_path = self._path(stats.get("mean_image", "mean_image.npy"))
+            expected = stats.get("mean_image_sha256")
+            if expected and mean_path.is_file() and file_sha256(mean_path) != expected:
+                raise AlexNetError(f"{mean_path}: checksum does not match the manifest (file changed or corrupt)")
+            self.mean_image = self._load(mean_path.name, mmap=False).astype(np.float32)
+            if self.mean_image.shape != (self.size, self.size, 3):
+                raise AlexNetError(f"{mean_path}: expected shape {(self.size, self.size, 3)}, found {self.mean_image.shape}")
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a manifest edited by hand or damaged: wrong types where the format has numbers, lists, dicts
+            raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
+
+    def _path(self, name: Any) -> Path:
+        """The dataset file a manifest names: a plain file name inside the folder, nothing else."""
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise AlexNetError(f"{self.root / 'manifest.json'}: array name {name!r} is not a file name inside "
+                               "the dataset folder")
+        return self.root / name
 
     def _load(self, name: str, mmap: bool) -> np.ndarray:
-        path = self.root / name
+        path = self._path(name)
         if not path.is_file():
             raise AlexNetError(f"{path}: missing (the prepared dataset is incomplete)")
         try:

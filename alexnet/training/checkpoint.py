@@ -32,6 +32,10 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a read-only or vanished folder: the old checkpoint stays
+        tmp.unlink(missing_ok=True)
+        raise AlexNetError(f"could not write checkpoint {path} ({exc.strerror or exc}); the previous checkpoint "
+                           "there, if any, is intact") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -89,17 +89,27 @@ def to_input(x: torch.Tensor, speed: SpeedSettings) -> torch.Tensor:
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                x: torch.Tensor, y: torch.Tensor, device: torch.device, speed: SpeedSettings,
-               loss_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+               loss_weight: float = 1.0, max_loss: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step on (x, y); returns (sum of per-image losses, number wrong), both left on the device.
 
     The objective is the sum of the batch's cross-entropy losses times `loss_weight` (1 / batch size
     alone; 1 / global batch size x ranks under data parallelism, so that DistributedDataParallel's
     averaging yields the gradient of the mean over the whole global batch even when ranks hold
-    different numbers of images). Nothing here waits for the device.
+    different numbers of images). Nothing here waits for the device, except with `max_loss`: then a
+    batch whose mean loss is not finite or exceeds it (on any rank) is not applied at all, and
+    (None, None) is returned.
     """
     with autocast(device, speed):
         logits = model(to_input(x, speed))
     losses = F.cross_entropy(logits.float(), y, reduction="none")  # the multinomial logistic regression
+    if max_loss is not None:
+        mean = losses.detach().mean() if len(losses) else losses.new_zeros(())
+        bad = (~(mean <= max_loss)).float().reshape(1)  # NaN compares false
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(bad)  # every rank skips together, or none does
+        if bad.item() > 0:
+            optimizer.zero_grad(set_to_none=True)
+            return None, None
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(losses.sum() * loss_weight).backward()
     scaler.step(optimizer)

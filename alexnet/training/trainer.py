@@ -34,6 +34,7 @@ from ..ablations import apply_ablations
 from ..presets import get_preset
 from ..progress import Progress
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
+from .interrupt import StopRequest, TrainingInterrupted
 from .distributed import (DistributedContext, all_reduce_sum, barrier, device_for, global_batch_count,
                           init_distributed, per_rank_batch)
 from .optim import PaperSGD
@@ -61,6 +62,9 @@ class TrainSettings:
     compile: bool | None = None
     init_from: str | None = None     # a run or checkpoint whose weights start this run (fine-tuning)
     ablations: tuple[str, ...] = ()  # names from alexnet.ablations, applied to the preset
+    checkpoint_every: int | None = None  # steps: also write last.pt mid-epoch (resumable to the step)
+    skip_bad_batches: bool = False   # a batch with a non-finite or exploding loss is skipped, not fatal
+    auto_resume: bool = False        # resume if OUT/last.pt exists, else start (for restarts under torchrun)
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
@@ -78,6 +82,8 @@ def _check_settings(s: TrainSettings) -> None:
         raise AlexNetError(f"--lr must be a positive number, got {s.lr}")
     if s.workers is not None and s.workers < 0:
         raise AlexNetError(f"--workers must be 0 or more, got {s.workers}")
+    if s.checkpoint_every is not None and s.checkpoint_every < 1:
+        raise AlexNetError(f"--checkpoint-every must be at least 1 step, got {s.checkpoint_every}")
     if s.time_limit is not None and not (s.time_limit > 0 and math.isfinite(s.time_limit)):
         raise AlexNetError(f"--time-limit must be a positive number of seconds, got {s.time_limit}")
     data, out = Path(s.data).resolve(), Path(s.out).resolve()
@@ -92,8 +98,12 @@ def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
     for row in history:
         writer.writerow({k: row[k] for k in METRICS_COLUMNS})
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(buf.getvalue())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AlexNetError(f"could not write {path} ({exc.strerror or exc}); the previous file is intact") from None
 
 
 def _resume_state(s: TrainSettings, dataset: PreparedDataset) -> dict[str, Any]:
@@ -107,6 +117,10 @@ def _resume_state(s: TrainSettings, dataset: PreparedDataset) -> dict[str, Any]:
     if ckpt.get("data_size") != dataset.size:
         raise AlexNetError(f"{where}: checkpoint was trained on {ckpt.get('data_size')} px images, "
                            f"dataset {dataset.root} holds {dataset.size} px")
+    if ckpt.get("data_fingerprint") not in (None, dataset.fingerprint):
+        raise AlexNetError(f"{where}: the dataset changed since this run started (manifest fingerprint "
+                           f"{ckpt['data_fingerprint']}, now {dataset.fingerprint}: other images or counts); "
+                           "resume on the dataset it started with, or start a new run with --init-from")
     return ckpt
 
 
@@ -120,6 +134,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
     dataset = PreparedDataset(s.data)
     preset = apply_ablations(get_preset(s.preset), s.ablations)
     out = Path(s.out)
+    if s.auto_resume:
+        s = replace(s, resume=(out / LAST).exists())
     if not s.resume and (out / LAST).exists():
         raise AlexNetError(f"{out / LAST} exists: pass --resume to continue that run, or choose a new --out")
     if s.resume and not (out / LAST).exists():
@@ -153,6 +169,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
     schedule = LearningRateSchedule(recipe)
     history: list[dict[str, Any]] = []
     start_epoch = 1
+    partial: dict[str, Any] | None = None  # where a mid-epoch checkpoint stopped
     if s.init_from and not ckpt:
         log(_init_from(model, s.init_from))
     if ckpt:
@@ -161,6 +178,9 @@ def train(s: TrainSettings) -> dict[str, Any]:
         schedule.load_state_dict(ckpt["schedule"])
         history = list(ckpt["history"])
         start_epoch = int(ckpt["epoch"]) + 1
+        partial = ckpt.get("partial")
+        if partial:
+            log(f"resuming epoch {partial['epoch']} at step {partial['step']} of {partial['steps']}")
         if schedule.finished and start_epoch > recipe.epochs:
             log(f"{out}: this run already finished after epoch {ckpt['epoch']}; nothing to do")
             return {**history[-1], "stopped_because": "already finished"}
@@ -201,58 +221,127 @@ def train(s: TrainSettings) -> dict[str, Any]:
     loader = make_loader(batches, workers, device)  # workers persist across epochs (EpochKeys)
     stopped_because = "reached --epochs"
     training_started = time.monotonic()
-    for epoch in range(start_epoch, recipe.epochs + 1):
-        started = time.monotonic()
-        if s.time_limit is not None and epoch > start_epoch:
-            # Predict this epoch from the slowest one so far: stop before the limit, not after.
-            slowest = max(row["seconds"] for row in history[-(epoch - start_epoch):])
-            over = torch.tensor([float(started - training_started + slowest > s.time_limit)])
-            all_reduce_sum(over)  # every rank stops together (the clocks of ranks differ a little)
-            if over.item() > 0:
-                stopped_because = f"time limit of {s.time_limit:.0f}s: another epoch would not fit"
-                break
-        lr = schedule.apply(optimizer, epoch)
-        pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
-        batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0)
-        torch.manual_seed(epoch_seed(seed, epoch))
-        train_loss, train_err = _train_epoch(runner, optimizer, scaler, loader, pre,
-                                             speed, ctx, Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}",
-                                                                  enabled=s.progress and ctx.is_main))
-        if not math.isfinite(train_loss):
-            raise AlexNetError(f"training diverged in epoch {epoch} (loss {train_loss}); the last good "
-                               f"checkpoint {out / LAST} is kept; try a lower --lr")
-        probs, labels = predict_probabilities(model, dataset, pre, "val", "center", recipe.eval_batch_size,
-                                              rank=ctx.rank, world_size=ctx.world_size)
-        hits = topk_hits(probs, labels)
-        all_reduce_sum(hits)
-        val = errors_from_hits(hits)
-        row = {"epoch": epoch, "lr": lr, "train_loss": round(train_loss, 6), "train_top1_error": round(train_err, 6),
-               "val_top1_error": round(val["top1_error"], 6), "val_top5_error": round(val["top5_error"], 6),
-               "seconds": round(time.monotonic() - started, 2)}
-        history.append(row)
-        event = schedule.end_epoch(epoch, val["top1_error"])
-        if ctx.is_main:
-            _save_epoch(out, {
+    # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
+    max_loss = 100 * math.log(max(2, dataset.num_classes))
+
+    def payload(epoch_done: int, **extra: Any) -> dict[str, Any]:
+        return {
             "preset": preset.name, "model_config": to_dict(model_cfg), "recipe": to_dict(recipe),
             "classes": dataset.classes, "class_names": dataset.class_names, "ablations": list(s.ablations),
             "data": str(Path(s.data).resolve()), "data_size": dataset.size,
-            "data_fingerprint": dataset.fingerprint, "seed": seed, "epoch": epoch,
+            "data_fingerprint": dataset.fingerprint, "seed": seed, "epoch": epoch_done,
             # The training mean travels with the weights: test-time inputs need exactly this mean.
             "mean_image": torch.from_numpy(dataset.mean_image),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "scaler": scaler.state_dict(), "history": history,
-            }, history)
-        barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
-        log(f"epoch {epoch}: lr {lr:g}  train loss {train_loss:.4f}  train top-1 err {train_err:.2%}  "
-            f"val top-1 err {val['top1_error']:.2%}  top-5 err {val['top5_error']:.2%}  ({row['seconds']:.1f}s)")
-        if event == "drop":
-            log(f"validation error stopped improving: learning rate divided by 10 (drop {schedule.drops} "
-                f"of {recipe.max_lr_drops})")
-        if event == "stop":
-            stopped_because = ("validation error stopped improving after the last learning-rate drop"
-                               if epoch < recipe.epochs else "reached --epochs")
-            break
+            "scaler": scaler.state_dict(), "history": history, **extra}
+
+    stop = StopRequest().install()
+    try:
+        for epoch in range(start_epoch, recipe.epochs + 1):
+            started = time.monotonic()
+            if s.time_limit is not None and epoch > start_epoch:
+                # Predict this epoch from the slowest one so far: stop before the limit, not after.
+                slowest = max(row["seconds"] for row in history[-(epoch - start_epoch):])
+                over = torch.tensor([float(started - training_started + slowest > s.time_limit)])
+                all_reduce_sum(over)  # every rank stops together (the clocks of ranks differ a little)
+                if over.item() > 0:
+                    stopped_because = f"time limit of {s.time_limit:.0f}s: another epoch would not fit"
+                    break
+            lr = schedule.apply(optimizer, epoch)
+            pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
+            resume_here = partial if partial and partial["epoch"] == epoch else None
+            batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0, resume_here["step"] if resume_here else 0)
+            if resume_here:  # dropout continues from the exact random state of the interrupted step
+                torch.set_rng_state(resume_here["rng"])
+                if device.type == "cuda" and resume_here.get("cuda_rng") is not None:
+                    torch.cuda.set_rng_state(resume_here["cuda_rng"], device)
+                started -= resume_here["seconds"]
+            else:
+                torch.manual_seed(epoch_seed(seed, epoch))
+            totals = torch.zeros(4, device=device, dtype=torch.float64)  # loss sum, wrong, images, skipped
+            if resume_here and ctx.is_main:  # the sums so far, over all ranks, carried by rank 0 alone
+                totals += torch.tensor(resume_here["totals"], dtype=torch.float64, device=device)
+
+            def at_step(step: int) -> bool:
+                """After each step: write a mid-epoch checkpoint when due or asked to stop; True to stop."""
+                asked = stop.requested
+                if ctx.enabled and (step + 1) % 10 == 0:  # ranks agree every 10 steps (a collective each)
+                    flag = torch.tensor([float(asked)])
+                    all_reduce_sum(flag)
+                    asked = flag.item() > 0
+                elif ctx.enabled:
+                    asked = False
+                if step + 1 == len(batches):  # the epoch's end writes its checkpoint, then stops if asked
+                    return False
+                due = s.checkpoint_every is not None and (step + 1) % s.checkpoint_every == 0
+                if not (asked or due):
+                    return False
+                summed = totals.clone()
+                all_reduce_sum(summed)
+                if not math.isfinite(summed[0].item()):
+                    raise AlexNetError(f"training diverged in epoch {epoch} (loss not finite by step {step + 1}); "
+                                       f"the last good checkpoint {out / LAST} is kept; try a lower --lr")
+                if ctx.is_main:
+                    save_checkpoint(out / LAST, payload(epoch - 1, partial={
+                        "epoch": epoch, "step": step + 1, "steps": len(batches), "totals": summed.tolist(),
+                        "rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                        "seconds": time.monotonic() - started}))
+                barrier()
+                return asked
+
+            stopped_at = _train_epoch(runner, optimizer, scaler, loader, pre, speed, ctx, totals,
+                                      Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}",
+                                               enabled=s.progress and ctx.is_main),
+                                      batches.start, at_step, max_loss if s.skip_bad_batches else None, log)
+            if stopped_at is not None:
+                raise TrainingInterrupted(_interrupted_message(stop, out, f"epoch {epoch}, step {stopped_at} of "
+                                                                          f"{len(batches)}"))
+            all_reduce_sum(totals)
+            loss_sum, wrong, seen, skipped = totals.tolist()
+            train_loss, train_err = loss_sum / max(1, seen), wrong / max(1, seen)
+            if not math.isfinite(train_loss) or train_loss > max_loss:
+                raise AlexNetError(f"training diverged in epoch {epoch} (mean loss {train_loss:.4g}); the last good "
+                                   f"checkpoint {out / LAST} is kept; try a lower --lr, or --skip-bad-batches")
+            probs, labels = predict_probabilities(model, dataset, pre, "val", "center", recipe.eval_batch_size,
+                                                  rank=ctx.rank, world_size=ctx.world_size)
+            hits = topk_hits(probs, labels)
+            all_reduce_sum(hits)
+            val = errors_from_hits(hits)
+            row = {"epoch": epoch, "lr": lr, "train_loss": round(train_loss, 6),
+                   "train_top1_error": round(train_err, 6), "val_top1_error": round(val["top1_error"], 6),
+                   "val_top5_error": round(val["top5_error"], 6), "seconds": round(time.monotonic() - started, 2),
+                   "skipped_batches": int(skipped)}
+            history.append(row)
+            event = schedule.end_epoch(epoch, val["top1_error"])
+            if ctx.is_main:
+                _save_epoch(out, payload(epoch), history)
+            barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
+            log(f"epoch {epoch}: lr {lr:g}  train loss {train_loss:.4f}  train top-1 err {train_err:.2%}  "
+                f"val top-1 err {val['top1_error']:.2%}  top-5 err {val['top5_error']:.2%}  ({row['seconds']:.1f}s)"
+                + (f"  skipped {int(skipped)} bad batch(es)" if skipped else ""))
+            if event == "drop":
+                log(f"validation error stopped improving: learning rate divided by 10 (drop {schedule.drops} "
+                    f"of {recipe.max_lr_drops})")
+            if event == "stop":
+                stopped_because = ("validation error stopped improving after the last learning-rate drop"
+                                   if epoch < recipe.epochs else "reached --epochs")
+                break
+            if stop.requested and epoch < recipe.epochs:
+                raise TrainingInterrupted(_interrupted_message(stop, out, f"the end of epoch {epoch}"))
+    finally:
+        stop.restore()
     return {**history[-1], "stopped_because": stopped_because}
+
+
+def _interrupted_message(stop: StopRequest, out: Path, where: str) -> str:
+    import signal
+    import sys
+
+    name = signal.Signals(stop.signal).name if stop.signal else "a stop request"
+    again = " ".join(a for a in sys.argv[1:] if a != "--resume") if sys.argv[1:] else "train ..."
+    return (f"interrupted by {name} at {where}; checkpoint {out / LAST} written. Resume with: "
+            f"alexnet {again} --resume")
 
 
 def _init_from(model: AlexNet, source: str) -> str:
@@ -288,27 +377,36 @@ def _save_epoch(out: Path, checkpoint: dict[str, Any], history: list[dict[str, A
 
 
 def _train_epoch(runner, optimizer, scaler, loader, pre: Preprocessor, speed: SpeedSettings,
-                 ctx: DistributedContext, bar: Progress) -> tuple[float, float]:
-    """One pass over the training batches; returns mean loss and top-1 error over all ranks.
+                 ctx: DistributedContext, totals: torch.Tensor, bar: Progress, start: int = 0,
+                 at_step=None, max_loss: float | None = None, log=print) -> int | None:
+    """One pass over the training batches from batch `start`, adding (loss sum, wrong, images, skipped)
+    into `totals` on the device; returns None, or the step after which `at_step` asked to stop.
 
-    Loss and error accumulate on the device and are read once at the end (and every 20 steps when a
-    progress bar shows them), so the loop never waits for the device otherwise.
+    Loss and error accumulate on the device and are read at the end (and every 20 steps when a
+    progress bar shows them), so the loop never waits for the device otherwise (except with
+    `max_loss`, which checks each batch's loss before applying it).
     """
     runner.train()
     device = pre.device
-    totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, wrong, images
     total_images = len(loader.dataset.labels)
-    for step, (crops, labels, corners, flips, alphas) in enumerate(loader):
+    bar.update(min(total_images, start * loader.dataset.batch_size * ctx.world_size))
+    for step, (crops, labels, corners, flips, alphas) in enumerate(loader, start=start):
         x = pre.train_batch(crops, corners, flips, alphas)
         y = labels.to(device, non_blocking=True)
         weight = ctx.world_size / max(1, global_batch_count(step, loader.dataset.batch_size, ctx, total_images))
-        loss_sum, wrong = train_step(runner, optimizer, scaler, x, y, device, speed, weight)
-        totals[0] += loss_sum
-        totals[1] += wrong
-        totals[2] += len(y)
+        loss_sum, wrong = train_step(runner, optimizer, scaler, x, y, device, speed, weight, max_loss)
+        if loss_sum is None:
+            totals[3] += 1
+            log(f"skipped batch {step}: its loss was not finite or above {max_loss:.0f}")
+        else:
+            totals[0] += loss_sum
+            totals[1] += wrong
+            totals[2] += len(y)
         show = bar.enabled and step % 20 == 0
-        bar.update(len(y) * ctx.world_size, postfix=f"loss {totals[0].item() / totals[2].item():.4f}" if show else None)
+        bar.update(len(y) * ctx.world_size,
+                   postfix=f"loss {totals[0].item() / max(1.0, totals[2].item()):.4f}" if show else None)
+        if at_step is not None and at_step(step):
+            bar.close()
+            return step + 1
     bar.close()
-    all_reduce_sum(totals)
-    loss, wrong, seen = totals.tolist()
-    return loss / max(1, seen), wrong / max(1, seen)
+    return None
