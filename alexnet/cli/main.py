@@ -273,6 +273,19 @@ def _add_speed_flags(p: argparse.ArgumentParser) -> None:
 
 # --- parser ------------------------------------------------------------------------------------------
 
+def _add_run_inputs(p: argparse.ArgumentParser, out_help: str, out_metavar: str = "DIR") -> None:
+    """RUN, --out and --data: the arguments of every command that reads a trained run."""
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p.add_argument("--out", required=True, metavar=out_metavar, help=out_help)
+    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+
+
+def _add_seed_device_quiet(p: argparse.ArgumentParser, seed_help: str) -> None:
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alexnet",
@@ -391,17 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "specificity), predictions.png (Figure 4 left: top-5 labels of validation "
                                    "images), neighbors.png (Figure 4 right: training images nearest in the last "
                                    "hidden layer) and curves.png (learning curves) into --out.")
-    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
-    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    _add_run_inputs(p, "folder for the PNG files")
     p.add_argument("--predictions", type=_positive_int, default=8, help="validation images shown (default 8)")
     p.add_argument("--queries", type=_positive_int, default=5, help="query images for neighbours (default 5)")
     p.add_argument("--neighbors", type=_positive_int, default=6, help="neighbours per query (default 6, as Figure 4)")
     p.add_argument("--pool", type=_positive_int, default=10000,
                    help="training images searched for neighbours (default 10000; features are 4096-d each)")
-    p.add_argument("--seed", type=int, default=0, help="which images are drawn (default 0)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_seed_device_quiet(p, "which images are drawn (default 0)")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("relu-tanh", help="Figure 1: the four-layer net with ReLU and with tanh, epochs to 25%% error",
@@ -417,9 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-relu", type=float, default=None, help="learning rate of the ReLU net (default 0.003)")
     p.add_argument("--lr-tanh", type=float, default=None, help="learning rate of the tanh net (default 0.03)")
     p.add_argument("--all-epochs", action="store_true", help="train every epoch, not only until the target")
-    p.add_argument("--seed", type=int, default=0, help="initial weights and batch order (default 0)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_seed_device_quiet(p, "initial weights and batch order (default 0)")
     p.set_defaults(func=cmd_relu_tanh)
 
     p = sub.add_parser("retrieval", help="Section 6.1: binary codes of the last hidden layer, Hamming search",
@@ -427,25 +434,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "binary codes with an auto-encoder, answer validation queries by Hamming "
                                    "distance, and compare with exact Euclidean search: recall@k, same-class "
                                    "precision, time per query, memory (retrieval.md in --out).")
-    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for retrieval.md")
-    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    _add_run_inputs(p, "folder for retrieval.md")
     p.add_argument("--bits", type=_positive_int, default=64, help="code length in bits (default 64)")
     p.add_argument("--pool", type=_positive_int, default=10000, help="training images searched (default 10000)")
     p.add_argument("--queries", type=_positive_int, default=500, help="validation queries (default 500)")
     p.add_argument("--epochs", type=_positive_int, default=30, help="auto-encoder epochs (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="which images, and the auto-encoder's init (default 0)")
-    p.add_argument("--device", default=None, help="where features are computed (default: cuda when available)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_seed_device_quiet(p, "which images, and the auto-encoder's init (default 0)")
     p.set_defaults(func=cmd_retrieval)
 
     p = sub.add_parser("report", help="one self-contained HTML page: configuration, curves, errors vs the paper, figures",
                        description="Write a self-contained HTML page (pictures embedded) with the run's "
                                    "configuration, learning curves, centre and ten-patch error beside the "
                                    "paper's, Figures 3 and 4, and any experiment tables given with --include.")
-    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
-    p.add_argument("--out", required=True, metavar="FILE.html", help="the page to write")
-    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    _add_run_inputs(p, "the page to write", "FILE.html")
     p.add_argument("--include", nargs="*", default=[], metavar="FILE.md",
                    help="result tables to add (ablation.md, relu_tanh.md, retrieval.md)")
     p.add_argument("--figures", default=None, metavar="DIR", help="also keep the PNG files in DIR")
