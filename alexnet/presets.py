@@ -8,9 +8,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
-from .config import ConvSpec, ModelConfig, Recipe
+from .config import ConvSpec, ModelConfig, Recipe, model_config_from_dict, recipe_from_dict, to_dict
 from .errors import AlexNetError
 
 
@@ -147,3 +151,53 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise AlexNetError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+
+
+# --- presets as files -------------------------------------------------------------------------------
+def preset_to_dict(preset: Preset) -> dict[str, Any]:
+    """What `alexnet config show NAME` prints and `--config FILE` reads back."""
+    return {"name": preset.name, "description": preset.description, "model": to_dict(preset.model),
+            "recipe": to_dict(preset.recipe)}
+
+
+def _unknown(given: dict, cls, where: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    extra = sorted(set(given) - known)
+    if extra:
+        raise AlexNetError(f"{where}: unknown setting(s) {', '.join(extra)} (known: {', '.join(sorted(known))})")
+
+
+def preset_from_file(path: str | Path) -> Preset:
+    """A preset from a JSON file: `config show`'s output, edited, or a run's config.json."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AlexNetError(f"{path}: no such configuration file") from None
+    except (OSError, ValueError) as exc:
+        raise AlexNetError(f"{path}: not a JSON configuration ({exc})") from None
+    if not isinstance(d, dict):
+        raise AlexNetError(f"{path}: not a JSON object")
+    model, recipe = d.get("model", d.get("model_config")), d.get("recipe")
+    if not isinstance(model, dict) or not isinstance(recipe, dict):
+        raise AlexNetError(f"{path}: needs a 'model' (or 'model_config') object and a 'recipe' object")
+    _unknown(model, ModelConfig, f"{path}: model")
+    _unknown(recipe, Recipe, f"{path}: recipe")
+    try:
+        for conv in model.get("convs", []):
+            _unknown(conv, ConvSpec, f"{path}: model.convs")
+        preset = Preset(name=str(d.get("name", d.get("preset", path.stem))),
+                        description=str(d.get("description", f"from {path}")),
+                        model=model_config_from_dict(model), recipe=recipe_from_dict(recipe))
+    except AlexNetError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AlexNetError(f"{path}: malformed configuration ({type(exc).__name__}: {exc})") from None
+    r = preset.recipe
+    for name, ok in (("recipe.batch_size", r.batch_size >= 1), ("recipe.epochs", r.epochs >= 1),
+                     ("recipe.lr", r.lr > 0), ("recipe.momentum", 0 <= r.momentum < 1),
+                     ("recipe.weight_decay", r.weight_decay >= 0), ("model.input_size", preset.model.input_size >= 1),
+                     ("model.convs", len(preset.model.convs) >= 1)):
+        if not ok:
+            raise AlexNetError(f"{path}: {name} is out of range")
+    return preset

@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import AlexNetError
 from ..ablations import ABLATIONS
 from ..data.sources import LAYOUTS
-from ..presets import PRESETS
+from ..presets import PRESETS, get_preset
 
 
 def _int_at_least(minimum: int):
@@ -91,11 +91,26 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from ..presets import preset_to_dict
+
+    if args.config_command == "show":
+        print(json.dumps(preset_to_dict(get_preset(args.name)), indent=2))
+    else:
+        for name, preset in PRESETS.items():
+            print(f"{name:20s} {preset.description}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.trainer import TrainSettings, train
 
+    if args.config and args.preset:
+        raise AlexNetError("give --preset or --config, not both")
+
     result = train(TrainSettings(
-        data=Path(args.data), out=Path(args.out), preset=args.preset, epochs=args.epochs,
+        data=Path(args.data), out=Path(args.out), preset=args.preset or "paper", config=args.config,
+        epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
         workers=args.workers, time_limit=args.time_limit, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
@@ -331,7 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train with the preset's recipe; writes RUN/metrics.csv, RUN/last.pt "
                                    "and RUN/config.json each epoch.")
     p.add_argument("--data", required=True, metavar="OUT", help="prepared dataset folder")
-    p.add_argument("--preset", default="paper", choices=list(PRESETS), help=f"network and recipe ({preset_help})")
+    p.add_argument("--preset", default=None, choices=list(PRESETS), help=f"network and recipe ({preset_help})")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="network and recipe from a JSON file instead of a preset (`alexnet config show NAME` "
+                        "prints one to edit; a run's config.json works too)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder for checkpoints and metrics")
     p.add_argument("--epochs", type=_positive_int, default=None, help="most epochs to train (default: the preset's)")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="images per step (default: the preset's)")
@@ -398,6 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("config", help="the presets as JSON files: list them, show one to edit for train --config",
+                       description="`alexnet config show NAME` prints a preset (network and recipe) as JSON; "
+                                   "edit a copy and train from it with `alexnet train --config FILE`.")
+    config_sub = p.add_subparsers(dest="config_command", metavar="WHAT")
+    config_sub.add_parser("list", help="the presets, one line each")
+    show = config_sub.add_parser("show", help="one preset as JSON")
+    show.add_argument("name", choices=list(PRESETS), help="preset")
+    p.set_defaults(func=cmd_config, config_command="list")
 
     p = sub.add_parser("figures", help="the paper's pictures for a run: kernels, predictions, neighbours, curves",
                        description="Write kernels.png (Figure 3: conv1 kernels per column, with their colour "
@@ -522,3 +549,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0

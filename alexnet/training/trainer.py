@@ -31,7 +31,7 @@ from ..errors import AlexNetError
 from ..evaluation.evaluate import errors_from_hits, predict_probabilities, topk_hits
 from ..model import AlexNet
 from ..ablations import apply_ablations
-from ..presets import get_preset
+from ..presets import get_preset, preset_from_file
 from ..progress import Progress
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
 from .interrupt import StopRequest, TrainingInterrupted
@@ -49,6 +49,7 @@ class TrainSettings:
     data: Path
     out: Path
     preset: str = "paper"
+    config: Path | str | None = None  # a JSON preset file (`alexnet config show`), instead of `preset`
     epochs: int | None = None        # None: the preset's
     batch_size: int | None = None
     lr: float | None = None
@@ -132,7 +133,9 @@ def train(s: TrainSettings) -> dict[str, Any]:
     device = device_for(ctx, resolve_device(s.device))
     speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
     dataset = PreparedDataset(s.data)
-    preset = apply_ablations(get_preset(s.preset), s.ablations)
+    base = preset_from_file(s.config) if s.config else get_preset(s.preset)
+    s = replace(s, preset=base.name)
+    preset = apply_ablations(base, s.ablations)
     out = Path(s.out)
     if s.auto_resume:
         s = replace(s, resume=(out / LAST).exists())

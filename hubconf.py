@@ -1,0 +1,18 @@
+"""torch.hub entry points: `torch.hub.load(path_or_repo, "alexnet", source="local", preset="paper")`.
+
+`alexnet(preset="paper", num_classes=1000, weights=None)` returns the preset's network, freshly
+initialised as the paper says, or with the weights of a run folder or checkpoint file given as
+`weights` (read with `weights_only=True`; no file can run code). Nothing is downloaded.
+"""
+
+dependencies = ["torch", "numpy", "PIL"]
+
+
+def alexnet(preset: str = "paper", num_classes: int = 1000, weights: str | None = None, **kwargs):
+    """The network of `preset` (see `alexnet.PRESETS`); with `weights`, that checkpoint's network."""
+    from alexnet import build_model
+    from alexnet.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    if weights is not None:
+        return model_from_checkpoint(load_checkpoint(weights))
+    return build_model(preset, num_classes, **kwargs)
