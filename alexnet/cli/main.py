@@ -197,6 +197,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..export.export import export_run
+
+    export_run(args.run, args.format, args.out)
+    return 0
+
+
 def cmd_ablate(args: argparse.Namespace) -> int:
     from ..experiments.ablate import run_ablation
 
@@ -416,6 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="a run's network as safetensors, ONNX or TorchScript, with its preprocessing",
+                       description="Write the network to --out in the chosen format, and beside it "
+                                   "FILE.preprocessing.json (the steps a deployer must apply) and FILE.mean.npy "
+                                   "(the training mean image).")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    p.add_argument("--format", required=True, choices=["safetensors", "onnx", "torchscript"], help="file format")
+    p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("config", help="the presets as JSON files: list them, show one to edit for train --config",
                        description="`alexnet config show NAME` prints a preset (network and recipe) as JSON; "

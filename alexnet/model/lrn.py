@@ -38,12 +38,18 @@ class _CrossMapNorm(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
+    def compute(x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
+        """(output, denominator, scale): the forward pass with what the backward needs."""
         denominator = cross_map_window_sum(x * x, size, groups).mul_(alpha).add_(k)
         scale = denominator.pow(-beta)
+        return x * scale, denominator, scale
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
+        out, denominator, scale = _CrossMapNorm.compute(x, size, alpha, beta, k, groups)
         ctx.save_for_backward(x, denominator, scale)
         ctx.settings = (size, alpha, beta, groups)
-        return x * scale
+        return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
@@ -73,16 +79,24 @@ class _BandedCrossMapNorm(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
+    def compute(x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
+        """(output, per-pixel rows of maps, denominator, scale, band): the forward pass and what the
+        backward needs."""
         n, c, h, w = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)
         band = channel_band(c, size, groups, x.dtype, x.device)
         wide = torch.promote_types(x.dtype, torch.float32)  # fp32 for bf16/fp16/fp32, fp64 stays fp64
         denominator = ((rows * rows) @ band).to(wide).mul_(alpha).add_(k)
         scale = denominator.pow(-beta)
+        out = (rows * scale).to(x.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2)
+        return out, rows, denominator, scale, band
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
+        out, rows, denominator, scale, band = _BandedCrossMapNorm.compute(x, size, alpha, beta, k, groups)
         ctx.save_for_backward(rows, denominator, scale, band)
-        ctx.settings = (n, h, w, c, 2 * alpha * beta)
-        return (rows * scale).to(x.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2)
+        ctx.settings = (x.shape[0], x.shape[2], x.shape[3], x.shape[1], 2 * alpha * beta)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
@@ -112,7 +126,10 @@ class LocalResponseNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Two implementations of one formula, each the faster where it runs (both tested against it).
         norm = _BandedCrossMapNorm if x.is_cuda else _CrossMapNorm
-        return norm.apply(x, self.size, self.alpha, self.beta, self.k, self.groups)
+        if torch.is_grad_enabled() and x.requires_grad:  # training: the hand-written backward
+            return norm.apply(x, self.size, self.alpha, self.beta, self.k, self.groups)
+        # Inference: plain tensor operations, which torch.jit.trace and the ONNX exporter can record.
+        return norm.compute(x, self.size, self.alpha, self.beta, self.k, self.groups)[0]
 
     def extra_repr(self) -> str:
         return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, groups={self.groups}"

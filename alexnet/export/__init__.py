@@ -1,0 +1,1 @@
+"""Weights and networks that travel: safetensors, ONNX and TorchScript (`alexnet export`)."""

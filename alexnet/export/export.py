@@ -1,0 +1,103 @@
+"""`alexnet export RUN --format safetensors|onnx|torchscript --out FILE`.
+
+Next to FILE goes FILE.preprocessing.json: what a deployer must do to an image before the network
+sees it (shorter side to the stored size, central crop, subtract the training mean image, channel
+order, value scale), with the mean image itself as FILE.mean.npy, and the class names.
+- safetensors: the state_dict (tensors only; metadata: preset, classes count), via the `safetensors`
+  package (`pip install "alexnet[export]"`).
+- onnx: the network in inference mode with a dynamic batch dimension (input "images", N x 3 x S x S
+  float32, output "logits"), via torch.onnx's exporter (needs `onnx` and `onnxscript`: the `[onnx]`
+  extra). Checked against onnxruntime in the tests where it is installed.
+- torchscript: `torch.jit.trace` of the network in inference mode.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import AlexNetError
+from ..training.checkpoint import load_checkpoint, model_from_checkpoint
+
+FORMATS = ("safetensors", "onnx", "torchscript")
+
+
+def preprocessing(ckpt: dict[str, Any]) -> dict[str, Any]:
+    stored, crop = int(ckpt.get("data_size", 0)), int(ckpt["model_config"]["input_size"])
+    return {
+        "input": "float32, N x 3 x crop x crop (channels R, G, B), pixel values on the 0-255 scale",
+        "steps": ["decode to RGB (apply EXIF orientation)",
+                  f"resize so the shorter side is {stored} pixels (bilinear)",
+                  f"take the central {stored} x {stored} square",
+                  "subtract the mean image (mean_image file: stored x stored x 3, 0-255 scale)",
+                  f"take the central {crop} x {crop} patch (or the paper's ten patches: four corners, "
+                  "centre, and their horizontal reflections; average the softmax outputs)",
+                  "transpose to channels first"],
+        "stored_size": stored, "crop": crop, "mean": "the training set's mean image, per pixel (Section 2)",
+        "output": "unnormalised class scores (apply softmax for probabilities)",
+        "classes": list(ckpt["classes"]), "class_names": list(ckpt.get("class_names") or ckpt["classes"]),
+        "preset": ckpt["preset"],
+    }
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
+    if fmt not in FORMATS:
+        raise AlexNetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    out = Path(out)
+    ckpt = load_checkpoint(run)
+    if "mean_image" not in ckpt:
+        raise AlexNetError(f"{ckpt['path']}: no training mean image in this checkpoint; cannot state the preprocessing")
+    model = model_from_checkpoint(ckpt).eval()
+    crop = int(ckpt["model_config"]["input_size"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(2, 3, crop, crop)
+
+    if fmt == "safetensors":
+        try:
+            from safetensors.torch import save_file
+        except ImportError:
+            raise AlexNetError('--format safetensors needs the safetensors package: pip install "alexnet[export]"') from None
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        _atomic(out, lambda p: save_file(state, str(p), metadata={"preset": ckpt["preset"],
+                                                                    "classes": str(len(ckpt["classes"]))}))
+    elif fmt == "onnx":
+        missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+        if missing:  # torch.onnx's exporter needs both; say so plainly
+            raise AlexNetError(f"--format onnx needs {' and '.join(missing)}: pip install \"alexnet[onnx]\"")
+        batch = torch.export.Dim("batch", min=1)
+
+        def write_onnx(p: Path) -> None:
+            program = torch.onnx.export(model, (example,), input_names=["images"], output_names=["logits"],
+                                        dynamic_shapes={"x": {0: batch}}, dynamo=True)
+            program.save(str(p))
+
+        _atomic(out, write_onnx)
+    else:
+        with torch.no_grad():
+            traced = torch.jit.trace(model, example)
+        _atomic(out, lambda p: traced.save(str(p)))
+
+    mean_path = out.with_name(out.name + ".mean.npy")
+    _atomic(mean_path, lambda p: np.save(open(p, "wb"), ckpt["mean_image"].numpy().astype(np.float32)))
+    info = {**preprocessing(ckpt), "mean_image": mean_path.name, "format": fmt, "file": out.name}
+    info_path = out.with_name(out.name + ".preprocessing.json")
+    _atomic(info_path, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+    log(f"exported {ckpt['path']} as {fmt}: {out} ({out.stat().st_size / 1e6:.1f} MB), "
+        f"preprocessing in {info_path.name}, mean image in {mean_path.name}")
+    return [out, info_path, mean_path]
