@@ -79,3 +79,18 @@ def test_bad_format_and_no_partial_files(run, tmp_path):
     with pytest.raises(AlexNetError, match="--format must be one of"):
         export_run(folder, "pickle", tmp_path / "m.pkl")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not _has("tensorboard"), reason="tensorboard not installed (the [tensorboard] extra)")
+def test_tensorboard_logs_scalars_lr_and_kernels(shapes_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    train(TrainSettings(data=shapes_data, out=out, preset="small", epochs=1, batch_size=32, device="cpu",
+                        workers=0, tensorboard=True, progress=False, log=lambda line: None))
+    events = EventAccumulator(str(out / "tensorboard")).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"training/train_loss", "training/lr", "errors/val_top1_error"} <= scalars
+    assert events.Scalars("training/lr")[0].value == pytest.approx(0.005)
+    assert "conv1_kernels" in events.Tags()["images"]
+    assert (out / "metrics.csv").exists()

@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         workers=args.workers, time_limit=args.time_limit, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
         ablations=tuple(args.ablate), checkpoint_every=args.checkpoint_every,
-        skip_bad_batches=args.skip_bad_batches, auto_resume=args.auto_resume,
+        skip_bad_batches=args.skip_bad_batches, auto_resume=args.auto_resume, tensorboard=args.tensorboard,
         progress=_show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
@@ -378,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write last.pt every STEPS steps inside an epoch (resumable to the step)")
     p.add_argument("--skip-bad-batches", action="store_true",
                    help="skip (and count) a batch whose loss is not finite or explodes, instead of stopping")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log scalars, learning rate and the conv1 kernels to OUT/tensorboard")
     p.add_argument("--auto-resume", action="store_true",
                    help="resume when OUT/last.pt exists, else start (for restarts: torchrun --max-restarts, requeues)")
     p.add_argument("--quiet", action="store_true", help="no progress display (epoch lines still print)")

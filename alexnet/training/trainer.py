@@ -66,6 +66,7 @@ class TrainSettings:
     checkpoint_every: int | None = None  # steps: also write last.pt mid-epoch (resumable to the step)
     skip_bad_batches: bool = False   # a batch with a non-finite or exploding loss is skipped, not fatal
     auto_resume: bool = False        # resume if OUT/last.pt exists, else start (for restarts under torchrun)
+    tensorboard: bool = False        # also log to OUT/tensorboard (scalars, lr, conv1 kernels)
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
@@ -238,6 +239,10 @@ def train(s: TrainSettings) -> dict[str, Any]:
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "scaler": scaler.state_dict(), "history": history, **extra}
 
+    board = None
+    if s.tensorboard and ctx.is_main:
+        from .tensorboard import TensorBoardLog
+        board = TensorBoardLog(out)
     stop = StopRequest().install()
     try:
         for epoch in range(start_epoch, recipe.epochs + 1):
@@ -319,6 +324,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
             event = schedule.end_epoch(epoch, val["top1_error"])
             if ctx.is_main:
                 _save_epoch(out, payload(epoch), history)
+                if board:
+                    board.epoch(row, model)
             barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
             log(f"epoch {epoch}: lr {lr:g}  train loss {train_loss:.4f}  train top-1 err {train_err:.2%}  "
                 f"val top-1 err {val['top1_error']:.2%}  top-5 err {val['top5_error']:.2%}  ({row['seconds']:.1f}s)"
@@ -334,6 +341,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
                 raise TrainingInterrupted(_interrupted_message(stop, out, f"the end of epoch {epoch}"))
     finally:
         stop.restore()
+        if board:
+            board.close()
     return {**history[-1], "stopped_because": stopped_because}
 
 
