@@ -24,6 +24,7 @@ def data256(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # 45-65 s each on 2 cores; the presets' shapes and counts are checked in test_model.py
 @pytest.mark.parametrize("preset", ["paper", "cuda-convnet-2012"])
 def test_one_epoch_and_ten_patch_evaluation(preset, data256):
     run = data256 / f"run-{preset}"

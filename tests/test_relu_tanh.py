@@ -48,11 +48,11 @@ def test_epochs_to_reach():
 
 def test_run_writes_curves_table_and_ratio(shapes_data, tmp_path):
     lines = []
-    result = run_relu_tanh(shapes_data, tmp_path, epochs=3, batch_size=32, target=0.7, run_all=True,
+    result = run_relu_tanh(shapes_data, tmp_path, epochs=2, batch_size=32, target=0.7, run_all=True,
                            device="cpu", progress=False, log=lines.append)
     with open(tmp_path / "relu_tanh.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3
+    assert len(rows) == 2
     for act in ("relu", "tanh"):
         got = [float(r[f"{act}_train_error"]) for r in rows]
         np.testing.assert_allclose(got, result["curves"][act], atol=1e-6)

@@ -44,13 +44,16 @@ def test_overfits_one_batch():
 
 @pytest.fixture(scope="module")
 def short_run(shapes_data, tmp_path_factory):
+    """A one-epoch run, for the tests that need a run folder and not a trained network."""
     run = tmp_path_factory.mktemp("runs") / "run"
-    result = train(settings(shapes_data, run, epochs=8, seed=3))
+    result = train(settings(shapes_data, run, epochs=1, seed=3))
     return run, result
 
 
-def test_short_run_beats_chance(short_run):
-    run, result = short_run
+@pytest.mark.slow  # 8 epochs: ~80 s on 2 cores; the demo shows learning in every default setup too
+def test_short_run_beats_chance(shapes_data, tmp_path):
+    run = tmp_path / "run"
+    result = train(settings(shapes_data, run, epochs=8, seed=3))
     assert result["epoch"] == 8
     # 4 classes: chance is 75% top-1 error
     ten = evaluate_checkpoint(str(run), tta="10crop", device="cpu")
@@ -67,10 +70,11 @@ def test_checkpoint_is_plain_and_safe(short_run):
     run, _ = short_run
     raw = torch.load(run / "last.pt", weights_only=True)
     assert isinstance(raw["model"], dict) and all(isinstance(v, torch.Tensor) for v in raw["model"].values())
-    assert raw["preset"] == "small" and raw["epoch"] == 8 and raw["classes"] == ["disc", "hstripes", "square", "vstripes"]
+    assert raw["preset"] == "small" and raw["epoch"] == 1 and raw["classes"] == ["disc", "hstripes", "square", "vstripes"]
     assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
 
 
+@pytest.mark.slow  # epoch-boundary resume; the default run covers resumes in tests/test_reliability.py
 def test_resume_ends_with_identical_weights(shapes_data, tmp_path):
     straight = tmp_path / "straight"
     train(settings(shapes_data, straight, epochs=2, seed=5))
