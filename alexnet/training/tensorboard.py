@@ -34,7 +34,7 @@ class TensorBoardLog:
         conv1 = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
         columns = max(spec.groups for spec in model.cfg.convs) if hasattr(model, "cfg") else 1
         image, _ = kernels_figure(conv1.weight.detach().float().cpu().numpy(), columns)
-        self.writer.add_image("conv1_kernels", torch.from_numpy(np.asarray(image)).permute(2, 0, 1), step)
+        self.writer.add_image("conv1_kernels", torch.from_numpy(np.array(image)).permute(2, 0, 1), step)
         self.writer.flush()
 
     def close(self) -> None:
