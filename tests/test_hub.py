@@ -4,15 +4,15 @@ from pathlib import Path
 
 import torch
 
+from alexnet.config import to_dict
+from alexnet.training.checkpoint import save_checkpoint
+
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def test_hub_builds_a_preset_and_loads_a_run(tmp_path):
     model = torch.hub.load(ROOT, "alexnet", source="local", preset="small", num_classes=7)
     assert model(torch.randn(2, 3, 28, 28)).shape == (2, 7)
-    from alexnet.config import to_dict
-    from alexnet.training.checkpoint import save_checkpoint
-
     save_checkpoint(tmp_path / "w.pt", {"model": model.state_dict(), "model_config": to_dict(model.cfg),
                                         "preset": "small", "classes": [str(i) for i in range(7)]})
     again = torch.hub.load(ROOT, "alexnet", source="local", weights=str(tmp_path / "w.pt"))

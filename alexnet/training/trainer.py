@@ -13,6 +13,8 @@ import io
 import json
 import math
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -347,9 +349,6 @@ def train(s: TrainSettings) -> dict[str, Any]:
 
 
 def _interrupted_message(stop: StopRequest, out: Path, where: str) -> str:
-    import signal
-    import sys
-
     name = signal.Signals(stop.signal).name if stop.signal else "a stop request"
     again = " ".join(a for a in sys.argv[1:] if a != "--resume") if sys.argv[1:] else "train ..."
     return (f"interrupted by {name} at {where}; checkpoint {out / LAST} written. Resume with: "
