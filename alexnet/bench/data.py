@@ -89,15 +89,11 @@ def _end_to_end(batches: TrainBatches, pre: Preprocessor, preset: str, num_class
     batches after the model is compiled and warmed on a synthetic batch (so compilation is not timed
     and the loader's prefetch queue does not fill while the model compiles)."""
     from .. import build_model
-    from ..training.optim import PaperSGD
-    from ..training.speed import grad_scaler, prepare_for_speed, resolve_speed, train_step
+    from ..training.speed import resolve_speed, train_step
+    from .train import fast_training
 
     speed = resolve_speed(dev)
-    model = build_model(preset, num_classes)
-    runner = prepare_for_speed(model, dev, speed)
-    optimizer = PaperSGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
-    scaler = grad_scaler(dev, speed)
-    runner.train()
+    runner, optimizer, scaler = fast_training(build_model(preset, num_classes), dev, speed)
     x = torch.randn(batches.batch_size, 3, batches.crop_size, batches.crop_size, device=dev)
     y = torch.randint(0, num_classes, (batches.batch_size,), device=dev)
     for _ in range(3):

@@ -76,13 +76,17 @@ def _time_steps(step, warmup: int, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def _time_ours(base: nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device, speed: SpeedSettings,
-               warmup: int, steps: int) -> float:
-    model = copy.deepcopy(base)
+def fast_training(model: nn.Module, dev: torch.device, speed: SpeedSettings):
+    """(runner, optimizer, scaler) of the project's training path for `model`, as both benchmarks time it."""
     runner = prepare_for_speed(model, dev, speed)
     optimizer = PaperSGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
-    scaler = grad_scaler(dev, speed)
     runner.train()
+    return runner, optimizer, grad_scaler(dev, speed)
+
+
+def _time_ours(base: nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device, speed: SpeedSettings,
+               warmup: int, steps: int) -> float:
+    runner, optimizer, scaler = fast_training(copy.deepcopy(base), dev, speed)
     return _time_steps(lambda: train_step(runner, optimizer, scaler, x, y, dev, speed, 1 / len(y)),
                        warmup, steps, dev)
 

@@ -61,14 +61,13 @@ def outputs(trained: Trained, split: str, indices: np.ndarray, tta: str = "cente
     result = []
     bar = Progress(len(indices), f"{'features' if features else 'predictions'} ({split})", enabled=progress)
     for start in range(0, len(indices), batch_size):
-        chunk = np.sort(indices[start:start + batch_size])
-        order = np.argsort(np.argsort(indices[start:start + batch_size]))  # back to the caller's order
-        batch = torch.from_numpy(np.asarray(images[chunk]))
+        chunk = indices[start:start + batch_size]
+        batch = torch.from_numpy(np.asarray(images[chunk]))  # in the caller's order
         total = None
         for x in trained.pre.test_views(batch, views):
             out = trained.model.forward_features(x) if features else torch.softmax(trained.model(x).float(), 1)
             total = out.float() if total is None else total + out.float()
-        result.append((total / len(views)).cpu()[torch.from_numpy(order)])
+        result.append((total / len(views)).cpu())
         bar.update(len(chunk))
     bar.close()
     return torch.cat(result) if result else torch.empty(0)
