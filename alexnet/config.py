@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
+LAYOUTS = ("paper", "torchvision")   # ModelConfig.layout
+INITS = ("normal", "pytorch")          # ModelConfig.init
+
+
 @dataclass(frozen=True)
 class ConvSpec:
     out_channels: int
@@ -46,6 +50,18 @@ class ModelConfig:
     within_map_k: float = 1.0
     pool_kernel: int = 3
     pool_stride: int = 2
+    # How the modules are laid out and named. "paper": named stages (features.conv1, classifier.fc6),
+    # dropout on the outputs of fc6/fc7. "torchvision": torchvision's numbered layout
+    # (features.0 ... classifier.6), dropout on the inputs of fc6/fc7, as torchvision.models.alexnet.
+    layout: str = "paper"
+    adaptive_pool: int = 0              # >0: average-pool the last maps to this side (torchvision: 6)
+    # "normal": the paper's N(0, std) weights and constant biases; "pytorch": each layer's own default.
+    init: str = "normal"
+    # What input the network expects. Empty: minus the training set's per-pixel mean image, 0-255
+    # scale (the paper). Otherwise minus this per-channel mean, then divided by this per-channel std
+    # (0-255 scale; torchvision's ImageNet normalisation is mean 255*(0.485, 0.456, 0.406)).
+    input_mean: tuple[float, ...] = ()
+    input_std: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
 - `cuda-convnet-2012`: what the original code's configuration files ran, where they differ.
 - `small`: the same eight-layer structure scaled for 32-64 px images and CPU training.
 - `paper-6conv`, `small-6conv`: those with the sixth convolutional layer of Section 6.
+- `torchvision`: torchvision's AlexNet, whose weight files load as they are (not the paper's network).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import ConvSpec, ModelConfig, Recipe, model_config_from_dict, recipe_from_dict, to_dict
+from .config import INITS, LAYOUTS, ConvSpec, ModelConfig, Recipe, model_config_from_dict, recipe_from_dict, to_dict
 from .errors import AlexNetError
 
 
@@ -142,7 +143,39 @@ def with_sixth_conv(preset: Preset, name: str) -> Preset:
 PAPER_6CONV = with_sixth_conv(PAPER, "paper-6conv")
 SMALL_6CONV = with_sixth_conv(SMALL, "small-6conv")
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, CUDA_CONVNET_2012, SMALL, PAPER_6CONV, SMALL_6CONV)}
+
+# --- torchvision ---------------------------------------------------------------------------------
+# torchvision.models.alexnet, key for key and shape for shape, so its weight files load as they are
+# (`alexnet convert torchvision`). It is not the paper's network, and each difference is torchvision's:
+# one column (no groups), 64/192/384/256/256 maps, no LRN, 2 pixels of padding on every side of conv1,
+# a 6x6 adaptive average pool before fc6, dropout on the inputs of fc6/fc7, PyTorch's default init,
+# and inputs normalised per channel with ImageNet's mean and std (255 x (0.485, 0.456, 0.406) and
+# 255 x (0.229, 0.224, 0.225) on our 0-255 scale; the division happens inside the network).
+# Trained or fine-tuned here, it follows the paper's recipe (our choice: torchvision's own training
+# recipe, random-resized crops and lr steps every 30 epochs, is not reproduced).
+IMAGENET_CHANNEL_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_CHANNEL_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+_TORCHVISION_CONVS = (
+    ConvSpec(64, 11, stride=4, padding=(2, 2, 2, 2), ops=("conv", "relu", "pool")),
+    ConvSpec(192, 5, padding=(2, 2, 2, 2), ops=("conv", "relu", "pool")),
+    ConvSpec(384, 3, padding=(1, 1, 1, 1), ops=("conv", "relu")),
+    ConvSpec(256, 3, padding=(1, 1, 1, 1), ops=("conv", "relu")),
+    ConvSpec(256, 3, padding=(1, 1, 1, 1), ops=("conv", "relu", "pool")),
+)
+
+TORCHVISION = Preset(
+    name="torchvision",
+    description="torchvision.models.alexnet exactly (state_dict keys features.0 ... classifier.6): one column, "
+                "no LRN, 6x6 average pool, dropout before fc6/fc7, ImageNet mean/std inputs; the paper's recipe.",
+    model=ModelConfig(input_size=224, convs=_TORCHVISION_CONVS, fc_widths=(4096, 4096), layout="torchvision",
+                      adaptive_pool=6, init="pytorch", input_mean=IMAGENET_CHANNEL_MEAN,
+                      input_std=IMAGENET_CHANNEL_STD),
+    recipe=PAPER.recipe,
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, CUDA_CONVNET_2012, SMALL, PAPER_6CONV, SMALL_6CONV,
+                                                  TORCHVISION)}
 
 
 def get_preset(name: str) -> Preset:
@@ -197,7 +230,11 @@ def preset_from_file(path: str | Path) -> Preset:
     for name, ok in (("recipe.batch_size", r.batch_size >= 1), ("recipe.epochs", r.epochs >= 1),
                      ("recipe.lr", r.lr > 0), ("recipe.momentum", 0 <= r.momentum < 1),
                      ("recipe.weight_decay", r.weight_decay >= 0), ("model.input_size", preset.model.input_size >= 1),
-                     ("model.convs", len(preset.model.convs) >= 1)):
+                     ("model.convs", len(preset.model.convs) >= 1), ("model.layout", preset.model.layout in LAYOUTS),
+                     ("model.init", preset.model.init in INITS),
+                     ("model.input_mean", len(preset.model.input_mean) in (0, 3)),
+                     ("model.input_std", len(preset.model.input_std) in (0, 3) and min(preset.model.input_std,
+                                                                                          default=1) > 0)):
         if not ok:
             raise AlexNetError(f"{path}: {name} is out of range")
     return preset

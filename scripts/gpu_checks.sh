@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # GPU correctness and benchmark figures, run on a machine with CUDA (see BENCHMARKS.md).
-# Usage: bash scripts/gpu_checks.sh bench|tests|final [OUT_DIR]
+# Usage: bash scripts/gpu_checks.sh bench|tests|final|interop [OUT_DIR]
 #   bench: bench train (paper, batch 128, with and without torch.compile), bench data at 256 px with
 #          the loader feeding paper training end to end, and a short real training run + evaluation.
 #   tests: the whole test suite including the slow tests (torch.compile, paper two-device, demo) and
 #          the interoperability tests that need torchvision / onnxruntime.
+#   interop: the torchvision preset against torchvision itself, and the export tests (slow ones too).
 #   final: the GPU-specific tests, bench train, bench data end to end, then the default suite (time-boxed).
 # Each step has its own time limit so that one slow step cannot take the others' results with it;
 # every result lands in OUT_DIR (BENCHMARKS.fragment.md holds the lines for BENCHMARKS.md).
 set -uo pipefail
-phase=${1:?usage: gpu_checks.sh bench|tests|final [OUT_DIR]}
+phase=${1:?usage: gpu_checks.sh bench|tests|final|interop [OUT_DIR]}
 out=${2:-${OUT:-gpu-results}}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -21,6 +22,12 @@ alexnet() { python3 -m alexnet "$@"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/gpu.txt"
 nproc | sed 's/^/cpu cores: /' | tee -a "$out/gpu.txt"
+
+if [ "$phase" = interop ]; then
+    python3 -c "import torchvision; print('torchvision', torchvision.__version__)" | tee -a "$out/gpu.txt"
+    timeout 400 python3 -m pytest -q -rs -m "slow or not slow" tests/test_torchvision.py tests/test_export.py \
+        tests/test_hub.py 2>&1 | tee "$out/interop_tests.txt"
+fi
 
 if [ "$phase" = bench ]; then
     # 1. Training throughput: fast path vs eager fp32 reference, paper preset, batch 128.

@@ -37,6 +37,8 @@ def test_bad_configuration_files(tmp_path, capsys):
     cases = [("{not json", "not a JSON configuration"),
              (json.dumps({**good, "recipe": {**good["recipe"], "learning_rate": 0.1}}), "unknown setting(s) learning_rate"),
              (json.dumps({**good, "recipe": {**good["recipe"], "lr": -1}}), "recipe.lr is out of range"),
+             (json.dumps({**good, "model": {**good["model"], "layout": "keras"}}), "model.layout is out of range"),
+             (json.dumps({**good, "model": {**good["model"], "input_std": [1, 0, 1]}}), "model.input_std is out of range"),
              (json.dumps({"name": "x"}), "needs a 'model'")]
     for text, message in cases:
         path = tmp_path / "c.json"

@@ -140,7 +140,7 @@ def test_unknown_preset_and_too_small_input():
         get_preset("nope")
     with pytest.raises(ValueError, match="too small"):
         build_model("paper", input_size=40)
-    assert set(PRESETS) == {"paper", "cuda-convnet-2012", "small", "paper-6conv", "small-6conv"}
+    assert set(PRESETS) == {"paper", "cuda-convnet-2012", "small", "paper-6conv", "small-6conv", "torchvision"}
 
 
 @pytest.mark.parametrize("base", ["paper", "small"])

@@ -204,6 +204,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ..export.convert import convert_torchvision
+
+    convert_torchvision(args.weights, args.out, data=args.data, classes_file=args.classes)
+    return 0
+
+
 def cmd_ablate(args: argparse.Namespace) -> int:
     from ..experiments.ablate import run_ablation
 
@@ -434,6 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["safetensors", "onnx", "torchscript"], help="file format")
     p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("convert", help="torchvision AlexNet weights as a run folder (evaluate, predict, fine-tune)",
+                       description="Read a torchvision.models.alexnet weights file (read safely, weights only) and "
+                                   "write OUT/last.pt for the `torchvision` preset, which `evaluate`, `predict`, "
+                                   "`figures`, `export` and `train --init-from` take like a trained run.")
+    p.add_argument("source", choices=["torchvision"], help="where the weights come from")
+    p.add_argument("weights", metavar="WEIGHTS", help="the weights file (a state_dict, e.g. alexnet-owt-7be5be79.pth)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
+    p.add_argument("--data", default=None, metavar="DATA",
+                   help="prepared dataset whose classes the outputs are (same count; e.g. prepared ILSVRC-2012)")
+    p.add_argument("--classes", default=None, metavar="FILE", help="or: class names, one per line, in output order")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("config", help="the presets as JSON files: list them, show one to edit for train --config",
                        description="`alexnet config show NAME` prints a preset (network and recipe) as JSON; "

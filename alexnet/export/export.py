@@ -39,11 +39,20 @@ def preprocessing(ckpt: dict[str, Any]) -> dict[str, Any]:
                   f"take the central {crop} x {crop} patch (or the paper's ten patches: four corners, "
                   "centre, and their horizontal reflections; average the softmax outputs)",
                   "transpose to channels first"],
-        "stored_size": stored, "crop": crop, "mean": "the training set's mean image, per pixel (Section 2)",
+        "stored_size": stored, "crop": crop, "mean": _mean_description(ckpt["model_config"]),
         "output": "unnormalised class scores (apply softmax for probabilities)",
         "classes": list(ckpt["classes"]), "class_names": list(ckpt.get("class_names") or ckpt["classes"]),
         "preset": ckpt["preset"],
     }
+
+
+def _mean_description(model_config: dict[str, Any]) -> str:
+    if model_config.get("input_mean"):
+        mean = ", ".join(f"{v:.3f}" for v in model_config["input_mean"])
+        std = ", ".join(f"{v:.3f}" for v in model_config.get("input_std") or ())
+        return (f"a fixed per-channel mean (R, G, B) = ({mean}), the same at every pixel of the mean image file"
+                + (f"; the network divides by the per-channel std ({std}) itself" if std else ""))
+    return "the training set's mean image, per pixel (Section 2)"
 
 
 def _atomic(path: Path, write) -> None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..config import ConvSpec, ModelConfig
+from ..config import INITS, LAYOUTS, ConvSpec, ModelConfig
 from .lrn import LocalResponseNorm, WithinMapResponseNorm
 
 
@@ -54,21 +55,29 @@ class AlexNet(nn.Module):
 
     Input: float tensor (N, 3, S, S) of mean-subtracted raw RGB values (0-255 scale).
     Output: (N, num_classes) unnormalised scores.
+
+    With `cfg.layout == "torchvision"` the modules are numbered as in torchvision.models.alexnet, so its
+    state_dicts load as they are; `paper_name` still gives each module its paper name (conv1, fc6, ...).
     """
 
     def __init__(self, cfg: ModelConfig, num_classes: int = 1000) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        if cfg.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {cfg.layout!r} (known: {', '.join(LAYOUTS)})")
+        if cfg.init not in INITS:
+            raise ValueError(f"unknown init {cfg.init!r} (known: {', '.join(INITS)})")
+        if cfg.input_std and (len(cfg.input_std) != 3 or min(cfg.input_std) <= 0):
+            raise ValueError(f"input_std must be three positive numbers, got {cfg.input_std}")
         self.cfg, self.num_classes = cfg, num_classes
+        numbered = cfg.layout == "torchvision"
 
         features: OrderedDict[str, nn.Module] = OrderedDict()
         channels = 3
         for i, spec in enumerate(cfg.convs, start=1):
             features.update(_conv_stage(i, spec, channels, cfg))
             channels = spec.out_channels
-        self.features = nn.Sequential(features)
-
         # The fully-connected input size follows from the input size (6x6x256 = 9216 in the paper).
         flat = _flat_features(cfg)
 
@@ -76,37 +85,80 @@ class AlexNet(nn.Module):
         width, first = flat, len(cfg.convs) + 1
         for j, hidden in enumerate(cfg.fc_widths):
             n = first + j
+            if numbered:  # torchvision: on the inputs of fc6/fc7, kept at p=0 so the numbering holds
+                classifier[f"drop{n}"] = nn.Dropout(cfg.dropout)
             classifier[f"fc{n}"] = nn.Linear(width, hidden)
             classifier[f"relu{n}"] = nn.ReLU(inplace=True)
-            if cfg.dropout > 0:  # on the outputs of fc6 and fc7 (Section 4.2), not before them
+            if cfg.dropout > 0 and not numbered:  # on the outputs of fc6 and fc7 (Section 4.2)
                 classifier[f"drop{n}"] = nn.Dropout(cfg.dropout)
             width = hidden
         classifier[f"fc{first + len(cfg.fc_widths)}"] = nn.Linear(width, num_classes)
-        self.classifier = nn.Sequential(classifier)
+
+        self.features = _sequential(features, numbered)
+        # torchvision averages the last maps to 6x6 whatever the input size; the paper has no such layer.
+        self.avgpool = nn.AdaptiveAvgPool2d(cfg.adaptive_pool) if cfg.adaptive_pool else None
+        self.classifier = _sequential(classifier, numbered)
+        self._paper_names = {f"{part}.{i if numbered else name}": name
+                             for part, layers in (("features", features), ("classifier", classifier))
+                             for i, name in enumerate(layers)}
+        # Division by the input std happens inside, so exported models need only the mean subtracted.
+        scale = 1.0 / torch.tensor(cfg.input_std).view(1, 3, 1, 1) if cfg.input_std else None
+        self.register_buffer("input_scale", scale, persistent=False)  # not in state_dict: keys stay torchvision's
         self.reset_parameters()
 
+    def paper_name(self, module_path: str) -> str:
+        """The paper's name of a module: "features.0" -> "conv1" in the torchvision layout."""
+        return self._paper_names.get(module_path, module_path.rsplit(".", 1)[-1])
+
     def reset_parameters(self) -> None:
-        """The paper's init (Section 5): weights N(0, std), biases constant, per layer as configured."""
+        """The paper's init (Section 5): weights N(0, std), biases constant, per layer as configured;
+        or, with `init="pytorch"`, each layer's own default (as torchvision's AlexNet is initialised)."""
         convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
+        linears = [m for m in self.classifier if isinstance(m, nn.Linear)]
+        if self.cfg.init == "pytorch":
+            for layer in convs + linears:
+                layer.reset_parameters()
+            return
         for conv, spec in zip(convs, self.cfg.convs):
             nn.init.normal_(conv.weight, 0.0, spec.init_std)
             nn.init.constant_(conv.bias, spec.bias_init)
-        linears = [m for m in self.classifier if isinstance(m, nn.Linear)]
         for fc in linears[:-1]:
             nn.init.normal_(fc.weight, 0.0, self.cfg.fc_init_std)
             nn.init.constant_(fc.bias, self.cfg.fc_bias_init)
         nn.init.normal_(linears[-1].weight, 0.0, self.cfg.fc_out_init_std)
         nn.init.zeros_(linears[-1].bias)
 
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_scale is not None:
+            x = x * self.input_scale
+        x = self.features(x)
+        if self.avgpool is not None:
+            x = self.avgpool(x)
+        return x.flatten(1)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer's activations (fc7 after ReLU, 4096-d in the paper): Figure 4's space."""
-        x = self.features(x).flatten(1)
+        x = self._flat(x)
         for module in list(self.classifier)[:-1]:
             x = module(x)
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
+        return self.classifier(self._flat(x))
+
+
+def mean_image_for(cfg: ModelConfig, training_mean: np.ndarray) -> np.ndarray:
+    """The (S, S, 3) image subtracted from this network's inputs: the training set's per-pixel mean (the
+    paper), or the configured per-channel mean filling the same shape (torchvision's normalisation)."""
+    if not cfg.input_mean:
+        return training_mean
+    if len(cfg.input_mean) != 3:
+        raise ValueError(f"input_mean must be three numbers, got {cfg.input_mean}")
+    return np.broadcast_to(np.asarray(cfg.input_mean, np.float32), training_mean.shape).copy()
+
+
+def _sequential(layers: OrderedDict, numbered: bool) -> nn.Sequential:
+    return nn.Sequential(*layers.values()) if numbered else nn.Sequential(layers)
 
 
 def _flat_features(cfg: ModelConfig) -> int:
@@ -124,4 +176,6 @@ def _flat_features(cfg: ModelConfig) -> int:
                 side = (side - cfg.pool_kernel) // cfg.pool_stride + 1 if side >= cfg.pool_kernel else 0
         if side < 1:
             raise ValueError(f"input size {cfg.input_size} is too small for this network")
+    if cfg.adaptive_pool:
+        side = cfg.adaptive_pool
     return side * side * cfg.convs[-1].out_channels

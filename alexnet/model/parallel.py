@@ -36,6 +36,8 @@ class TwoColumnAlexNet(nn.Module):
         super().__init__()
         if len(devices) != COLUMNS:
             raise ValueError(f"two devices are needed, got {devices}")
+        if grouped.cfg.layout != "paper":
+            raise ValueError(f"only the paper's layout can be split over two devices, not {grouped.cfg.layout!r}")
         if any(c.groups not in (1, COLUMNS) for c in grouped.cfg.convs):
             raise ValueError("only networks of one or two columns can be split over two devices")
         self.devices = tuple(torch.device(d) for d in devices)

@@ -53,16 +53,22 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
     return path
 
 
+def read_torch_file(path: Path, what: str) -> Any:
+    """torch.load with weights_only=True: tensors and plain values only, never code from the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, or a pickle with foreign objects
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        if "weights_only" in text or "Unsupported global" in text:
+            reason = "it holds pickled objects other than tensors and plain values; refused, not executed"
+        raise AlexNetError(f"{path}: not a readable {what} ({reason})") from None
+
+
 def load_checkpoint(run_or_checkpoint: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely (weights_only) and check that it is one of ours."""
     path = resolve_checkpoint(run_or_checkpoint)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, not a torch file, or a pickle with foreign objects
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            reason = "it holds pickled objects other than tensors and plain values; refused, not executed"
-        raise AlexNetError(f"{path}: not a readable alexnet checkpoint ({reason})") from None
+    ckpt = read_torch_file(path, "alexnet checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise AlexNetError(f"{path}: not an alexnet checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
     if ckpt.get("version") != CHECKPOINT_VERSION:

@@ -31,7 +31,7 @@ from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
 from ..evaluation.evaluate import errors_from_hits, predict_probabilities, topk_hits
-from ..model import AlexNet
+from ..model import AlexNet, mean_image_for
 from ..ablations import apply_ablations
 from ..presets import get_preset, preset_from_file
 from ..progress import Progress
@@ -215,7 +215,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
     workers = s.workers if s.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     batches = TrainBatches(dataset.root / dataset.manifest["splits"]["train"]["images"], dataset.labels["train"],
                            batch, crop, seed, recipe.pca_std, recipe.flip, ctx.rank, ctx.world_size)
-    pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, device)
+    mean_image = mean_image_for(model_cfg, dataset.mean_image)  # the dataset's, unless the preset fixes one
+    pre = Preprocessor(mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, device)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{'resuming' if ckpt else 'training'} preset {preset.name!r} ({n_params:,} parameters) on {device}: "
         f"{dataset.describe()}, crops {crop}x{crop}, batch {recipe.batch_size}, lr {recipe.lr}, "
@@ -237,7 +238,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
             "data": str(Path(s.data).resolve()), "data_size": dataset.size,
             "data_fingerprint": dataset.fingerprint, "seed": seed, "epoch": epoch_done,
             # The training mean travels with the weights: test-time inputs need exactly this mean.
-            "mean_image": torch.from_numpy(dataset.mean_image),
+            "mean_image": torch.from_numpy(mean_image),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "scaler": scaler.state_dict(), "history": history, **extra}
 
