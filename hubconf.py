@@ -3,6 +3,8 @@
 `alexnet(preset="paper", num_classes=1000, weights=None)` returns the preset's network, freshly
 initialised as the paper says, or with the weights of a run folder or checkpoint file given as
 `weights` (read with `weights_only=True`; no file can run code). Nothing is downloaded.
+`preset="torchvision"` is torchvision's AlexNet key for key: `model.load_state_dict(torch.load(
+"alexnet-owt-7be5be79.pth", weights_only=True))` loads torchvision's weights into it.
 """
 
 dependencies = ["torch", "numpy", "PIL"]

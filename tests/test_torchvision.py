@@ -251,3 +251,13 @@ def test_the_full_network_converts_from_a_torchvision_file(tmp_path):
     ckpt = load_checkpoint(tmp_path / "run")
     assert ckpt["model_config"]["input_size"] == 224 and ckpt["classes"][:2] == ["0", "1"]
     assert all(torch.equal(ckpt["model"][k], v) for k, v in state.items())
+
+
+def test_torch_hub_gives_a_network_that_takes_torchvision_state_dicts(narrow_preset):
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    torch.manual_seed(4)
+    state = build_model("torchvision", num_classes=3).state_dict()
+    model = torch.hub.load(root, "alexnet", source="local", preset="torchvision", num_classes=3)
+    model.load_state_dict(state)  # strict: every key and shape as torchvision writes them
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
