@@ -58,8 +58,10 @@ class Progress:
         if self.total:
             frac = min(1.0, self.done / self.total)
             eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            bar = ("#" * int(frac * 24)).ljust(24, ".") if self.tty else ""
-            text = (f"{self.label} {bar} {self.done}/{self.total} ({100 * frac:3.0f}%) "
+            # On a terminal a fixed-width bar and percentage keep the line still; a log gets neither padding.
+            bar = ("#" * int(frac * 24)).ljust(24, ".") + " " if self.tty else ""
+            percent = f"{100 * frac:3.0f}%" if self.tty else f"{100 * frac:.0f}%"
+            text = (f"{self.label} {bar}{self.done}/{self.total} ({percent}) "
                     f"{format_duration(elapsed)}<{format_duration(eta)} {rate:.1f}/s")
         else:
             text = f"{self.label} {self.done} {format_duration(elapsed)} {rate:.1f}/s"

@@ -1,0 +1,53 @@
+"""Progress: a bar redrawn in place on a terminal, plain timed log lines otherwise, nothing when disabled."""
+
+import io
+
+import alexnet.progress as progress
+from alexnet.progress import Progress, format_duration
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run(stream, monkeypatch, **kwargs) -> str:
+    clock = Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    bar = Progress(100, "train", stream=stream, **kwargs)
+    for _ in range(100):
+        clock.now += 0.5  # 50 s in all
+        bar.update(1, postfix="loss 1.0")
+    bar.close()
+    return stream.getvalue()
+
+
+def test_terminal_redraws_one_line_in_place(monkeypatch):
+    out = _run(Terminal(), monkeypatch)
+    assert out.count("\r") == 100 and out.count("\n") == 1  # every update is >= 0.1 s apart here
+    assert "########################" in out.splitlines()[-1].split("\r")[-1]  # full bar at the end
+    assert "100/100 (100%)" in out and "loss 1.0" in out
+
+
+def test_log_file_gets_plain_lines_at_intervals(monkeypatch):
+    out = _run(io.StringIO(), monkeypatch, log_every=10.0)
+    lines = out.splitlines()
+    assert "\r" not in out and "#" not in out
+    assert len(lines) == 6  # at 10, 20, 30, 40, 50 s, and the closing line
+    assert lines[0].startswith("train 20/100 (20%)") and lines[-1].startswith("train 100/100 (100%) 00:50<00:00 2.0/s")
+
+
+def test_disabled_is_silent(monkeypatch):
+    assert _run(Terminal(), monkeypatch, enabled=False) == ""
+
+
+def test_durations():
+    assert format_duration(59) == "00:59" and format_duration(3725) == "1:02:05" and format_duration(-3) == "00:00"
