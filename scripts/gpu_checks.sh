@@ -19,13 +19,16 @@ if ! python3 -m pip install -q --no-deps --no-build-isolation -e . >/dev/null 2>
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 alexnet() { python3 -m alexnet "$@"; }
+# pyproject's addopts run tests in parallel through pytest-xdist; serially where the image lacks it.
+PYTEST=(python3 -m pytest)
+python3 -c "import xdist" 2>/dev/null || PYTEST=(python3 -m pytest -o "addopts=-m 'not slow'")
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/gpu.txt"
 nproc | sed 's/^/cpu cores: /' | tee -a "$out/gpu.txt"
 
 if [ "$phase" = interop ]; then
     python3 -c "import torchvision; print('torchvision', torchvision.__version__)" | tee -a "$out/gpu.txt"
-    timeout 400 python3 -m pytest -q -rs -m "slow or not slow" tests/test_torchvision.py tests/test_export.py \
+    timeout 400 "${PYTEST[@]}" -q -rs -m "slow or not slow" tests/test_torchvision.py tests/test_export.py \
         tests/test_hub.py 2>&1 | tee "$out/interop_tests.txt"
 fi
 
@@ -49,7 +52,7 @@ if [ "$phase" = bench ]; then
     timeout 60 alexnet evaluate /tmp/gpu-run --device cuda 2>&1 | tee -a "$out/train.txt"
 elif [ "$phase" = final ]; then
     # One call for a short lease: the GPU tests, then the two headline benchmarks, then the whole suite.
-    timeout 200 python3 -m pytest -q -p no:cacheprovider -m "slow or not slow" tests/test_lrn.py tests/test_speed.py \
+    timeout 200 "${PYTEST[@]}" -q -p no:cacheprovider -m "slow or not slow" tests/test_lrn.py tests/test_speed.py \
         tests/test_parallel.py 2>&1 | tee "$out/tests_gpu.txt" | tail -4
     timeout 150 alexnet bench train --preset paper --device cuda --batch-size 128 --steps 50 \
         --record "$out/BENCHMARKS.fragment.md" 2>&1 | tee "$out/bench_train.txt"
@@ -57,9 +60,9 @@ elif [ "$phase" = final ]; then
     timeout 120 alexnet prepare /tmp/shapes /tmp/shapes-data --size 256 --workers 16 --quiet 2>&1 | tail -1
     timeout 150 alexnet bench data --data /tmp/shapes-data --workers 16 --device cuda --images 8000 \
         --train-preset paper --train-batches 600 --record "$out/BENCHMARKS.fragment.md" 2>&1 | tee "$out/bench_data.txt"
-    timeout 170 python3 -m pytest -q -x -p no:cacheprovider 2>&1 | tee "$out/tests.txt" | tail -4
+    timeout 170 "${PYTEST[@]}" -q -x -p no:cacheprovider 2>&1 | tee "$out/tests.txt" | tail -4
 elif [ "$phase" = tests ]; then
-    timeout 540 python3 -m pytest -q -x -m "slow or not slow" -p no:cacheprovider 2>&1 | tee "$out/tests.txt" | tail -25
+    timeout 540 "${PYTEST[@]}" -q -x -m "slow or not slow" -p no:cacheprovider 2>&1 | tee "$out/tests.txt" | tail -25
 else
     echo "unknown phase $phase (bench or tests)" >&2
     exit 2

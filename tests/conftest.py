@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,8 @@ from PIL import Image
 from alexnet.data.prepare import prepare_dataset
 from alexnet.data.synthetic import make_shapes_dataset
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# Two threads at most; one per process when pytest-xdist runs a worker per core (no oversubscription).
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, torch.get_num_threads())))
 
 FOUR_CLASSES = ("disc", "square", "hstripes", "vstripes")
 

@@ -198,7 +198,9 @@ def _cli(data, out, *extra):
 
 
 def _start_and_wait_for_training(command, out):
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The same number of threads as this process's reference run: float sums depend on it.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 240
     while not (out / "config.json").exists():  # written just before the first step
         assert proc.poll() is None, proc.communicate()
