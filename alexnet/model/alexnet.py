@@ -147,6 +147,14 @@ class AlexNet(nn.Module):
         return self.classifier(self._flat(x))
 
 
+def layer_name(model: nn.Module, module_path: str) -> str:
+    """The paper's name of a module of `model` ("features.0" -> "conv1" in the torchvision layout); for
+    other networks, the last part of the path."""
+    if isinstance(model, AlexNet):
+        return model.paper_name(module_path)
+    return module_path.rsplit(".", 1)[-1]
+
+
 def mean_image_for(cfg: ModelConfig, training_mean: np.ndarray) -> np.ndarray:
     """The (S, S, 3) image subtracted from this network's inputs: the training set's per-pixel mean (the
     paper), or the configured per-channel mean filling the same shape (torchvision's normalisation)."""

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .alexnet import layer_name
+
 
 @dataclass(frozen=True)
 class LayerRow:
@@ -30,10 +32,9 @@ def summarize(model: nn.Module, input_size: int) -> list[LayerRow]:
             rows.append(LayerRow(name, type(module).__name__, shape, int(torch.Size(shape).numel()), params))
         return hook
 
-    paper_name = getattr(probe, "paper_name", lambda path: path.rsplit(".", 1)[-1])
     for name, module in probe.named_modules():
         if name and not list(module.children()):
-            module.register_forward_hook(record(paper_name(name)))
+            module.register_forward_hook(record(layer_name(probe, name)))
     probe.eval()
     probe(torch.empty(1, 3, input_size, input_size, device="meta"))
     return rows

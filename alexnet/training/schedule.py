@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from ..config import Recipe
+from ..model import layer_name
 
 
 def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
@@ -24,10 +25,9 @@ def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     Biases get `bias_lr_multiplier` times the rate, and no weight decay unless `bias_weight_decay`.
     """
     groups = []
-    paper_name = getattr(model, "paper_name", lambda path: path.rsplit(".", 1)[-1])
     for name, param in model.named_parameters():
         module_path, kind = name.rsplit(".", 1)
-        layer = paper_name(module_path)  # e.g. "conv1", also for torchvision's "features.0"
+        layer = layer_name(model, module_path)  # e.g. "conv1", also for torchvision's "features.0"
         is_bias = kind == "bias"
         groups.append({
             "params": [param],
