@@ -13,7 +13,8 @@ dependencies = ["torch", "numpy", "PIL"]
 def alexnet(preset: str = "paper", num_classes: int = 1000, weights: str | None = None, **kwargs):
     """The network of `preset` (see `alexnet.PRESETS`); with `weights`, that checkpoint's network."""
     from alexnet import build_model
-    from alexnet.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from alexnet.runs.checkpoint import load_checkpoint
+    from alexnet.runs.trained import model_from_checkpoint
 
     if weights is not None:
         return model_from_checkpoint(load_checkpoint(weights))

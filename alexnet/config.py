@@ -7,12 +7,25 @@ a dict and rebuilt from it (`from_dict`), and compared. The presets themselves l
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import require
 
 LAYOUTS = ("paper", "torchvision")   # ModelConfig.layout
 INITS = ("normal", "pytorch")          # ModelConfig.init
+STAGE_OPS = ("conv", "relu", "lrn", "within_map_norm", "pool")   # ConvSpec.ops
+SCHEDULES = ("plateau", "steps")       # Recipe.schedule
+MEAN_CROPS = ("aligned", "center")     # Recipe.mean_crop
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _whole(x: Any, minimum: int) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,17 @@ class ConvSpec:
     bias_init: float = 0.0
     # The operations of this stage in order, from "conv", "relu", "lrn", "within_map_norm", "pool".
     ops: tuple[str, ...] = ("conv", "relu")
+
+    def __post_init__(self) -> None:
+        for name in ("out_channels", "kernel", "stride", "groups"):
+            require(_whole(getattr(self, name), 1), f"model.convs.{name}", getattr(self, name), "a whole number >= 1")
+        require(self.out_channels % self.groups == 0, "model.convs.groups", self.groups, "must divide out_channels")
+        require(len(self.padding) == 4 and all(_whole(p, 0) for p in self.padding), "model.convs.padding",
+                self.padding, "four whole numbers >= 0: left, right, top, bottom")
+        require(_finite(self.init_std) and self.init_std >= 0, "model.convs.init_std", self.init_std, "a number >= 0")
+        require(_finite(self.bias_init), "model.convs.bias_init", self.bias_init, "a finite number")
+        require("conv" in self.ops and set(self.ops) <= set(STAGE_OPS), "model.convs.ops", self.ops,
+                f"'conv' and any of {', '.join(STAGE_OPS)}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,27 @@ class ModelConfig:
     input_mean: tuple[float, ...] = ()
     input_std: tuple[float, ...] = ()
 
+    def __post_init__(self) -> None:
+        require(_whole(self.input_size, 1), "model.input_size", self.input_size, "a whole number >= 1")
+        require(len(self.convs) >= 1 and all(isinstance(c, ConvSpec) for c in self.convs), "model.convs",
+                self.convs, "at least one convolutional stage")
+        require(all(_whole(w, 1) for w in self.fc_widths), "model.fc_widths", self.fc_widths, "whole numbers >= 1")
+        for name in ("fc_init_std", "fc_out_init_std", "lrn_alpha", "lrn_beta", "lrn_k", "within_map_scale",
+                     "within_map_power", "within_map_k"):
+            require(_finite(getattr(self, name)) and getattr(self, name) >= 0, f"model.{name}", getattr(self, name),
+                    "a number >= 0")
+        require(_finite(self.fc_bias_init), "model.fc_bias_init", self.fc_bias_init, "a finite number")
+        require(_finite(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
+        for name in ("lrn_size", "within_map_size", "pool_kernel", "pool_stride"):
+            require(_whole(getattr(self, name), 1), f"model.{name}", getattr(self, name), "a whole number >= 1")
+        require(self.layout in LAYOUTS, "model.layout", self.layout, f"one of {', '.join(LAYOUTS)}")
+        require(_whole(self.adaptive_pool, 0), "model.adaptive_pool", self.adaptive_pool, "a whole number >= 0")
+        require(self.init in INITS, "model.init", self.init, f"one of {', '.join(INITS)}")
+        require(len(self.input_mean) in (0, 3) and all(_finite(v) for v in self.input_mean), "model.input_mean",
+                self.input_mean, "empty, or three numbers (R, G, B)")
+        require(len(self.input_std) in (0, 3) and all(_finite(v) and v > 0 for v in self.input_std),
+                "model.input_std", self.input_std, "empty, or three positive numbers (R, G, B)")
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -87,6 +132,24 @@ class Recipe:
     pca_off_epoch: int = 0               # 0 = never
     mean_crop: str = "aligned"           # "aligned": mean cropped with the image; "center": always centre
     eval_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "epochs", "plateau_patience", "eval_batch_size"):
+            require(_whole(getattr(self, name), 1), f"recipe.{name}", getattr(self, name), "a whole number >= 1")
+        for name in ("max_lr_drops", "conv1_slow_epoch", "conv1_freeze_epoch", "pca_off_epoch"):
+            require(_whole(getattr(self, name), 0), f"recipe.{name}", getattr(self, name), "a whole number >= 0")
+        require(_finite(self.lr) and self.lr > 0, "recipe.lr", self.lr, "a positive number")
+        require(_finite(self.momentum) and 0 <= self.momentum < 1, "recipe.momentum", self.momentum, "in [0, 1)")
+        for name in ("weight_decay", "bias_lr_multiplier", "plateau_min_delta", "conv1_slow_factor", "pca_std"):
+            require(_finite(getattr(self, name)) and getattr(self, name) >= 0, f"recipe.{name}", getattr(self, name),
+                    "a number >= 0")
+        require(self.schedule in SCHEDULES, "recipe.schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")
+        require(all(len(step) == 2 and _whole(step[0], 1) and _finite(step[1]) and step[1] >= 0
+                    for step in self.lr_steps), "recipe.lr_steps", self.lr_steps,
+                "pairs (first epoch >= 1, factor of the base rate >= 0)")
+        require(_finite(self.crop_fraction) and 0 < self.crop_fraction <= 1, "recipe.crop_fraction",
+                self.crop_fraction, "in (0, 1]")
+        require(self.mean_crop in MEAN_CROPS, "recipe.mean_crop", self.mean_crop, f"one of {', '.join(MEAN_CROPS)}")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -7,3 +7,18 @@ class AlexNetError(Exception):
     The command line prints it as a single line `alexnet: error: <message>` and exits non-zero,
     without a traceback: the message itself must name the file or flag at fault.
     """
+
+
+class UsageError(AlexNetError):
+    """A command-line flag out of its range: exits with status 2, argparse's convention for bad flags."""
+    exit_code = 2
+
+
+class ConfigError(AlexNetError, ValueError):
+    """A setting out of its range, found where the setting is defined (the config dataclasses)."""
+
+
+def require(ok: bool, name: str, value: object, expected: str) -> None:
+    """Raise ConfigError naming the setting unless `ok`: the one form of every range check."""
+    if not ok:
+        raise ConfigError(f"{name} is out of range: {value!r} ({expected})")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import INITS, LAYOUTS, ConvSpec, ModelConfig, Recipe, model_config_from_dict, recipe_from_dict, to_dict
-from .errors import AlexNetError
+from .config import ConvSpec, ModelConfig, Recipe, model_config_from_dict, recipe_from_dict, to_dict
+from .errors import AlexNetError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -219,22 +219,12 @@ def preset_from_file(path: str | Path) -> Preset:
     try:
         for conv in model.get("convs", []):
             _unknown(conv, ConvSpec, f"{path}: model.convs")
-        preset = Preset(name=str(d.get("name", d.get("preset", path.stem))),
-                        description=str(d.get("description", f"from {path}")),
-                        model=model_config_from_dict(model), recipe=recipe_from_dict(recipe))
+        return Preset(name=str(d.get("name", d.get("preset", path.stem))),
+                      description=str(d.get("description", f"from {path}")),
+                      model=model_config_from_dict(model), recipe=recipe_from_dict(recipe))
+    except ConfigError as exc:  # a setting out of range, found by the dataclass that defines it
+        raise AlexNetError(f"{path}: {exc}") from None
     except AlexNetError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AlexNetError(f"{path}: malformed configuration ({type(exc).__name__}: {exc})") from None
-    r = preset.recipe
-    for name, ok in (("recipe.batch_size", r.batch_size >= 1), ("recipe.epochs", r.epochs >= 1),
-                     ("recipe.lr", r.lr > 0), ("recipe.momentum", 0 <= r.momentum < 1),
-                     ("recipe.weight_decay", r.weight_decay >= 0), ("model.input_size", preset.model.input_size >= 1),
-                     ("model.convs", len(preset.model.convs) >= 1), ("model.layout", preset.model.layout in LAYOUTS),
-                     ("model.init", preset.model.init in INITS),
-                     ("model.input_mean", len(preset.model.input_mean) in (0, 3)),
-                     ("model.input_std", len(preset.model.input_std) in (0, 3) and min(preset.model.input_std,
-                                                                                          default=1) > 0)):
-        if not ok:
-            raise AlexNetError(f"{path}: {name} is out of range")
-    return preset

@@ -61,7 +61,7 @@ def test_train_batches_crop_exact_pixels(tmp_path):
     order = np.random.default_rng((7, 3)).permutation(10)
     seen = []
     for b in range(len(batches)):
-        crops, y, corners, flips, alphas = batches[b]
+        crops, y, corners, flips, alphas = batches[batches.key(b)]
         for i in range(len(y)):
             index = order[b * 4 + i]
             yy, xx, f, a = sample_augmentation(7, 3, int(index), 16, 12, 0.1)
@@ -89,7 +89,7 @@ def test_persistent_workers_follow_the_epoch(tmp_path):
         got = list(loader)
         assert len(got) == len(reference) == 4
         for b, batch in enumerate(got):
-            for have, want in zip(batch, reference[b]):
+            for have, want in zip(batch, reference[reference.key(b)]):
                 torch.testing.assert_close(have, want, rtol=0, atol=0)
 
 
@@ -162,9 +162,9 @@ def test_sharded_batches_cover_each_image_once(tmp_path, n, batch, world):
         evals = EvalBatches(path, labels, batch, rank=rank, world_size=world)
         lengths.add((len(shard), len(evals)))
         for b in range(len(shard)):
-            crops, y, *_ = shard[b]
+            crops, y, *_ = shard[shard.key(b)]
             assert len(y) <= batch
-            whole_crops, whole_y, *_ = single[b]  # the same global batch in one process
+            whole_crops, whole_y, *_ = single[single.key(b)]  # the same global batch in one process
             for i, index in enumerate(y.tolist()):
                 j = whole_y.tolist().index(index)
                 np.testing.assert_array_equal(crops[i].numpy(), whole_crops[j].numpy())  # same augmentation

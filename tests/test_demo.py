@@ -2,7 +2,7 @@
 
 import pytest
 
-from alexnet.cli.demo import MARKER, _fresh_workdir, run_demo
+from alexnet.experiments.demo import MARKER, _fresh_workdir, run_demo
 from alexnet.errors import AlexNetError
 
 

@@ -9,13 +9,16 @@ import torch
 from alexnet.data.imagefolder import scan_split
 from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
-from alexnet.evaluation.evaluate import (checkpoint_preprocessor, evaluate_checkpoints, predict_probabilities,
-                                         topk_errors)
+from alexnet.evaluation.evaluate import evaluate_checkpoints
+from alexnet.runs.inference import predict_probabilities, topk_errors
+from alexnet.runs.trained import checkpoint_preprocessor
 from alexnet.evaluation.predict import predict_files
 from alexnet.model import AlexNet
 from alexnet.presets import get_preset
-from alexnet.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from alexnet.training.trainer import TrainSettings, _init_from, train
+from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
+from alexnet.runs.trained import model_from_checkpoint
+from alexnet.training.resume import init_from as _init_from
+from alexnet.training.trainer import TrainSettings, train
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import torch
 from alexnet.cli.main import main
 from alexnet.errors import AlexNetError
 from alexnet.export.export import export_run
-from alexnet.training.checkpoint import load_checkpoint, model_from_checkpoint
+from alexnet.runs.checkpoint import load_checkpoint
+from alexnet.runs.trained import model_from_checkpoint
 from alexnet.training.trainer import TrainSettings, train
 
 

@@ -11,11 +11,13 @@ from PIL import Image
 from alexnet.errors import AlexNetError
 from alexnet.experiments.retrieval import (euclidean_distances, hamming_distances, k_nearest, pack_codes, recall_at,
                                            run_retrieval, train_autoencoder)
-from alexnet.figures.curves import read_metrics
-from alexnet.figures.draw import line_chart, tile
-from alexnet.figures.kernels import colour_specificity, kernel_pictures, kernels_figure
-from alexnet.figures.make import load_trained, make_figures, outputs
-from alexnet.figures.neighbors import nearest
+from alexnet.runs.writer import read_metrics
+from alexnet.drawing.draw import line_chart, tile
+from alexnet.drawing.kernels import colour_specificity, kernel_pictures, kernels_figure
+from alexnet.figures.make import make_figures
+from alexnet.runs.inference import outputs
+from alexnet.runs.trained import load_trained
+from alexnet.drawing.neighbors import nearest
 from alexnet.figures.report import markdown_to_html, write_report
 from alexnet.training.trainer import TrainSettings, train
 

@@ -6,7 +6,7 @@ import torch
 
 from alexnet.data.prepare import prepare_dataset
 from alexnet.evaluation.evaluate import evaluate_checkpoint
-from alexnet.training.checkpoint import load_checkpoint
+from alexnet.runs.checkpoint import load_checkpoint
 from alexnet.training.trainer import TrainSettings, train
 
 from conftest import write_image

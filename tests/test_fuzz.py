@@ -26,7 +26,8 @@ from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
 from alexnet.model import AlexNet
 from alexnet.presets import get_preset
-from alexnet.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
+from alexnet.runs.trained import model_from_checkpoint
 
 EXAMPLES = 60  # per reader and kind of input; 8 properties -> 480 cases per run
 FUZZ = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=10), derandomize=True,

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from alexnet.config import to_dict
-from alexnet.training.checkpoint import save_checkpoint
+from alexnet.runs.checkpoint import save_checkpoint
 
 ROOT = str(Path(__file__).resolve().parents[1])
 

@@ -16,10 +16,11 @@ import time
 import pytest
 import torch
 
+import alexnet.training.epoch as epoch_module
 import alexnet.training.trainer as trainer_module
 from alexnet.errors import AlexNetError
-from alexnet.training.checkpoint import LAST, load_checkpoint
-from alexnet.training.interrupt import EXIT_INTERRUPTED
+from alexnet.runs.checkpoint import LAST, load_checkpoint
+from alexnet.interrupt import EXIT_INTERRUPTED
 from alexnet.training.trainer import TrainSettings, train
 
 STEPS_PER_EPOCH = 10  # 160 training images of the `tiny` fixture, batch 16; checkpoints every 3 steps
@@ -74,7 +75,7 @@ SLOW = pytest.mark.slow
                                           pytest.param(4, 0, marks=SLOW), (8, 0), pytest.param(10, 0, marks=SLOW),
                                           (11, 0), pytest.param(17, 0, marks=SLOW), pytest.param(8, 2, marks=SLOW)])
 def test_killed_at_a_step_resumes_bit_identical(tiny, tmp_path, monkeypatch, reference, step, workers):
-    real, calls = trainer_module.train_step, [0]
+    real, calls = epoch_module.train_step, [0]
 
     def dying_step(*args, **kwargs):
         calls[0] += 1
@@ -82,7 +83,7 @@ def test_killed_at_a_step_resumes_bit_identical(tiny, tmp_path, monkeypatch, ref
             raise Killed
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "train_step", dying_step)
+    monkeypatch.setattr(epoch_module, "train_step", dying_step)
     with pytest.raises(Killed):
         train(settings(tiny, tmp_path / "run", workers=workers))
     monkeypatch.undo()
@@ -228,7 +229,7 @@ def test_sigterm_writes_a_checkpoint_and_says_how_to_resume(tiny, tmp_path, refe
 def test_a_second_signal_exits_at_once(monkeypatch, capsys):
     """Two signals sent back to back reach Python's handler as one, so the handler is driven directly:
     the first asks for a stop, the second exits with 128 + the signal's number without a checkpoint."""
-    import alexnet.training.interrupt as interrupt
+    import alexnet.interrupt as interrupt
 
     exits = []
 
@@ -255,7 +256,7 @@ def test_handlers_are_installed_only_while_training(tiny, tmp_path, monkeypatch)
         seen.append(signal.getsignal(signal.SIGTERM))
         raise Killed  # no need to train: only the handler in place during the epoch matters
 
-    monkeypatch.setattr(trainer_module, "_train_epoch", spy)
+    monkeypatch.setattr(trainer_module, "_train_one_epoch", spy)
     with pytest.raises(Killed):
         train(settings(tiny, tmp_path / "run", epochs=1, checkpoint_every=None))
     assert seen and getattr(seen[0], "__self__", None).__class__.__name__ == "StopRequest"

@@ -48,19 +48,19 @@ def test_groups_bias_rate_and_decay_cuda_convnet():
     model = build_model("small", 3)
     recipe = replace(get_preset("cuda-convnet-2012").recipe, weight_decay=5e-4)
     groups = parameter_groups(model, recipe)
-    by_name = {g["name"]: g for g in groups}
+    by_name = {name: g for g in groups for name in g["names"]}
     assert by_name["features.conv2.bias"]["lr_multiplier"] == 2.0
     assert by_name["features.conv2.bias"]["weight_decay"] == 0.0
     assert by_name["features.conv2.weight"]["weight_decay"] == 5e-4
     opt = PaperSGD(groups, lr=0.01)
     s = LearningRateSchedule(recipe)
     s.apply(opt, 70)  # base 0.0001 (after epoch 51); conv1 slowed to a tenth from epoch 67
-    rates = {g["name"]: g["lr"] for g in opt.param_groups}
+    rates = {name: g["lr"] for g in opt.param_groups for name in g["names"]}
     assert abs(rates["features.conv2.weight"] - 1e-4) < 1e-18
     assert abs(rates["features.conv2.bias"] - 2e-4) < 1e-18
     assert abs(rates["features.conv1.weight"] - 1e-5) < 1e-18
     s.apply(opt, 72)
-    assert {g["name"]: g["lr"] for g in opt.param_groups}["features.conv1.bias"] == 0.0
+    assert {name: g["lr"] for g in opt.param_groups for name in g["names"]}["features.conv1.bias"] == 0.0
 
 
 def test_paper_groups_are_uniform():

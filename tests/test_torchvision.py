@@ -21,7 +21,8 @@ from alexnet.errors import AlexNetError
 from alexnet.evaluation.evaluate import evaluate_checkpoint
 from alexnet.evaluation.predict import predict_files
 from alexnet.export.convert import convert_torchvision
-from alexnet.training.checkpoint import load_checkpoint, model_from_checkpoint
+from alexnet.runs.checkpoint import load_checkpoint
+from alexnet.runs.trained import model_from_checkpoint
 from alexnet.training.schedule import parameter_groups
 from alexnet.presets import PRESETS, get_preset
 
@@ -116,16 +117,19 @@ def test_identical_outputs_to_torchvision_itself(tmp_path):
 
 def test_layers_keep_their_paper_names_for_the_schedule_and_summary(narrow_preset):
     model = build_model("torchvision")
-    layers = [g["layer"] for g in parameter_groups(model, get_preset("torchvision").recipe)]
-    assert layers[:2] == ["conv1", "conv1"] and layers[-2:] == ["fc8", "fc8"]
+    groups = parameter_groups(model, get_preset("torchvision").recipe)
+    conv1 = [g for g in groups if g["layer"] == "conv1"]  # the schedule's own layer, found by its paper name
+    assert len(conv1) == 1 and conv1[0]["names"] == ["features.0.weight", "features.0.bias"]
+    assert model.paper_name("classifier.6") == "fc8"
     assert model.paper_name("classifier.1") == "fc6" and model.paper_name("classifier.0") == "drop6"
 
 
 def test_dropout_zero_keeps_the_numbering(narrow_preset):
     from dataclasses import replace
 
-    from alexnet.model import AlexNet
-    model = AlexNet(replace(narrow_preset.model, dropout=0.0), 1000)
+    from alexnet.model import TorchvisionAlexNet, build_network
+    model = build_network(replace(narrow_preset.model, dropout=0.0), 1000)
+    assert isinstance(model, TorchvisionAlexNet)
     assert [k for k, _ in TORCHVISION_SHAPES] == list(model.state_dict())
 
 

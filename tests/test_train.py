@@ -7,8 +7,9 @@ import torch
 
 from alexnet.errors import AlexNetError
 from alexnet.evaluation.evaluate import evaluate_checkpoint
-from alexnet.training.checkpoint import load_checkpoint, save_checkpoint
-from alexnet.training.trainer import METRICS_COLUMNS, TrainSettings, train
+from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
+from alexnet.runs.writer import METRICS_COLUMNS
+from alexnet.training.trainer import TrainSettings, train
 
 
 def settings(data, out, **kw):

@@ -25,9 +25,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import Preprocessor, crop_size_for
-from ..data.loader import TrainBatches, make_loader
+from ..data.loader import TrainBatch, TrainBatches, make_loader
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
+from ..model import build_model
+from ..presets import get_preset
+from ..training.speed import resolve_speed
+from .train import fast_training
 
 
 class _ReferenceJpegDataset(Dataset):
@@ -88,16 +92,12 @@ def _end_to_end(batches: TrainBatches, pre: Preprocessor, preset: str, num_class
     """Images per second of loader + float work + training steps of `preset`, over `timed_batches`
     batches after the model is compiled and warmed on a synthetic batch (so compilation is not timed
     and the loader's prefetch queue does not fill while the model compiles)."""
-    from .. import build_model
-    from ..training.speed import resolve_speed, train_step
-    from .train import fast_training
-
     speed = resolve_speed(dev)
-    runner, optimizer, scaler = fast_training(build_model(preset, num_classes), dev, speed)
+    learner = fast_training(build_model(preset, num_classes), dev, speed, get_preset(preset).recipe)
     x = torch.randn(batches.batch_size, 3, batches.crop_size, batches.crop_size, device=dev)
     y = torch.randint(0, num_classes, (batches.batch_size,), device=dev)
     for _ in range(3):
-        train_step(runner, optimizer, scaler, x, y, dev, speed, 1 / len(y))
+        learner.step(x, y, 1 / len(y), None)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     log(f"  end to end: {preset} network ({speed.describe()}) warmed; timing {timed_batches} batches ...")
@@ -111,11 +111,10 @@ def _end_to_end(batches: TrainBatches, pre: Preprocessor, preset: str, num_class
             yield from loader
             epoch += 1
 
-    def consume(batch):
-        crops, labels, corners, flips, alphas = batch
-        x = pre.train_batch(crops, corners, flips, alphas)
-        labels = labels.to(dev, non_blocking=True)
-        train_step(runner, optimizer, scaler, x, labels, dev, speed, 1 / len(labels))
+    def consume(batch: TrainBatch):
+        x = pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+        labels = batch.labels.to(dev, non_blocking=True)
+        learner.step(x, labels, 1 / len(labels), None)
         return x.shape[0]
 
     warmup = 5
@@ -145,9 +144,8 @@ def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images
     batches.set_epoch(1)
     pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, "aligned", dev)
 
-    def ours_consume(batch):
-        crops, labels, corners, flips, alphas = batch
-        x = pre.train_batch(crops, corners, flips, alphas)
+    def ours_consume(batch: TrainBatch):
+        x = pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         return x.shape[0]
@@ -190,3 +188,14 @@ def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images
         log(f"  end to end (loader + {train_preset} training): {rate:9.0f} images/s; one ILSVRC-2012 epoch "
             f"({IMAGENET_TRAIN_IMAGES:,} images) would take {result['imagenet_epoch_seconds']:.0f} s")
     return result
+
+
+def record_line(result: dict) -> str:
+    """The BENCHMARKS.md line for a `bench_data` result."""
+    line = (f"{result['images_per_second']:.0f} images/s vs reference {result['baseline_images_per_second']:.0f} "
+            f"({result['speedup']:.1f}x), {result['workers']} workers, batch {result['batch_size']}, "
+            f"{result['size']} px stored, crops {result['crop']}, float work on {result['device']}")
+    if result.get("train_preset"):
+        line += (f"; end to end with {result['train_preset']} training: {result['train_images_per_second']:.0f} "
+                 f"images/s, {result['imagenet_epoch_seconds']:.0f} s per ILSVRC-2012 epoch")
+    return line

@@ -48,3 +48,9 @@ def bench_prepare(images: int = 40, size: int = 256, log=print) -> dict:
         result[key] = {"images_per_second": ours, "baseline_images_per_second": plain, "ratio": ours / plain}
         log(f"  {key}: ours {ours:7.1f} images/s, full decode + resize {plain:7.1f} images/s ({ours / plain:.2f}x)")
     return result
+
+
+def record_line(result: dict) -> str:
+    """The BENCHMARKS.md line for a `bench_prepare` result."""
+    return "; ".join(f"{k}: {v['images_per_second']:.1f} vs full decode {v['baseline_images_per_second']:.1f} "
+                     f"images/s ({v['ratio']:.2f}x)" for k, v in result.items())

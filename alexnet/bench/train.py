@@ -2,8 +2,10 @@
 
 Both train the same architecture on the same synthetic batches (resident on the device, so the input
 pipeline is out of the picture; `alexnet bench data` measures that):
-- ours: `prepare_for_speed` + `train_step` with the device's defaults (CUDA: bf16 autocast,
-  channels-last, torch.compile, cuDNN autotuning; CPU: fp32), this project's LRN and `PaperSGD`;
+- ours: exactly the step `alexnet train` runs (`fast_training`): the preset's optimizer as training
+  builds it (`build_optimizer`: PaperSGD over a handful of parameter groups), `prepare_for_speed` and
+  `Learner.step` with the device's defaults (CUDA: bf16 autocast, channels-last, torch.compile, cuDNN
+  autotuning; CPU: fp32), this project's LRN;
 - the reference a user would otherwise write: the same layers in eager fp32, NCHW, with
   `torch.nn.LocalResponseNorm` (alpha scaled by n to mean the same thing; one window over all maps,
   as it has no columns) and `torch.optim.SGD`.
@@ -18,11 +20,14 @@ import time
 import torch
 from torch import nn
 
+from ..config import Recipe
 from ..device import resolve_device
+from ..model import build_model
 from ..model.lrn import LocalResponseNorm
 from ..presets import get_preset
-from ..training.optim import PaperSGD
-from ..training.speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed, train_step
+from ..training.epoch import Learner
+from ..training.schedule import build_optimizer
+from ..training.speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed
 
 # Dense peak FLOP/s by device-name fragment and precision (vendor datasheets), for utilisation.
 PEAK_FLOPS = {
@@ -76,25 +81,24 @@ def _time_steps(step, warmup: int, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def fast_training(model: nn.Module, dev: torch.device, speed: SpeedSettings):
-    """(runner, optimizer, scaler) of the project's training path for `model`, as both benchmarks time it."""
+def fast_training(model: nn.Module, dev: torch.device, speed: SpeedSettings, recipe: Recipe) -> Learner:
+    """The training step of `alexnet train` for `model`, built in the same order as the trainer builds
+    it: on the device, the recipe's optimizer groups, then the fast path. Both benchmarks time this."""
+    model.to(dev)
+    optimizer = build_optimizer(model, recipe)
     runner = prepare_for_speed(model, dev, speed)
-    optimizer = PaperSGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
     runner.train()
-    return runner, optimizer, grad_scaler(dev, speed)
+    return Learner(runner, optimizer, grad_scaler(dev, speed), speed, dev)
 
 
-def _time_ours(base: nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device, speed: SpeedSettings,
-               warmup: int, steps: int) -> float:
-    runner, optimizer, scaler = fast_training(copy.deepcopy(base), dev, speed)
-    return _time_steps(lambda: train_step(runner, optimizer, scaler, x, y, dev, speed, 1 / len(y)),
-                       warmup, steps, dev)
+def _time_ours(base: nn.Module, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, dev: torch.device,
+               speed: SpeedSettings, warmup: int, steps: int) -> float:
+    learner = fast_training(copy.deepcopy(base), dev, speed, recipe)
+    return _time_steps(lambda: learner.step(x, y, 1 / len(y), None), warmup, steps, dev)
 
 
 def bench_train(preset: str = "paper", device: str | None = None, batch_size: int = 128, steps: int | None = None,
                 num_classes: int = 1000, speed: SpeedSettings | None = None, log=print) -> dict:
-    from .. import build_model
-
     dev = resolve_device(device)
     speed = speed or resolve_speed(dev)
     cfg = get_preset(preset)
@@ -109,10 +113,12 @@ def bench_train(preset: str = "paper", device: str | None = None, batch_size: in
     log(f"bench train: preset {preset}, batch {batch_size}, {size}x{size}, {dev}, "
         f"{macs / 1e9:.3f} GMAC per image forward; ours: {speed.describe()}")
 
-    ours_s = _time_ours(base, x, y, dev, speed, warmup, steps)  # its model is freed before the reference runs
+    recipe = cfg.recipe
+    ours_s = _time_ours(base, recipe, x, y, dev, speed, warmup, steps)  # its model is freed before the reference runs
 
     reference = plain_reference(base).to(dev).train()
-    ref_opt = torch.optim.SGD(reference.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                              weight_decay=recipe.weight_decay)
 
     def ref_step():
         ref_opt.zero_grad(set_to_none=True)
@@ -124,12 +130,24 @@ def bench_train(preset: str = "paper", device: str | None = None, batch_size: in
     flops_per_image = 3 * 2 * macs
     result = {"images_per_second": ours_ips, "baseline_images_per_second": ref_ips, "device": str(dev),
               "batch_size": batch_size, "preset": preset, "precision": speed.precision,
+              "speed": speed.describe(), "ms_per_step": 1000 * ours_s / steps,
+              "optimizer_groups": len(build_optimizer(base, recipe).param_groups),
               "speedup": ours_ips / ref_ips, "tflops": ours_ips * flops_per_image / 1e12}
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
     peak = next((p[speed.precision] for key, p in PEAK_FLOPS.items() if key in name), None)
     result["mfu"] = result["tflops"] * 1e12 / peak if peak else None
-    log(f"  ours:      {ours_ips:10.0f} images/s  ({result['tflops']:.1f} TFLOP/s"
+    log(f"  ours:      {ours_ips:10.0f} images/s  ({result['ms_per_step']:.2f} ms per step, PaperSGD in "
+        f"{result['optimizer_groups']} groups as train builds it, {result['tflops']:.1f} TFLOP/s"
         + (f", {result['mfu']:.1%} of the {speed.precision} peak)" if peak else ")"))
     log(f"  reference: {ref_ips:10.0f} images/s  (eager fp32, NCHW, torch.optim.SGD)")
     log(f"  speed-up:  {result['speedup']:.2f}x")
     return result
+
+
+def record_line(result: dict) -> str:
+    """The BENCHMARKS.md line for a `bench_train` result."""
+    mfu = f", MFU {result['mfu']:.1%}" if result["mfu"] is not None else ""
+    return (f"{result['images_per_second']:.0f} images/s vs reference {result['baseline_images_per_second']:.0f} "
+            f"({result['speedup']:.2f}x), {result['ms_per_step']:.2f} ms per step, batch {result['batch_size']}, "
+            f"{result['speed']}, optimizer as alexnet train builds it ({result['optimizer_groups']} groups), "
+            f"{result['tflops']:.2f} TFLOP/s{mfu}")

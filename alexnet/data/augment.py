@@ -88,6 +88,17 @@ def center_view(stored: int, size: int) -> list[tuple[int, int, bool]]:
     return [(mid, mid, False)]
 
 
+TTA_MODES = ("center", "10crop")   # test-time views: the centre patch, or the paper's ten
+
+
+def views_for(tta: str, stored: int, crop: int) -> list[tuple[int, int, bool]]:
+    if tta == "center":
+        return center_view(stored, crop)
+    if tta == "10crop":
+        return ten_crop_views(stored, crop)
+    raise ValueError(f"unknown test-time mode {tta!r}; choose from {', '.join(TTA_MODES)}")
+
+
 def pca_shift(alphas: np.ndarray | torch.Tensor, eigenvalues, eigenvectors):
     """[p1 p2 p3] [a1 l1, a2 l2, a3 l3]^T for each row of alphas: (B, 3) -> (B, 3) RGB shifts.
 

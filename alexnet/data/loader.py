@@ -8,12 +8,35 @@ worker; only file names and small arrays travel to the workers.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..interrupt import ignore_stop_signals
 from .augment import crop, sample_augmentations
+
+
+class TrainBatch(NamedTuple):
+    """One training batch as the loader hands it over: uint8 pixels picked, float work still to do."""
+    crops: torch.Tensor     # (B, c, c, 3) uint8, cropped and reflected
+    labels: torch.Tensor    # (B,) int64
+    corners: torch.Tensor   # (B, 2) the crops' (y, x) in the stored image (for the aligned mean)
+    flips: torch.Tensor     # (B,) bool
+    alphas: torch.Tensor    # (B, 3) float32 colour-noise draws
+
+
+class EvalBatch(NamedTuple):
+    images: torch.Tensor    # (B, S, S, 3) uint8, whole stored images
+    labels: torch.Tensor    # (B,)
+
+
+class EpochKey(NamedTuple):
+    """What a loader worker needs to build batch `batch` of an epoch (see `EpochKeys`)."""
+    epoch: int
+    pca_std: float
+    batch: int
 
 
 class _Batches(Dataset):
@@ -59,7 +82,7 @@ class TrainBatches(_Batches):
     """Batch b of the current epoch: a random crop (and reflection) of each image, uint8.
 
     The epoch's order is a permutation keyed by (seed, epoch); call `set_epoch` before iterating.
-    Returns (crops (B, c, c, 3) uint8, labels (B,), corners (B, 2), flips (B,), alphas (B, 3)).
+    Items are `TrainBatch`es, looked up by `EpochKey`.
     """
 
     def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int, crop_size: int,
@@ -77,39 +100,39 @@ class TrainBatches(_Batches):
             self.pca_std = pca_std
         self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.labels))
 
-    def __getitem__(self, key: int | tuple[int, float, int]):
-        if isinstance(key, tuple):  # (epoch, pca_std, b) from `EpochKeys`: persistent workers follow the epoch
-            epoch, pca_std, b = key
-            if epoch != self.epoch or pca_std != self.pca_std:
-                self.set_epoch(epoch, pca_std, self.start)
-        else:
-            b = key
-        indices = self._indices(b, self.order)
+    def key(self, b: int) -> EpochKey:
+        """The key of batch `b` of the current epoch."""
+        return EpochKey(self.epoch, self.pca_std, b)
+
+    def __getitem__(self, key: EpochKey) -> TrainBatch:
+        if (key.epoch, key.pca_std) != (self.epoch, self.pca_std):  # a persistent worker follows the epoch
+            self.set_epoch(key.epoch, key.pca_std, self.start)
+        indices = self._indices(key.batch, self.order)
         images, c = self.images, self.crop_size
         corners, flips, alphas = sample_augmentations(self.seed, self.epoch, indices, images.shape[1], c,
                                                       self.pca_std, self.flip)
         crops = np.empty((len(indices), c, c, 3), np.uint8)
         for i, index in enumerate(indices):
             crops[i] = crop(images[index], int(corners[i, 0]), int(corners[i, 1]), c, bool(flips[i]))
-        return (torch.from_numpy(crops), torch.from_numpy(self.labels[indices]), torch.from_numpy(corners),
-                torch.from_numpy(flips), torch.from_numpy(alphas))
+        return TrainBatch(torch.from_numpy(crops), torch.from_numpy(self.labels[indices]),
+                          torch.from_numpy(corners), torch.from_numpy(flips), torch.from_numpy(alphas))
 
 
 class EvalBatches(_Batches):
     """Batch b in stored order (this rank's share): full stored uint8 images (B, S, S, 3) and labels."""
 
-    def __getitem__(self, b: int):
+    def __getitem__(self, b: int) -> EvalBatch:
         indices = self._indices(b)
         if self.world_size == 1:  # one contiguous slice: a single copy out of the memory map
             images = np.array(self.images[indices[0]:indices[-1] + 1]) if len(indices) else \
                 np.empty((0,) + self.images.shape[1:], np.uint8)
         else:
             images = self.images[indices]
-        return torch.from_numpy(images), torch.from_numpy(self.labels[indices])
+        return EvalBatch(torch.from_numpy(images), torch.from_numpy(self.labels[indices]))
 
 
 class EpochKeys(Sampler):
-    """Batch keys (epoch, pca_std, b) read from `batches` when an epoch's iteration starts.
+    """`EpochKey`s read from `batches` when an epoch's iteration starts.
 
     Worker processes hold copies of the dataset object; carrying the epoch in each key lets them stay
     alive across epochs (no start-up of every worker at every epoch) and still draw each epoch's order
@@ -124,7 +147,7 @@ class EpochKeys(Sampler):
 
     def __iter__(self):
         epoch, pca_std, start = self.batches.epoch, self.batches.pca_std, self.batches.start
-        return iter([(epoch, pca_std, b) for b in range(start, len(self.batches))])
+        return iter([EpochKey(epoch, pca_std, b) for b in range(start, len(self.batches))])
 
 
 def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLoader:
@@ -133,8 +156,6 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
     workers persist and follow the epoch through `EpochKeys`.
     """
-    from ..training.interrupt import ignore_stop_signals
-
     keyed = isinstance(batches, TrainBatches)
     return DataLoader(batches, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
                       num_workers=workers, pin_memory=device.type == "cuda",

@@ -25,8 +25,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import AlexNetError
+from ..files import atomic_file, atomic_path, write_json
 from ..progress import Progress
 from .archives import ImageRef
 from .images import center_crop_array, load_prepared, read_error, resize_shorter_side
@@ -72,12 +73,6 @@ def _results(tasks: list, workers: int) -> Iterator:
 
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def _check_output(src: Path, out: Path) -> None:
@@ -144,7 +139,7 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "tool": f"alexnet {__version__}",
     }
-    write_json_atomic(out / "manifest.json", manifest)
+    write_json(out / "manifest.json", manifest)
     for split in source.splits:  # the manifest now says it all
         for name in (f"{split}.done.json", f"{split}.progress.npz", f"{split}.stats.npz"):
             (out / name).unlink(missing_ok=True)
@@ -180,47 +175,63 @@ class _SplitProgress:
                   "error_text": np.array(list(self.errors.values()) or [""])[:len(self.errors)]}
         if self.stats is not None:
             arrays.update({f"stats_{k}": v for k, v in self.stats.state().items()})
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, self.path)
+        with atomic_file(self.path) as f:
+            np.savez(f, **arrays)
 
 
 def _prepare_split(source: Source, split: str, out: Path, size: int, workers: int,
                    stats: RunningStatistics | None, skip_bad: bool, progress: bool, log) -> dict[str, Any]:
-    images_name, labels_name = f"{split}_images.npy", f"{split}_labels.npy"
-    done_marker = out / f"{split}.done.json"
     digest = _split_digest(source, split, size)
-    if done_marker.is_file():  # finished by an earlier, interrupted run
-        info = json.loads(done_marker.read_text())
-        if info.get("digest") == digest and (out / images_name).is_file():
-            if stats is not None:
-                stats.load_state(dict(np.load(out / f"{split}.stats.npz", allow_pickle=False)))
-            log(f"prepare {split}: already done by an earlier run, kept")
-            return info["split"]
+    info = _finished_earlier(out, split, digest, stats)
+    if info is not None:
+        log(f"prepare {split}: already done by an earlier run, kept")
+        return info
     count = source.count(split)
-    labels = (np.array([label for _, label in source.images[split]], dtype=np.int64) if split in source.images
-              else source.pixels[split][1].astype(np.int64))
-    partial = out / (images_name + ".partial")
+    partial = out / f"{split}_images.npy.partial"
     state = _SplitProgress(out / f"{split}.progress.npz", count, digest, stats)
-    resumed = partial.is_file() and state.load()
-    if resumed:
-        images = np.lib.format.open_memmap(partial, mode="r+")
-        if images.shape != (count, size, size, 3):
-            raise AlexNetError(f"{partial}: has shape {images.shape}, expected {(count, size, size, 3)}; delete it")
-        log(f"prepare {split}: resuming, {int(state.done.sum())} of {count} images already written")
-    else:
-        if stats is not None:
-            stats.reset()
-        images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, size, size, 3))
-
+    images = _open_array(partial, state, (count, size, size, 3), stats, log, split)
     todo = ~(state.done | state.bad)
     if split in source.images:
         refs = source.images[split]
         results = _results([(i, refs[i][0], size, stats is not None) for i in np.flatnonzero(todo)], workers)
     else:
         results = _decoded(source.pixels[split][0], size, todo, stats is not None)
-    bar = Progress(count, f"prepare {split}", enabled=progress)
-    bar.update(int((~todo).sum()))
+    _fill(images, results, state, stats, Progress(count, f"prepare {split}", enabled=progress), int((~todo).sum()))
+    del images  # close the memory map
+    return _finish_split(source, split, out, partial, state, stats, skip_bad, log)
+
+
+def _finished_earlier(out: Path, split: str, digest: str, stats: RunningStatistics | None) -> dict[str, Any] | None:
+    """The split's info if an earlier, interrupted run finished this same work (its statistics restored)."""
+    done_marker = out / f"{split}.done.json"
+    if not done_marker.is_file():
+        return None
+    info = json.loads(done_marker.read_text())
+    if info.get("digest") != digest or not (out / f"{split}_images.npy").is_file():
+        return None
+    if stats is not None:
+        stats.load_state(dict(np.load(out / f"{split}.stats.npz", allow_pickle=False)))
+    return info["split"]
+
+
+def _open_array(partial: Path, state: "_SplitProgress", shape: tuple[int, ...], stats: RunningStatistics | None,
+                log, split: str) -> np.ndarray:
+    """The split's pixel array, memory-mapped: the one an interrupted run left, or a new one."""
+    if partial.is_file() and state.load():
+        images = np.lib.format.open_memmap(partial, mode="r+")
+        if images.shape != shape:
+            raise AlexNetError(f"{partial}: has shape {images.shape}, expected {shape}; delete it")
+        log(f"prepare {split}: resuming, {int(state.done.sum())} of {shape[0]} images already written")
+        return images
+    if stats is not None:
+        stats.reset()
+    return np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+
+
+def _fill(images: np.ndarray, results: Iterator, state: "_SplitProgress", stats: RunningStatistics | None,
+          bar: Progress, already: int) -> None:
+    """Write decoded images into the array as they come, saving the progress every few seconds."""
+    bar.update(already)
     last_save = time.monotonic()
     try:
         for index, pixels, rgb_sum, rgb_outer, error in results:
@@ -240,8 +251,14 @@ def _prepare_split(source: Source, split: str, out: Path, size: int, workers: in
         images.flush()
         state.save()
         bar.close()
-    images = None  # close the memory map
 
+
+def _finish_split(source: Source, split: str, out: Path, partial: Path, state: "_SplitProgress",
+                  stats: RunningStatistics | None, skip_bad: bool, log) -> dict[str, Any]:
+    """Leave out (or refuse) unreadable images, give the arrays their final names, mark the split done."""
+    images_name, labels_name = f"{split}_images.npy", f"{split}_labels.npy"
+    labels = (np.array([label for _, label in source.images[split]], dtype=np.int64) if split in source.images
+              else source.pixels[split][1].astype(np.int64))
     skipped = [state.errors[i] for i in sorted(state.errors)]
     if skipped and not skip_bad:
         listed = "\n  ".join(sorted(skipped)[:MAX_LISTED_BAD_FILES])
@@ -255,8 +272,9 @@ def _prepare_split(source: Source, split: str, out: Path, size: int, workers: in
         labels = labels[~state.bad]
     if len(labels) == 0:
         raise AlexNetError(f"the {split} split has no readable images")
-    os.replace(partial, out / images_name)
-    np.save(out / labels_name, labels)
+    os.replace(partial, out / images_name)  # filled in place and flushed: complete, now under its final name
+    with atomic_file(out / labels_name) as f:
+        np.save(f, labels)
     info = {
         "count": int(len(labels)),
         "images": images_name,
@@ -267,8 +285,9 @@ def _prepare_split(source: Source, split: str, out: Path, size: int, workers: in
         "skipped": skipped,
     }
     if stats is not None:
-        np.savez(out / f"{split}.stats.npz", **stats.state())
-    write_json_atomic(done_marker, {"digest": digest, "split": info})
+        with atomic_file(out / f"{split}.stats.npz") as f:
+            np.savez(f, **stats.state())
+    write_json(out / f"{split}.done.json", {"digest": state.digest, "split": info})
     (out / f"{split}.progress.npz").unlink(missing_ok=True)
     return info
 
@@ -277,10 +296,9 @@ def _drop_bad(partial: Path, bad: np.ndarray, chunk: int = 1024) -> None:
     """Rewrite the array without the rows of unreadable images (in chunks: bounded memory)."""
     old = np.load(partial, mmap_mode="r")
     keep = np.flatnonzero(~bad)
-    tmp = partial.with_name(partial.name + ".compact")
-    new = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(keep),) + old.shape[1:])
-    for start in range(0, len(keep), chunk):
-        new[start:start + chunk] = old[keep[start:start + chunk]]
-    new.flush()
-    del new, old
-    os.replace(tmp, partial)
+    with atomic_path(partial) as tmp:
+        new = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(keep),) + old.shape[1:])
+        for start in range(0, len(keep), chunk):
+            new[start:start + chunk] = old[keep[start:start + chunk]]
+        new.flush()
+        del new, old

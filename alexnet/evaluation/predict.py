@@ -9,32 +9,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..data.augment import Preprocessor
+from ..data.augment import views_for
 from ..data.images import load_prepared, read_error
 from ..device import resolve_device
 from ..errors import AlexNetError
-from ..training.checkpoint import load_checkpoint, model_from_checkpoint
-from .evaluate import views_for
+from ..runs.checkpoint import load_checkpoint
+from ..runs.inference import view_outputs
+from ..runs.trained import file_preprocessor, model_from_checkpoint
 
 
-@torch.no_grad()
 def predict_files(run_or_checkpoint: str, images: list[str], tta: str = "10crop", device: str | None = None,
                   k: int = 5) -> list[tuple[str, list[tuple[str, float]]]]:
     """[(path, [(class name, probability), ...k]), ...] in the order given."""
     ckpt = load_checkpoint(run_or_checkpoint)
     dev = resolve_device(device)
-    if "mean_image" not in ckpt or "data_size" not in ckpt:
-        raise AlexNetError(f"{ckpt['path']}: no training mean image in this checkpoint; cannot preprocess")
+    pre = file_preprocessor(ckpt, dev)
     model = model_from_checkpoint(ckpt).to(dev).eval()
-    mean = ckpt["mean_image"].numpy()
-    stored, crop = int(ckpt["data_size"]), int(ckpt["model_config"]["input_size"])
+    stored = int(ckpt["data_size"])
     names = list(ckpt.get("class_names") or ckpt["classes"])
-    pre = Preprocessor(mean, np.zeros(3, np.float32), np.eye(3, dtype=np.float32), crop,
-                       ckpt.get("recipe", {}).get("mean_crop", "aligned"), dev)
-    views = views_for(tta, stored, crop)
+    views = views_for(tta, stored, pre.crop)
     results = []
     for path in images:
         if not Path(path).is_file():
@@ -43,8 +38,7 @@ def predict_files(run_or_checkpoint: str, images: list[str], tta: str = "10crop"
             pixels = load_prepared(path, stored)
         except Exception as exc:  # any decoding failure is reported by name
             raise AlexNetError(read_error(path, exc)) from None
-        batch = torch.from_numpy(pixels[None])
-        probs = sum(torch.softmax(model(x), dim=1) for x in pre.test_views(batch, views))[0] / len(views)
+        probs = view_outputs(model, pre, torch.from_numpy(pixels[None]), views)[0]
         top = probs.topk(min(k, len(names)))
         results.append((path, [(names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]))
     return results

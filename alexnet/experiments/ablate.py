@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..ablations import ABLATIONS
 from ..errors import AlexNetError
+from ..files import write_text
 from ..evaluation.evaluate import evaluate_checkpoint
-from ..training.checkpoint import LAST
+from ..runs.checkpoint import LAST
 from ..training.trainer import TrainSettings, train
 
 
@@ -49,6 +50,6 @@ def run_ablation(data: str | Path, out: str | Path, preset: str, variants: list[
                      f"{(r['top1_error'] - full['top1_error']) * 100:+.1f} pts | "
                      f"{(r['top5_error'] - full['top5_error']) * 100:+.1f} pts | {a.paper} |")
     table = out / "ablation.md"
-    table.write_text("\n".join(lines) + "\n")
+    write_text(table, "\n".join(lines) + "\n", what="table")
     log("\n".join(lines))
     return table

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
-from ..figures.draw import line_chart, save_png
+from ..files import atomic_file, write_text
+from ..drawing.draw import line_chart, save_png
 from ..model.cifar_net import FourLayerNet
 from ..progress import Progress
 from ..training.optim import PaperSGD
@@ -102,7 +103,7 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
     reached = {act: epochs_to_reach(errs, target) for act, errs in curves.items()}
     ratio = reached["tanh"] / reached["relu"] if reached["relu"] and reached["tanh"] else None
 
-    with open(out / "relu_tanh.csv", "w", newline="") as f:
+    with atomic_file(out / "relu_tanh.csv", "w", what="table") as f:
         writer = csv.writer(f)
         writer.writerow(["epoch", "relu_train_error", "tanh_train_error"])
         for e in range(max(len(c) for c in curves.values())):
@@ -123,7 +124,7 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
              "| --- | --- | --- |",
              f"| ReLU | {lrs['relu']} | {said('relu')} |", f"| tanh | {lrs['tanh']} | {said('tanh')} |", "",
              f"Ratio: {verdict}.", "", f"Curves: `{png.name}`, per-epoch values: `relu_tanh.csv`."]
-    (out / "relu_tanh.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "relu_tanh.md", "\n".join(lines) + "\n", what="table")
     log("\n".join(lines))
     return {"epochs_to_target": reached, "ratio": ratio, "curves": curves, "lrs": lrs,
             "files": [out / "relu_tanh.csv", png, out / "relu_tanh.md"]}

@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from ..errors import AlexNetError
-from ..figures.make import load_trained, outputs
+from ..files import write_text
+from ..runs.inference import outputs
+from ..runs.trained import load_trained
 
 RECALL_AT = (1, 6, 10, 50)
 
@@ -159,7 +161,7 @@ def run_retrieval(run: str, out: str | Path, data: str | None = None, bits: int 
               f"Hamming search {exact_s / max(hamming_s, 1e-12):.1f}x the speed of the exact search here "
               f"(numpy on the CPU, best of three, {len(pool_ids)} stored images), "
               f"{4 * dims / pool_codes.shape[1]:.0f}x less memory."]
-    (out / "retrieval.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "retrieval.md", "\n".join(lines) + "\n", what="table")
     log("\n".join(lines))
     return {"rows": rows, "per_query": per_query, "bits": bits, "loss": loss, "bits_set": used,
             "speedup": exact_s / max(hamming_s, 1e-12), "file": out / "retrieval.md"}

@@ -22,9 +22,10 @@ import torch
 from ..config import to_dict
 from ..data.augment import crop_size_for
 from ..errors import AlexNetError
-from ..model import AlexNet, mean_image_for
+from ..data.prepared import PreparedDataset
+from ..model import AlexNet, build_network, mean_image_for
 from ..presets import get_preset
-from ..training.checkpoint import LAST, read_torch_file, save_checkpoint
+from ..runs.checkpoint import LAST, read_torch_file, save_checkpoint
 
 DEFAULT_STORED_SIZE = 256  # torchvision's evaluation: shorter side 256, central 224 crop
 
@@ -49,7 +50,6 @@ def _classes(num_outputs: int, data: str | None, classes_file: str | None) -> tu
     if data and classes_file:
         raise AlexNetError("give --data or --classes, not both")
     if data:
-        from ..data.prepared import PreparedDataset
         dataset = PreparedDataset(data)
         if dataset.num_classes != num_outputs:
             raise AlexNetError(f"the weights have {num_outputs} outputs, dataset {dataset.root} has "
@@ -85,7 +85,7 @@ def convert_torchvision(weights: str, out: str, data: str | None = None, classes
     stored = dataset.size if dataset is not None else DEFAULT_STORED_SIZE
     try:
         model_cfg = replace(preset.model, input_size=crop_size_for(stored, preset.recipe.crop_fraction))
-        model = AlexNet(model_cfg, num_outputs)
+        model = build_network(model_cfg, num_outputs)
     except ValueError as exc:
         raise AlexNetError(f"dataset {data}: its {stored} px images are too small for torchvision's AlexNet "
                            f"({exc})") from None

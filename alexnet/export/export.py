@@ -14,8 +14,6 @@ order, value scale), with the mean image itself as FILE.mean.npy, and the class 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,9 @@ import numpy as np
 import torch
 
 from ..errors import AlexNetError
-from ..training.checkpoint import load_checkpoint, model_from_checkpoint
+from ..files import atomic_file, atomic_path, write_json
+from ..runs.checkpoint import load_checkpoint
+from ..runs.trained import model_from_checkpoint
 
 FORMATS = ("safetensors", "onnx", "torchscript")
 
@@ -55,16 +55,6 @@ def _mean_description(model_config: dict[str, Any]) -> str:
     return "the training set's mean image, per pixel (Section 2)"
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
     if fmt not in FORMATS:
         raise AlexNetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -83,30 +73,30 @@ def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
         except ImportError:
             raise AlexNetError('--format safetensors needs the safetensors package: pip install "alexnet[export]"') from None
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        _atomic(out, lambda p: save_file(state, str(p), metadata={"preset": ckpt["preset"],
-                                                                    "classes": str(len(ckpt["classes"]))}))
+        with atomic_path(out, what="export") as tmp:
+            save_file(state, str(tmp), metadata={"preset": ckpt["preset"], "classes": str(len(ckpt["classes"]))})
     elif fmt == "onnx":
         missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
         if missing:  # torch.onnx's exporter needs both; say so plainly
             raise AlexNetError(f"--format onnx needs {' and '.join(missing)}: pip install \"alexnet[onnx]\"")
         batch = torch.export.Dim("batch", min=1)
 
-        def write_onnx(p: Path) -> None:
-            program = torch.onnx.export(model, (example,), input_names=["images"], output_names=["logits"],
-                                        dynamic_shapes={"x": {0: batch}}, dynamo=True)
-            program.save(str(p))
-
-        _atomic(out, write_onnx)
+        program = torch.onnx.export(model, (example,), input_names=["images"], output_names=["logits"],
+                                    dynamic_shapes={"x": {0: batch}}, dynamo=True)
+        with atomic_path(out, what="export") as tmp:
+            program.save(str(tmp))
     else:
         with torch.no_grad():
             traced = torch.jit.trace(model, example)
-        _atomic(out, lambda p: traced.save(str(p)))
+        with atomic_file(out, "wb", what="export") as f:
+            torch.jit.save(traced, f)
 
     mean_path = out.with_name(out.name + ".mean.npy")
-    _atomic(mean_path, lambda p: np.save(open(p, "wb"), ckpt["mean_image"].numpy().astype(np.float32)))
+    with atomic_file(mean_path, "wb", what="mean image") as f:
+        np.save(f, ckpt["mean_image"].numpy().astype(np.float32))
     info = {**preprocessing(ckpt), "mean_image": mean_path.name, "format": fmt, "file": out.name}
     info_path = out.with_name(out.name + ".preprocessing.json")
-    _atomic(info_path, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+    write_json(info_path, info, what="preprocessing file", indent=2)
     log(f"exported {ckpt['path']} as {fmt}: {out} ({out.stat().st_size / 1e6:.1f} MB), "
         f"preprocessing in {info_path.name}, mean image in {mean_path.name}")
     return [out, info_path, mean_path]

@@ -8,69 +8,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from ..data.augment import Preprocessor
-from ..data.prepared import PreparedDataset
-from ..device import resolve_device
-from ..errors import AlexNetError
-from ..evaluation.evaluate import checkpoint_preprocessor, views_for
-from ..progress import Progress
-from ..training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
-from .curves import curves_figure, read_metrics
-from .draw import save_png
-from .kernels import kernels_figure
-from .neighbors import nearest, neighbors_figure
-from .predictions import predictions_figure
-
-
-@dataclass
-class Trained:
-    """A checkpoint's network with the dataset and preprocessing it is shown on."""
-    ckpt: dict[str, Any]
-    model: nn.Module
-    dataset: PreparedDataset
-    pre: Preprocessor
-    names: list[str]
-
-
-def load_trained(run: str, data: str | None = None, device: str | None = None) -> Trained:
-    ckpt = load_checkpoint(run)
-    dev = resolve_device(device)
-    dataset = PreparedDataset(data or ckpt.get("data", ""))
-    if list(ckpt["classes"]) != dataset.classes:
-        raise AlexNetError(f"{ckpt['path']}: the network knows {len(ckpt['classes'])} classes, dataset "
-                           f"{dataset.root} has {dataset.num_classes} (or other names)")
-    model = model_from_checkpoint(ckpt).to(dev).eval()
-    return Trained(ckpt, model, dataset, checkpoint_preprocessor(ckpt, dataset, dev), dataset.class_names)
-
-
-@torch.no_grad()
-def outputs(trained: Trained, split: str, indices: np.ndarray, tta: str = "center", features: bool = False,
-            batch_size: int = 128, progress: bool = False) -> torch.Tensor:
-    """Softmax outputs averaged over the test views (or, with `features`, the last hidden layer's
-    activations of the centre patch) for the chosen images of a split, on the CPU."""
-    images = trained.dataset.images[split]
-    views = views_for("center" if features else tta, trained.dataset.size, trained.pre.crop)
-    result = []
-    bar = Progress(len(indices), f"{'features' if features else 'predictions'} ({split})", enabled=progress)
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
-        batch = torch.from_numpy(np.asarray(images[chunk]))  # in the caller's order
-        total = None
-        for x in trained.pre.test_views(batch, views):
-            out = trained.model.forward_features(x) if features else torch.softmax(trained.model(x).float(), 1)
-            total = out.float() if total is None else total + out.float()
-        result.append((total / len(views)).cpu())
-        bar.update(len(chunk))
-    bar.close()
-    return torch.cat(result) if result else torch.empty(0)
+from ..drawing.curves import curves_figure
+from ..drawing.draw import save_png
+from ..drawing.kernels import kernels_figure
+from ..drawing.neighbors import nearest, neighbors_figure
+from ..drawing.predictions import predictions_figure
+from ..runs.checkpoint import resolve_checkpoint
+from ..runs.inference import outputs
+from ..runs.trained import load_trained
+from ..runs.writer import METRICS, read_metrics
 
 
 def _pick(count: int, available: int, seed: int) -> np.ndarray:
@@ -133,7 +85,7 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
         f"({pool_features.shape[1]}-d last hidden layer); {result['neighbors_same_class']:.0%} share the query's class")
 
     run_dir = resolve_checkpoint(run).parent
-    if (run_dir / "metrics.csv").is_file():
+    if (run_dir / METRICS).is_file():
         rows = read_metrics(run_dir)
         result["files"]["curves"] = save_png(curves_figure(rows, str(trained.ckpt.get("preset", ""))),
                                              out / "curves.png")

@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import AlexNetError
 from ..evaluation.evaluate import evaluate_checkpoint
-from ..training.checkpoint import load_checkpoint
+from ..files import write_text
+from ..runs.checkpoint import load_checkpoint
 from .make import make_figures
 
 # FIDELITY.md: the paper's single-network results, ten patches unless said.
@@ -142,8 +142,6 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
             f"<title>AlexNet run {_esc(Path(run).name)}</title><style>{STYLE}</style>"
             f"<script>{COUNT_IMAGES}</script></head>\n<body>\n" + "\n".join(sections) + "\n</body></html>\n")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = out.with_name(out.name + ".partial")
-    tmp_path.write_text(page, encoding="utf-8")
-    os.replace(tmp_path, out)
+    write_text(out, page, what="report")
     log(f"report: {out} ({len(page) / 1e6:.1f} MB, {page.count('<img ')} images embedded)")
     return out

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import INITS, LAYOUTS, ConvSpec, ModelConfig
+from ..config import ConvSpec, ModelConfig
 from .lrn import LocalResponseNorm, WithinMapResponseNorm
 
 
@@ -54,60 +54,54 @@ class AlexNet(nn.Module):
     """AlexNet as configured by `cfg`, for `num_classes` classes and square `cfg.input_size` inputs.
 
     Input: float tensor (N, 3, S, S) of mean-subtracted raw RGB values (0-255 scale).
-    Output: (N, num_classes) unnormalised scores.
-
-    With `cfg.layout == "torchvision"` the modules are numbered as in torchvision.models.alexnet, so its
-    state_dicts load as they are; `paper_name` still gives each module its paper name (conv1, fc6, ...).
+    Output: (N, num_classes) unnormalised scores. Modules are named as in the paper (features.conv1,
+    classifier.fc6); `TorchvisionAlexNet` (torchvision_layout.py) numbers them as torchvision does.
     """
 
     def __init__(self, cfg: ModelConfig, num_classes: int = 1000) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {num_classes}")
-        if cfg.layout not in LAYOUTS:
-            raise ValueError(f"unknown layout {cfg.layout!r} (known: {', '.join(LAYOUTS)})")
-        if cfg.init not in INITS:
-            raise ValueError(f"unknown init {cfg.init!r} (known: {', '.join(INITS)})")
-        if cfg.input_std and (len(cfg.input_std) != 3 or min(cfg.input_std) <= 0):
-            raise ValueError(f"input_std must be three positive numbers, got {cfg.input_std}")
         self.cfg, self.num_classes = cfg, num_classes
-        numbered = cfg.layout == "torchvision"
-
         features: OrderedDict[str, nn.Module] = OrderedDict()
         channels = 3
         for i, spec in enumerate(cfg.convs, start=1):
             features.update(_conv_stage(i, spec, channels, cfg))
             channels = spec.out_channels
         # The fully-connected input size follows from the input size (6x6x256 = 9216 in the paper).
-        flat = _flat_features(cfg)
-
-        classifier: OrderedDict[str, nn.Module] = OrderedDict()
-        width, first = flat, len(cfg.convs) + 1
-        for j, hidden in enumerate(cfg.fc_widths):
-            n = first + j
-            if numbered:  # torchvision: on the inputs of fc6/fc7, kept at p=0 so the numbering holds
-                classifier[f"drop{n}"] = nn.Dropout(cfg.dropout)
-            classifier[f"fc{n}"] = nn.Linear(width, hidden)
-            classifier[f"relu{n}"] = nn.ReLU(inplace=True)
-            if cfg.dropout > 0 and not numbered:  # on the outputs of fc6 and fc7 (Section 4.2)
-                classifier[f"drop{n}"] = nn.Dropout(cfg.dropout)
-            width = hidden
-        classifier[f"fc{first + len(cfg.fc_widths)}"] = nn.Linear(width, num_classes)
-
-        self.features = _sequential(features, numbered)
+        classifier = self.classifier_layers(_flat_features(cfg), len(cfg.convs) + 1)
+        self.features = self.sequential(features)
         # torchvision averages the last maps to 6x6 whatever the input size; the paper has no such layer.
         self.avgpool = nn.AdaptiveAvgPool2d(cfg.adaptive_pool) if cfg.adaptive_pool else None
-        self.classifier = _sequential(classifier, numbered)
-        self._paper_names = {f"{part}.{i if numbered else name}": name
-                             for part, layers in (("features", features), ("classifier", classifier))
-                             for i, name in enumerate(layers)}
+        self.classifier = self.sequential(classifier)
+        self._paper_names = self.module_names(features, classifier)
         # Division by the input std happens inside, so exported models need only the mean subtracted.
         scale = 1.0 / torch.tensor(cfg.input_std).view(1, 3, 1, 1) if cfg.input_std else None
-        self.register_buffer("input_scale", scale, persistent=False)  # not in state_dict: keys stay torchvision's
+        self.register_buffer("input_scale", scale, persistent=False)  # not in state_dict
         self.reset_parameters()
 
+    # -- the parts a layout may arrange differently ------------------------------------------------
+    def classifier_layers(self, width: int, first: int) -> OrderedDict:
+        """fc6, fc7 with ReLU and dropout on their outputs (Section 4.2), then the class scores."""
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        for n, hidden in enumerate(self.cfg.fc_widths, start=first):
+            layers[f"fc{n}"] = nn.Linear(width, hidden)
+            layers[f"relu{n}"] = nn.ReLU(inplace=True)
+            if self.cfg.dropout > 0:
+                layers[f"drop{n}"] = nn.Dropout(self.cfg.dropout)
+            width = hidden
+        layers[f"fc{first + len(self.cfg.fc_widths)}"] = nn.Linear(width, self.num_classes)
+        return layers
+
+    def sequential(self, layers: OrderedDict) -> nn.Sequential:
+        return nn.Sequential(layers)
+
+    def module_names(self, features: OrderedDict, classifier: OrderedDict) -> dict[str, str]:
+        return {}  # modules already carry their paper names
+
+    # -- weights -----------------------------------------------------------------------------------
     def paper_name(self, module_path: str) -> str:
-        """The paper's name of a module: "features.0" -> "conv1" in the torchvision layout."""
+        """The paper's name of a module: "features.conv1" -> "conv1" ("features.0" in torchvision's)."""
         return self._paper_names.get(module_path, module_path.rsplit(".", 1)[-1])
 
     def reset_parameters(self) -> None:
@@ -128,6 +122,7 @@ class AlexNet(nn.Module):
         nn.init.normal_(linears[-1].weight, 0.0, self.cfg.fc_out_init_std)
         nn.init.zeros_(linears[-1].bias)
 
+    # -- forward -----------------------------------------------------------------------------------
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_scale is not None:
             x = x * self.input_scale
@@ -160,13 +155,7 @@ def mean_image_for(cfg: ModelConfig, training_mean: np.ndarray) -> np.ndarray:
     paper), or the configured per-channel mean filling the same shape (torchvision's normalisation)."""
     if not cfg.input_mean:
         return training_mean
-    if len(cfg.input_mean) != 3:
-        raise ValueError(f"input_mean must be three numbers, got {cfg.input_mean}")
     return np.broadcast_to(np.asarray(cfg.input_mean, np.float32), training_mean.shape).copy()
-
-
-def _sequential(layers: OrderedDict, numbered: bool) -> nn.Sequential:
-    return nn.Sequential(*layers.values()) if numbered else nn.Sequential(layers)
 
 
 def _flat_features(cfg: ModelConfig) -> int:

@@ -1,4 +1,4 @@
-"""Learning-rate schedules and the per-parameter groups they drive.
+"""Learning-rate schedules, and the optimizer groups they drive.
 
 - "plateau" (the paper, Section 5): start at `lr`, divide by 10 when the validation error stops
   improving, three times; the next time it stops improving, training ends. "Stops improving" is
@@ -17,26 +17,54 @@ from torch import nn
 
 from ..config import Recipe
 from ..model import layer_name
+from .optim import PaperSGD
+
+
+# Layers the schedule treats on their own (cuda-convnet's late-run slowing and freezing of conv1).
+SCHEDULED_LAYERS = ("conv1",)
 
 
 def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
-    """One optimizer group per parameter tensor, tagged with its layer and kind.
+    """The model's parameters grouped by what sets their update: (learning-rate multiplier, weight
+    decay, schedule layer). A handful of groups, so the optimizer's multi-tensor kernels each see many
+    tensors: two for `paper` (conv1, the rest), four for `cuda-convnet-2012` (and weights vs biases).
 
     Biases get `bias_lr_multiplier` times the rate, and no weight decay unless `bias_weight_decay`.
+    Each group lists its parameters' names in `names`, and its schedule layer in `layer` ("" for none).
     """
-    groups = []
+    groups: dict[tuple, dict[str, Any]] = {}
     for name, param in model.named_parameters():
         module_path, kind = name.rsplit(".", 1)
         layer = layer_name(model, module_path)  # e.g. "conv1", also for torchvision's "features.0"
         is_bias = kind == "bias"
-        groups.append({
-            "params": [param],
-            "name": name,
-            "layer": layer,
-            "lr_multiplier": recipe.bias_lr_multiplier if is_bias else 1.0,
-            "weight_decay": recipe.weight_decay if (not is_bias or recipe.bias_weight_decay) else 0.0,
-        })
-    return groups
+        key = (recipe.bias_lr_multiplier if is_bias else 1.0,
+               recipe.weight_decay if (not is_bias or recipe.bias_weight_decay) else 0.0,
+               layer if layer in SCHEDULED_LAYERS else "")
+        group = groups.setdefault(key, {"params": [], "names": [], "lr_multiplier": key[0],
+                                        "weight_decay": key[1], "layer": key[2]})
+        group["params"].append(param)
+        group["names"].append(name)
+    return list(groups.values())
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe) -> PaperSGD:
+    """The optimizer `alexnet train` runs (and `bench train` times): PaperSGD over `parameter_groups`."""
+    return PaperSGD(parameter_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
+                    weight_decay=recipe.weight_decay)
+
+
+def load_optimizer_state(optimizer: PaperSGD, saved: dict[str, Any]) -> None:
+    """Load a saved optimizer state. One saved with a group per tensor (runs started before the groups
+    were merged) is regrouped by parameter name, so those runs still resume."""
+    if all("names" in g for g in saved["param_groups"]):
+        optimizer.load_state_dict(saved)
+        return
+    velocity = {g["name"]: saved["state"][g["params"][0]] for g in saved["param_groups"]
+                if g["params"][0] in saved["state"]}
+    params = dict(zip((n for g in optimizer.param_groups for n in g["names"]),
+                      (p for g in optimizer.param_groups for p in g["params"])))
+    for name, state in velocity.items():
+        optimizer.state[params[name]] = {"velocity": state["velocity"].to(params[name].device)}
 
 
 class LearningRateSchedule:

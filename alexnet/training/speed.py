@@ -31,6 +31,10 @@ class SpeedSettings:
     channels_last: bool = False
     compile: bool = False
 
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise AlexNetError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
     def describe(self) -> str:
         return (f"{self.precision}{', channels-last' if self.channels_last else ''}"
                 f"{', torch.compile' if self.compile else ''}")
@@ -47,8 +51,6 @@ def resolve_speed(device: torch.device, precision: str | None = None, channels_l
                   compile: bool | None = None) -> SpeedSettings:
     """The device's defaults, with any explicitly given switch overriding them."""
     base = default_speed(device)
-    if precision is not None and precision not in PRECISIONS:
-        raise AlexNetError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "fp16" and device.type == "cpu":
         raise AlexNetError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
     return SpeedSettings(precision if precision is not None else base.precision,

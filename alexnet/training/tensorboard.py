@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..drawing.kernels import kernels_figure
 from ..errors import AlexNetError
 
 
@@ -29,8 +30,6 @@ class TensorBoardLog:
         step = int(row["epoch"])
         for key in ("train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "lr", "seconds"):
             self.writer.add_scalar(f"{'errors' if 'error' in key else 'training'}/{key}", float(row[key]), step)
-        from ..figures.kernels import kernels_figure
-
         conv1 = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
         columns = max(spec.groups for spec in model.cfg.convs) if hasattr(model, "cfg") else 1
         image, _ = kernels_figure(conv1.weight.detach().float().cpu().numpy(), columns)

@@ -1,4 +1,4 @@
-"""`alexnet train`: the paper's recipe on a prepared dataset, one epoch at a time.
+"""`alexnet train`: the paper's recipe (Section 5) on a prepared dataset, one epoch at a time.
 
 Each epoch: set the learning rates from the schedule, train on random crops with reflections and
 colour noise, validate on the centre patch, log a row to metrics.csv, and write last.pt. Every
@@ -8,69 +8,40 @@ resumed from last.pt ends with the same weights as one that never stopped.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import Recipe, recipe_from_dict, to_dict
+from ..ablations import apply_ablations
+from ..config import ModelConfig, Recipe, recipe_from_dict, to_dict
 from ..data.augment import Preprocessor, crop_size_for
 from ..data.loader import TrainBatches, make_loader
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
-from ..evaluation.evaluate import errors_from_hits, predict_probabilities, topk_hits
-from ..model import AlexNet, mean_image_for
-from ..ablations import apply_ablations
-from ..presets import get_preset, preset_from_file
+from ..interrupt import StopRequest, TrainingInterrupted
+from ..model import AlexNet, build_network, mean_image_for
+from ..presets import Preset, get_preset, preset_from_file
 from ..progress import Progress
-from .checkpoint import LAST, load_checkpoint, save_checkpoint
-from .interrupt import StopRequest, TrainingInterrupted
-from .distributed import (DistributedContext, all_reduce_sum, barrier, device_for, global_batch_count,
-                          init_distributed, per_rank_batch)
-from .optim import PaperSGD
-from .schedule import LearningRateSchedule, parameter_groups
-from .speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed, train_step
+from ..runs.inference import errors_from_hits, predict_probabilities, topk_hits
+from ..runs.writer import RunWriter
+from .distributed import DistributedContext, all_reduce_sum, barrier, device_for, init_distributed, per_rank_batch
+from .epoch import EpochSums, Learner, RunningTotals, train_epoch
+from .resume import checkpoint_to_resume, init_from
+from .schedule import LearningRateSchedule, build_optimizer, load_optimizer_state
+from .settings import TrainSettings
+from .speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed
 
-METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds")
-
-
-@dataclass
-class TrainSettings:
-    data: Path
-    out: Path
-    preset: str = "paper"
-    config: Path | str | None = None  # a JSON preset file (`alexnet config show`), instead of `preset`
-    epochs: int | None = None        # None: the preset's
-    batch_size: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    device: str | None = None        # None: cuda if available, else cpu
-    resume: bool = False
-    workers: int | None = None       # None: a default for the device
-    time_limit: float | None = None  # seconds: no epoch is started that would be predicted to end later
-    precision: str | None = None     # None: the device's default (see speed.py)
-    channels_last: bool | None = None
-    compile: bool | None = None
-    init_from: str | None = None     # a run or checkpoint whose weights start this run (fine-tuning)
-    ablations: tuple[str, ...] = ()  # names from alexnet.ablations, applied to the preset
-    checkpoint_every: int | None = None  # steps: also write last.pt mid-epoch (resumable to the step)
-    skip_bad_batches: bool = False   # a batch with a non-finite or exploding loss is skipped, not fatal
-    auto_resume: bool = False        # resume if OUT/last.pt exists, else start (for restarts under torchrun)
-    tensorboard: bool = False        # also log to OUT/tensorboard (scalars, lr, conv1 kernels)
-    progress: bool = True
-    log: Any = None                  # a callable taking one line of text; None: print
+__all__ = ["TrainSettings", "train"]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -78,60 +49,70 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence((seed, epoch, 0x5EED)).generate_state(1)[0])
 
 
-def _check_settings(s: TrainSettings) -> None:
-    for flag, value in (("--epochs", s.epochs), ("--batch-size", s.batch_size)):
-        if value is not None and value < 1:
-            raise AlexNetError(f"{flag} must be at least 1, got {value}")
-    if s.lr is not None and not (s.lr > 0 and math.isfinite(s.lr)):
-        raise AlexNetError(f"--lr must be a positive number, got {s.lr}")
-    if s.workers is not None and s.workers < 0:
-        raise AlexNetError(f"--workers must be 0 or more, got {s.workers}")
-    if s.checkpoint_every is not None and s.checkpoint_every < 1:
-        raise AlexNetError(f"--checkpoint-every must be at least 1 step, got {s.checkpoint_every}")
-    if s.time_limit is not None and not (s.time_limit > 0 and math.isfinite(s.time_limit)):
-        raise AlexNetError(f"--time-limit must be a positive number of seconds, got {s.time_limit}")
-    data, out = Path(s.data).resolve(), Path(s.out).resolve()
-    if out == data or data in out.parents:
-        raise AlexNetError(f"--out {s.out}: the run folder must not be inside the dataset folder {s.data}")
+@dataclass
+class Run:
+    """What a training run holds while it trains; `start_run` builds it."""
+    settings: TrainSettings
+    ctx: DistributedContext
+    log: Callable[[str], None]
+    device: torch.device
+    speed: SpeedSettings
+    dataset: PreparedDataset
+    preset: Preset
+    recipe: Recipe
+    seed: int
+    model_cfg: ModelConfig
+    model: AlexNet
+    optimizer: torch.optim.Optimizer
+    schedule: LearningRateSchedule
+    writer: RunWriter
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 1
+    partial: dict[str, Any] | None = None    # where a mid-epoch checkpoint stopped
+    learner: Learner | None = None
+    batches: TrainBatches | None = None
+    loader: Any = None
+    pre: Preprocessor | None = None
+    mean_image: np.ndarray | None = None
+    max_loss: float = math.inf    # a mean loss above this is an explosion, treated like a NaN
 
-
-def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: row[k] for k in METRICS_COLUMNS})
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise AlexNetError(f"could not write {path} ({exc.strerror or exc}); the previous file is intact") from None
-
-
-def _resume_state(s: TrainSettings, dataset: PreparedDataset) -> dict[str, Any]:
-    ckpt = load_checkpoint(Path(s.out) / LAST)
-    where = ckpt["path"]
-    if ckpt["preset"] != s.preset:
-        raise AlexNetError(f"{where}: checkpoint is from preset {ckpt['preset']!r}, not {s.preset!r}")
-    if list(ckpt["classes"]) != dataset.classes:
-        raise AlexNetError(f"{where}: checkpoint was trained on {len(ckpt['classes'])} classes, "
-                           f"dataset {dataset.root} has {dataset.num_classes} (or other names)")
-    if ckpt.get("data_size") != dataset.size:
-        raise AlexNetError(f"{where}: checkpoint was trained on {ckpt.get('data_size')} px images, "
-                           f"dataset {dataset.root} holds {dataset.size} px")
-    if ckpt.get("data_fingerprint") not in (None, dataset.fingerprint):
-        raise AlexNetError(f"{where}: the dataset changed since this run started (manifest fingerprint "
-                           f"{ckpt['data_fingerprint']}, now {dataset.fingerprint}: other images or counts); "
-                           "resume on the dataset it started with, or start a new run with --init-from")
-    return ckpt
+    def payload(self, epoch_done: int, **extra: Any) -> dict[str, Any]:
+        """The checkpoint: what the network is, its weights, and everything a resume needs."""
+        return {
+            "preset": self.preset.name, "model_config": to_dict(self.model_cfg), "recipe": to_dict(self.recipe),
+            "classes": self.dataset.classes, "class_names": self.dataset.class_names,
+            "ablations": list(self.settings.ablations), "data": str(Path(self.settings.data).resolve()),
+            "data_size": self.dataset.size, "data_fingerprint": self.dataset.fingerprint, "seed": self.seed,
+            "epoch": epoch_done,
+            # The training mean travels with the weights: test-time inputs need exactly this mean.
+            "mean_image": torch.from_numpy(self.mean_image),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "scaler": self.learner.scaler.state_dict(),
+            "history": self.history, **extra}
 
 
 def train(s: TrainSettings) -> dict[str, Any]:
     """Train (or resume) a run; return its last metrics row, with `stopped_because`."""
-    _check_settings(s)
     ctx = init_distributed(s.device)
+    run, ckpt = start_run(s, ctx)
+    if ckpt and run.schedule.finished and run.start_epoch > run.recipe.epochs:
+        run.log(f"{s.out}: this run already finished after epoch {ckpt['epoch']}; nothing to do")
+        return {**run.history[-1], "stopped_because": "already finished"}
+    run.schedule.finished = False
+    prepare_inputs(run, ckpt)
+    board = _tensorboard(run)
+    stop = StopRequest().install()
+    try:
+        stopped_because = run_epochs(run, stop, board)
+    finally:
+        stop.restore()
+        if board:
+            board.close()
+    return {**run.history[-1], "stopped_because": stopped_because}
+
+
+def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str, Any] | None]:
+    """Settle the preset and recipe, build the network and its optimizer, and restore a resumed run."""
     log = (s.log or print) if ctx.is_main else (lambda line: None)
     device = device_for(ctx, resolve_device(s.device))
     speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
@@ -139,286 +120,230 @@ def train(s: TrainSettings) -> dict[str, Any]:
     base = preset_from_file(s.config) if s.config else get_preset(s.preset)
     s = replace(s, preset=base.name)
     preset = apply_ablations(base, s.ablations)
-    out = Path(s.out)
-    if s.auto_resume:
-        s = replace(s, resume=(out / LAST).exists())
-    if not s.resume and (out / LAST).exists():
-        raise AlexNetError(f"{out / LAST} exists: pass --resume to continue that run, or choose a new --out")
-    if s.resume and not (out / LAST).exists():
-        raise AlexNetError(f"--resume: no checkpoint {out / LAST} to resume from")
+    ckpt = checkpoint_to_resume(s, dataset)
+    recipe = _recipe(s, preset, ckpt, log)
+    seed = int(ckpt["seed"]) if ckpt else s.seed
+    model_cfg, model = _network(preset, recipe, dataset, seed)
+    model.to(device)
+    run = Run(s, ctx, log, device, speed, dataset, preset, recipe, seed, model_cfg, model,
+              build_optimizer(model, recipe), LearningRateSchedule(recipe), RunWriter(s.out, enabled=ctx.is_main))
+    if s.init_from and not ckpt:
+        log(init_from(model, s.init_from))
+    if ckpt:
+        _restore(run, ckpt)
+    return run, ckpt
 
-    ckpt = _resume_state(s, dataset) if s.resume else None
-    if ckpt and tuple(ckpt.get("ablations", ())) != tuple(s.ablations):
-        raise AlexNetError(f"{ckpt['path']}: the run was trained with ablations {list(ckpt.get('ablations', ()))}, "
-                           f"not {list(s.ablations)}; resume with the same --ablate flags")
-    recipe: Recipe = recipe_from_dict(ckpt["recipe"]) if ckpt else preset.recipe
+
+def _recipe(s: TrainSettings, preset: Preset, ckpt: dict[str, Any] | None, log) -> Recipe:
+    """The preset's recipe with the flags' overrides; a resumed run keeps its own (only --epochs changes)."""
+    recipe = recipe_from_dict(ckpt["recipe"]) if ckpt else preset.recipe
     overrides = {k: v for k, v in (("epochs", s.epochs), ("batch_size", s.batch_size), ("lr", s.lr)) if v is not None}
-    if ckpt:  # a resumed run keeps its recipe; only the number of epochs may change
+    if ckpt:
         ignored = sorted(k for k in overrides if k != "epochs" and overrides[k] != getattr(recipe, k))
         if ignored:
             log(f"note: resuming keeps the run's {', '.join(ignored)}; ignoring the new value(s)")
         overrides = {k: v for k, v in overrides.items() if k == "epochs"}
-    recipe = replace(recipe, **overrides)
-    seed = int(ckpt["seed"]) if ckpt else s.seed
+    return replace(recipe, **overrides)
 
+
+def _network(preset: Preset, recipe: Recipe, dataset: PreparedDataset, seed: int) -> tuple[ModelConfig, AlexNet]:
+    """The preset's network for this dataset's crops, initialised from `seed` (Section 5's init)."""
     crop = crop_size_for(dataset.size, recipe.crop_fraction)
     model_cfg = replace(preset.model, input_size=crop)
     torch.manual_seed(seed)
     try:
-        model = AlexNet(model_cfg, dataset.num_classes)
+        return model_cfg, build_network(model_cfg, dataset.num_classes)
     except ValueError as exc:
         raise AlexNetError(f"preset {preset.name!r} cannot take {crop} px crops of {dataset.size} px images "
                            f"({exc}); use a larger --size in prepare or another preset") from None
-    model.to(device)
-    optimizer = PaperSGD(parameter_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
-                         weight_decay=recipe.weight_decay)
-    schedule = LearningRateSchedule(recipe)
-    history: list[dict[str, Any]] = []
-    start_epoch = 1
-    partial: dict[str, Any] | None = None  # where a mid-epoch checkpoint stopped
-    if s.init_from and not ckpt:
-        log(_init_from(model, s.init_from))
-    if ckpt:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        history = list(ckpt["history"])
-        start_epoch = int(ckpt["epoch"]) + 1
-        partial = ckpt.get("partial")
-        if partial:
-            log(f"resuming epoch {partial['epoch']} at step {partial['step']} of {partial['steps']}")
-        if schedule.finished and start_epoch > recipe.epochs:
-            log(f"{out}: this run already finished after epoch {ckpt['epoch']}; nothing to do")
-            return {**history[-1], "stopped_because": "already finished"}
-        schedule.finished = False
 
+
+def _restore(run: Run, ckpt: dict[str, Any]) -> None:
+    run.model.load_state_dict(ckpt["model"])
+    load_optimizer_state(run.optimizer, ckpt["optimizer"])
+    run.schedule.load_state_dict(ckpt["schedule"])
+    run.history = list(ckpt["history"])
+    run.start_epoch = int(ckpt["epoch"]) + 1
+    run.partial = ckpt.get("partial")
+    if run.partial:
+        run.log(f"resuming epoch {run.partial['epoch']} at step {run.partial['step']} of {run.partial['steps']}")
+
+
+def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
+    """Write config.json, set up the fast path (layout, DDP, compile) and the batches that feed it."""
+    s, ctx, device, dataset, recipe = run.settings, run.ctx, run.device, run.dataset, run.recipe
     batch = per_rank_batch(recipe.batch_size, ctx)
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        run_config = {
-            "preset": preset.name, "data": str(Path(s.data).resolve()), "data_fingerprint": dataset.fingerprint,
-            "seed": seed, "device": str(device), "crop": crop, "classes": dataset.classes,
-            "recipe": to_dict(recipe), "model_config": to_dict(model_cfg),
-            "speed": to_dict(speed), "world_size": ctx.world_size, "ablations": list(s.ablations),
-        }
-        (out / "config.json").write_text(json.dumps(run_config, indent=1) + "\n")
+    run.writer.start(_run_config(run))
     # Train through `runner` (layout, DDP, compile); save and evaluate through `model` (same parameters).
     wrap = (lambda m: DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
             ) if ctx.enabled else None
-    runner = prepare_for_speed(model, device, speed, wrap)
-    scaler = grad_scaler(device, speed)
+    runner = prepare_for_speed(run.model, device, run.speed, wrap)
+    scaler = grad_scaler(device, run.speed)
     if ckpt and "scaler" in ckpt:
         scaler.load_state_dict(ckpt["scaler"])
-
+    run.learner = Learner(runner, run.optimizer, scaler, run.speed, device)
     # On CPU the loader would compete with the training threads for the same cores (measured slower on
     # 2 cores: 30-45 s per demo epoch with one worker, 22 s without), so it runs in-process there.
     workers = s.workers if s.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
-    batches = TrainBatches(dataset.root / dataset.manifest["splits"]["train"]["images"], dataset.labels["train"],
-                           batch, crop, seed, recipe.pca_std, recipe.flip, ctx.rank, ctx.world_size)
-    mean_image = mean_image_for(model_cfg, dataset.mean_image)  # the dataset's, unless the preset fixes one
-    pre = Preprocessor(mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, device)
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"{'resuming' if ckpt else 'training'} preset {preset.name!r} ({n_params:,} parameters) on {device}: "
-        f"{dataset.describe()}, crops {crop}x{crop}, batch {recipe.batch_size}, lr {recipe.lr}, "
-        f"epochs {start_epoch}..{recipe.epochs}, seed {seed}, {speed.describe()}")
-    if ctx.enabled:
-        log(f"data parallel: {ctx.world_size} processes x {batch} images = global batch {recipe.batch_size}, "
-            f"learning rate {recipe.lr} (the recipe's, for the global batch)")
-
-    loader = make_loader(batches, workers, device)  # workers persist across epochs (EpochKeys)
-    stopped_because = "reached --epochs"
-    training_started = time.monotonic()
+    run.batches = TrainBatches(dataset.root / dataset.manifest["splits"]["train"]["images"], dataset.labels["train"],
+                               batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
+                               ctx.world_size)
+    run.mean_image = mean_image_for(run.model_cfg, dataset.mean_image)  # the dataset's, unless the preset fixes one
+    run.pre = Preprocessor(run.mean_image, dataset.eigenvalues, dataset.eigenvectors, run.model_cfg.input_size,
+                           recipe.mean_crop, device)
+    run.loader = make_loader(run.batches, workers, device)  # workers persist across epochs (EpochKeys)
     # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
-    max_loss = 100 * math.log(max(2, dataset.num_classes))
+    run.max_loss = 100 * math.log(max(2, dataset.num_classes))
+    _announce(run, ckpt is not None, batch)
 
-    def payload(epoch_done: int, **extra: Any) -> dict[str, Any]:
-        return {
-            "preset": preset.name, "model_config": to_dict(model_cfg), "recipe": to_dict(recipe),
-            "classes": dataset.classes, "class_names": dataset.class_names, "ablations": list(s.ablations),
-            "data": str(Path(s.data).resolve()), "data_size": dataset.size,
-            "data_fingerprint": dataset.fingerprint, "seed": seed, "epoch": epoch_done,
-            # The training mean travels with the weights: test-time inputs need exactly this mean.
-            "mean_image": torch.from_numpy(mean_image),
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "scaler": scaler.state_dict(), "history": history, **extra}
 
-    board = None
-    if s.tensorboard and ctx.is_main:
-        from .tensorboard import TensorBoardLog
-        board = TensorBoardLog(out)
-    stop = StopRequest().install()
-    try:
-        for epoch in range(start_epoch, recipe.epochs + 1):
-            started = time.monotonic()
-            if s.time_limit is not None and epoch > start_epoch:
-                # Predict this epoch from the slowest one so far: stop before the limit, not after.
-                slowest = max(row["seconds"] for row in history[-(epoch - start_epoch):])
-                over = torch.tensor([float(started - training_started + slowest > s.time_limit)])
-                all_reduce_sum(over)  # every rank stops together (the clocks of ranks differ a little)
-                if over.item() > 0:
-                    stopped_because = f"time limit of {s.time_limit:.0f}s: another epoch would not fit"
-                    break
-            lr = schedule.apply(optimizer, epoch)
-            pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
-            resume_here = partial if partial and partial["epoch"] == epoch else None
-            batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0, resume_here["step"] if resume_here else 0)
-            if resume_here:  # dropout continues from the exact random state of the interrupted step
-                torch.set_rng_state(resume_here["rng"])
-                if device.type == "cuda" and resume_here.get("cuda_rng") is not None:
-                    torch.cuda.set_rng_state(resume_here["cuda_rng"], device)
-                started -= resume_here["seconds"]
-            else:
-                torch.manual_seed(epoch_seed(seed, epoch))
-            totals = torch.zeros(4, device=device, dtype=torch.float64)  # loss sum, wrong, images, skipped
-            if resume_here and ctx.is_main:  # the sums so far, over all ranks, carried by rank 0 alone
-                totals += torch.tensor(resume_here["totals"], dtype=torch.float64, device=device)
+def _run_config(run: Run) -> dict[str, Any]:
+    """config.json: the run's resolved configuration (`train --config` takes it back)."""
+    return {"preset": run.preset.name, "data": str(Path(run.settings.data).resolve()),
+            "data_fingerprint": run.dataset.fingerprint, "seed": run.seed, "device": str(run.device),
+            "crop": run.model_cfg.input_size, "classes": run.dataset.classes, "recipe": to_dict(run.recipe),
+            "model_config": to_dict(run.model_cfg), "speed": to_dict(run.speed),
+            "world_size": run.ctx.world_size, "ablations": list(run.settings.ablations)}
 
-            def at_step(step: int) -> bool:
-                """After each step: write a mid-epoch checkpoint when due or asked to stop; True to stop."""
-                asked = stop.requested
-                if ctx.enabled and (step + 1) % 10 == 0:  # ranks agree every 10 steps (a collective each)
-                    flag = torch.tensor([float(asked)])
-                    all_reduce_sum(flag)
-                    asked = flag.item() > 0
-                elif ctx.enabled:
-                    asked = False
-                if step + 1 == len(batches):  # the epoch's end writes its checkpoint, then stops if asked
-                    return False
-                due = s.checkpoint_every is not None and (step + 1) % s.checkpoint_every == 0
-                if not (asked or due):
-                    return False
-                summed = totals.clone()
-                all_reduce_sum(summed)
-                if not math.isfinite(summed[0].item()):
-                    raise AlexNetError(f"training diverged in epoch {epoch} (loss not finite by step {step + 1}); "
-                                       f"the last good checkpoint {out / LAST} is kept; try a lower --lr")
-                if ctx.is_main:
-                    save_checkpoint(out / LAST, payload(epoch - 1, partial={
-                        "epoch": epoch, "step": step + 1, "steps": len(batches), "totals": summed.tolist(),
-                        "rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                        "seconds": time.monotonic() - started}))
-                barrier()
-                return asked
 
-            stopped_at = _train_epoch(runner, optimizer, scaler, loader, pre, speed, ctx, totals,
-                                      Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}",
-                                               enabled=s.progress and ctx.is_main),
-                                      batches.start, at_step, max_loss if s.skip_bad_batches else None, log)
-            if stopped_at is not None:
-                raise TrainingInterrupted(_interrupted_message(stop, out, f"epoch {epoch}, step {stopped_at} of "
-                                                                          f"{len(batches)}"))
-            all_reduce_sum(totals)
-            loss_sum, wrong, seen, skipped = totals.tolist()
-            train_loss, train_err = loss_sum / max(1, seen), wrong / max(1, seen)
-            if not math.isfinite(train_loss) or train_loss > max_loss:
-                raise AlexNetError(f"training diverged in epoch {epoch} (mean loss {train_loss:.4g}); the last good "
-                                   f"checkpoint {out / LAST} is kept; try a lower --lr, or --skip-bad-batches")
-            probs, labels = predict_probabilities(model, dataset, pre, "val", "center", recipe.eval_batch_size,
-                                                  rank=ctx.rank, world_size=ctx.world_size)
-            hits = topk_hits(probs, labels)
-            all_reduce_sum(hits)
-            val = errors_from_hits(hits)
-            row = {"epoch": epoch, "lr": lr, "train_loss": round(train_loss, 6),
-                   "train_top1_error": round(train_err, 6), "val_top1_error": round(val["top1_error"], 6),
-                   "val_top5_error": round(val["top5_error"], 6), "seconds": round(time.monotonic() - started, 2),
-                   "skipped_batches": int(skipped)}
-            history.append(row)
-            event = schedule.end_epoch(epoch, val["top1_error"])
-            if ctx.is_main:
-                _save_epoch(out, payload(epoch), history)
-                if board:
-                    board.epoch(row, model)
-            barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
-            log(f"epoch {epoch}: lr {lr:g}  train loss {train_loss:.4f}  train top-1 err {train_err:.2%}  "
-                f"val top-1 err {val['top1_error']:.2%}  top-5 err {val['top5_error']:.2%}  ({row['seconds']:.1f}s)"
-                + (f"  skipped {int(skipped)} bad batch(es)" if skipped else ""))
-            if event == "drop":
-                log(f"validation error stopped improving: learning rate divided by 10 (drop {schedule.drops} "
-                    f"of {recipe.max_lr_drops})")
-            if event == "stop":
-                stopped_because = ("validation error stopped improving after the last learning-rate drop"
-                                   if epoch < recipe.epochs else "reached --epochs")
-                break
-            if stop.requested and epoch < recipe.epochs:
-                raise TrainingInterrupted(_interrupted_message(stop, out, f"the end of epoch {epoch}"))
-    finally:
-        stop.restore()
+def _announce(run: Run, resuming: bool, per_rank: int) -> None:
+    r, crop = run.recipe, run.model_cfg.input_size
+    n_params = sum(p.numel() for p in run.model.parameters())
+    run.log(f"{'resuming' if resuming else 'training'} preset {run.preset.name!r} ({n_params:,} parameters) on "
+            f"{run.device}: {run.dataset.describe()}, crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, "
+            f"epochs {run.start_epoch}..{r.epochs}, seed {run.seed}, {run.speed.describe()}")
+    if run.ctx.enabled:
+        run.log(f"data parallel: {run.ctx.world_size} processes x {per_rank} images = global batch "
+                f"{r.batch_size}, learning rate {r.lr} (the recipe's, for the global batch)")
+
+
+def _tensorboard(run: Run):
+    if not (run.settings.tensorboard and run.ctx.is_main):
+        return None
+    from .tensorboard import TensorBoardLog  # needs the optional tensorboard package
+
+    return TensorBoardLog(run.settings.out)
+
+
+def run_epochs(run: Run, stop: StopRequest, board) -> str:
+    """Section 5's loop: train, validate, adjust the learning rate, checkpoint; return why it ended."""
+    recipe, training_started = run.recipe, time.monotonic()
+    for epoch in range(run.start_epoch, recipe.epochs + 1):
+        if _out_of_time(run, epoch, training_started):
+            return f"time limit of {run.settings.time_limit:.0f}s: another epoch would not fit"
+        lr = run.schedule.apply(run.optimizer, epoch)
+        started = time.monotonic()
+        sums, started = _train_one_epoch(run, epoch, stop, started)
+        val = validate(run)
+        row = {"epoch": epoch, "lr": lr, "train_loss": round(sums.mean_loss, 6),
+               "train_top1_error": round(sums.error, 6), "val_top1_error": round(val["top1_error"], 6),
+               "val_top5_error": round(val["top5_error"], 6), "seconds": round(time.monotonic() - started, 2),
+               "skipped_batches": int(sums.skipped)}
+        run.history.append(row)
+        event = run.schedule.end_epoch(epoch, val["top1_error"])
+        run.writer.end_epoch(run.payload(epoch), run.history)
         if board:
-            board.close()
-    return {**history[-1], "stopped_because": stopped_because}
+            board.epoch(row, run.model)
+        barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
+        _log_epoch(run, row, event)
+        if event == "stop":
+            return ("validation error stopped improving after the last learning-rate drop"
+                    if epoch < recipe.epochs else "reached --epochs")
+        if stop.requested and epoch < recipe.epochs:
+            raise TrainingInterrupted(_interrupted_message(stop, run.settings.out, f"the end of epoch {epoch}"))
+    return "reached --epochs"
+
+
+def _out_of_time(run: Run, epoch: int, training_started: float) -> bool:
+    """Predict this epoch from the slowest one so far: stop before --time-limit, not after."""
+    if run.settings.time_limit is None or epoch == run.start_epoch:
+        return False
+    slowest = max(row["seconds"] for row in run.history[-(epoch - run.start_epoch):])
+    over = torch.tensor([float(time.monotonic() - training_started + slowest > run.settings.time_limit)])
+    all_reduce_sum(over)  # every rank stops together (the clocks of ranks differ a little)
+    return over.item() > 0
+
+
+def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) -> tuple[EpochSums, float]:
+    """Train epoch `epoch` (from where a mid-epoch checkpoint stopped, if it did); return its sums over
+    all ranks and its effective start time. Raises TrainingInterrupted when asked to stop."""
+    recipe, batches, ctx = run.recipe, run.batches, run.ctx
+    pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
+    resume_here = run.partial if run.partial and run.partial["epoch"] == epoch else None
+    batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0, resume_here["step"] if resume_here else 0)
+    if resume_here:  # dropout continues from the exact random state of the interrupted step
+        torch.set_rng_state(resume_here["rng"])
+        if run.device.type == "cuda" and resume_here.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resume_here["cuda_rng"], run.device)
+        started -= resume_here["seconds"]
+    else:
+        torch.manual_seed(epoch_seed(run.seed, epoch))
+    totals = RunningTotals(run.device, resume_here["totals"] if resume_here and ctx.is_main else None)
+    bar = Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}", enabled=run.settings.progress and ctx.is_main)
+    stopped_at = train_epoch(run.learner, run.loader, run.pre, ctx, totals, bar, batches.start,
+                             lambda step: _after_step(run, epoch, step, totals, started, stop),
+                             run.max_loss if run.settings.skip_bad_batches else None, run.log)
+    if stopped_at is not None:
+        raise TrainingInterrupted(_interrupted_message(stop, run.settings.out,
+                                                       f"epoch {epoch}, step {stopped_at} of {len(batches)}"))
+    sums = totals.summed()
+    if not math.isfinite(sums.mean_loss) or sums.mean_loss > run.max_loss:
+        raise AlexNetError(f"training diverged in epoch {epoch} (mean loss {sums.mean_loss:.4g}); the last good "
+                           f"checkpoint {run.writer.last} is kept; try a lower --lr, or --skip-bad-batches")
+    return sums, started
+
+
+def _after_step(run: Run, epoch: int, step: int, totals: RunningTotals, started: float, stop: StopRequest) -> bool:
+    """After each step: write a mid-epoch checkpoint when due or asked to stop; True to stop."""
+    ctx, every = run.ctx, run.settings.checkpoint_every
+    asked = stop.requested
+    if ctx.enabled:  # ranks agree every 10 steps (a collective each)
+        asked = _any_rank(asked) if (step + 1) % 10 == 0 else False
+    if step + 1 == len(run.batches):  # the epoch's end writes its checkpoint, then stops if asked
+        return False
+    if not (asked or (every is not None and (step + 1) % every == 0)):
+        return False
+    sums = totals.summed()
+    if not math.isfinite(sums.loss_sum):
+        raise AlexNetError(f"training diverged in epoch {epoch} (loss not finite by step {step + 1}); "
+                           f"the last good checkpoint {run.writer.last} is kept; try a lower --lr")
+    run.writer.checkpoint(run.payload(epoch - 1, partial={
+        "epoch": epoch, "step": step + 1, "steps": len(run.batches), "totals": list(sums),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
+        "seconds": time.monotonic() - started}))
+    barrier()
+    return asked
+
+
+def _any_rank(flag: bool) -> bool:
+    total = torch.tensor([float(flag)])
+    all_reduce_sum(total)
+    return total.item() > 0
+
+
+def validate(run: Run) -> dict[str, Any]:
+    """Centre-patch top-1/top-5 error on the validation split, over all ranks' shares."""
+    probs, labels = predict_probabilities(run.model, run.dataset, run.pre, "val", "center", run.recipe.eval_batch_size,
+                                          rank=run.ctx.rank, world_size=run.ctx.world_size)
+    hits = topk_hits(probs, labels)
+    all_reduce_sum(hits)
+    return errors_from_hits(hits)
+
+
+def _log_epoch(run: Run, row: dict[str, Any], event: str | None) -> None:
+    skipped = row["skipped_batches"]
+    run.log(f"epoch {row['epoch']}: lr {row['lr']:g}  train loss {row['train_loss']:.4f}  train top-1 err "
+            f"{row['train_top1_error']:.2%}  val top-1 err {row['val_top1_error']:.2%}  top-5 err "
+            f"{row['val_top5_error']:.2%}  ({row['seconds']:.1f}s)" + (f"  skipped {skipped} bad batch(es)"
+                                                                       if skipped else ""))
+    if event == "drop":
+        run.log(f"validation error stopped improving: learning rate divided by 10 (drop {run.schedule.drops} "
+                f"of {run.recipe.max_lr_drops})")
 
 
 def _interrupted_message(stop: StopRequest, out: Path, where: str) -> str:
     name = signal.Signals(stop.signal).name if stop.signal else "a stop request"
     again = " ".join(a for a in sys.argv[1:] if a != "--resume") if sys.argv[1:] else "train ..."
-    return (f"interrupted by {name} at {where}; checkpoint {out / LAST} written. Resume with: "
+    return (f"interrupted by {name} at {where}; checkpoint {Path(out) / 'last.pt'} written. Resume with: "
             f"alexnet {again} --resume")
-
-
-def _init_from(model: AlexNet, source: str) -> str:
-    """Copy another run's weights into `model`; a last layer of another class count starts afresh.
-
-    This is the paper's pre-training then fine-tuning (Section 6, "1 CNN*"): every layer but the
-    output one must have the same shape.
-    """
-    other = load_checkpoint(source)
-    mine = model.state_dict()
-    last = [name for name in mine if name.startswith("classifier.")][-2:]  # the output layer's weight, bias
-    copied, fresh = 0, []
-    for name, value in other["model"].items():
-        if name not in mine:
-            raise AlexNetError(f"--init-from {other['path']}: it has a layer {name} this network lacks "
-                               "(another preset?)")
-        if value.shape == mine[name].shape:
-            mine[name] = value
-            copied += 1
-        elif name in last:
-            fresh.append(name)
-        else:
-            raise AlexNetError(f"--init-from {other['path']}: {name} has shape {tuple(value.shape)}, this network's "
-                               f"is {tuple(mine[name].shape)} (another preset or image size?)")
-    model.load_state_dict(mine)
-    new_layer = f"; new output layer for {model.num_classes} classes" if fresh else ""
-    return f"initialised from {other['path']} (epoch {other.get('epoch')}): {copied} tensors copied{new_layer}"
-
-
-def _save_epoch(out: Path, checkpoint: dict[str, Any], history: list[dict[str, Any]]) -> None:
-    save_checkpoint(out / LAST, checkpoint)
-    write_metrics_csv(out / "metrics.csv", history)
-
-
-def _train_epoch(runner, optimizer, scaler, loader, pre: Preprocessor, speed: SpeedSettings,
-                 ctx: DistributedContext, totals: torch.Tensor, bar: Progress, start: int = 0,
-                 at_step=None, max_loss: float | None = None, log=print) -> int | None:
-    """One pass over the training batches from batch `start`, adding (loss sum, wrong, images, skipped)
-    into `totals` on the device; returns None, or the step after which `at_step` asked to stop.
-
-    Loss and error accumulate on the device and are read at the end (and every 20 steps when a
-    progress bar shows them), so the loop never waits for the device otherwise (except with
-    `max_loss`, which checks each batch's loss before applying it).
-    """
-    runner.train()
-    device = pre.device
-    total_images = len(loader.dataset.labels)
-    bar.update(min(total_images, start * loader.dataset.batch_size * ctx.world_size))
-    for step, (crops, labels, corners, flips, alphas) in enumerate(loader, start=start):
-        x = pre.train_batch(crops, corners, flips, alphas)
-        y = labels.to(device, non_blocking=True)
-        weight = ctx.world_size / max(1, global_batch_count(step, loader.dataset.batch_size, ctx, total_images))
-        loss_sum, wrong = train_step(runner, optimizer, scaler, x, y, device, speed, weight, max_loss)
-        if loss_sum is None:
-            totals[3] += 1
-            log(f"skipped batch {step}: its loss was not finite or above {max_loss:.0f}")
-        else:
-            totals[0] += loss_sum
-            totals[1] += wrong
-            totals[2] += len(y)
-        show = bar.enabled and step % 20 == 0
-        bar.update(len(y) * ctx.world_size,
-                   postfix=f"loss {totals[0].item() / max(1.0, totals[2].item()):.4f}" if show else None)
-        if at_step is not None and at_step(step):
-            bar.close()
-            return step + 1
-    bar.close()
-    return None

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from ..errors import AlexNetError
+from .errors import AlexNetError
 
 # EX_TEMPFAIL from sysexits.h: "try again later", i.e. resume; distinct from errors (1) and usage (2).
 EXIT_INTERRUPTED = 75

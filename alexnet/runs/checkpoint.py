@@ -1,21 +1,20 @@
 """Checkpoints: written atomically, read without ever running code from the file.
 
 A checkpoint is a dict of plain values and tensors. `model` is a plain state_dict; `model_config`,
-`preset` and `classes` say what network it is, so it can be rebuilt without the run folder.
-Loading uses `torch.load(..., weights_only=True)`, which refuses pickled objects of any other kind.
+`preset` and `classes` say what network it is, so it can be rebuilt without the run folder
+(`trained.model_from_checkpoint`). Loading uses `torch.load(..., weights_only=True)`, which refuses
+pickled objects of any other kind.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..config import model_config_from_dict
 from ..errors import AlexNetError
-from ..model import AlexNet
+from ..files import atomic_file
 
 CHECKPOINT_FORMAT = "alexnet-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -24,21 +23,8 @@ LAST = "last.pt"
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write `payload` to `path` so that a crash at any moment leaves the old file or the new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:  # a full disk, a read-only or vanished folder: the old checkpoint stays
-        tmp.unlink(missing_ok=True)
-        raise AlexNetError(f"could not write checkpoint {path} ({exc.strerror or exc}); the previous checkpoint "
-                           "there, if any, is intact") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb", what="checkpoint") as f:
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, f)
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
@@ -79,15 +65,3 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> dict[str, Any]:
             raise AlexNetError(f"{path}: checkpoint lacks its {key!r} entry")
     ckpt["path"] = str(path)
     return ckpt
-
-
-def model_from_checkpoint(ckpt: dict[str, Any]) -> AlexNet:
-    """The network a checkpoint describes, with its weights loaded."""
-    try:
-        model = AlexNet(model_config_from_dict(ckpt["model_config"]), num_classes=len(ckpt["classes"]))
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise AlexNetError(f"{ckpt.get('path', 'checkpoint')}: weights do not fit the network it "
-                           f"describes ({first})") from None
-    return model

@@ -7,12 +7,13 @@ probability bars. Pictures are built as `PIL.Image` objects and written atomical
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from ..files import atomic_file
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 WHITE, BLACK, GREY = (255, 255, 255), (0, 0, 0), (200, 200, 200)
@@ -26,12 +27,11 @@ def font(size: int = 14) -> ImageFont.ImageFont:
 
 
 def save_png(image: Image.Image, path: str | Path) -> Path:
-    """Write `image` to `path` through a temporary file, so no half-written PNG is ever left."""
+    """Write `image` to `path` atomically, so no half-written PNG is ever left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_file(path, "wb", what="picture") as f:
+        image.save(f, format="PNG")
     return path
 
 

@@ -1,0 +1,57 @@
+"""The one way this project writes a file that a crash could tear.
+
+Everything is written to a hidden temporary file beside the target (`.NAME.PID.tmp`), flushed to disk,
+then renamed over the target: a crash, a kill or a full disk at any moment leaves the old file or the
+new one, never half of one, and no temporary file behind on an error the process survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from .errors import AlexNetError
+
+
+def temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, what: str = "file") -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces `path`. For writers that need a name."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a read-only or vanished folder: the old file stays
+        tmp.unlink(missing_ok=True)
+        raise AlexNetError(f"could not write {what} {path} ({exc.strerror or exc}); the previous {what} there, "
+                           "if any, is intact") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "wb", what: str = "file") -> Iterator[IO[Any]]:
+    """Yield an open file to write; on success it replaces `path`."""
+    with atomic_path(path, what) as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            yield f
+
+
+def write_text(path: str | Path, text: str, what: str = "file") -> Path:
+    with atomic_file(path, "w", what) as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, data: Any, what: str = "file", indent: int = 1) -> Path:
+    return write_text(path, json.dumps(data, indent=indent) + "\n", what)

@@ -1,0 +1,66 @@
+"""What a training run leaves in its folder, written by one object (rank 0 alone writes).
+
+- config.json: the run's resolved configuration, written when it starts (`train --config` reads it back);
+- last.pt: the checkpoint, at each epoch's end and mid-epoch when asked (see checkpoint.py);
+- metrics.csv: one row per finished epoch, rewritten whole each time (METRICS_COLUMNS).
+Every file goes through `files.atomic_*`: a crash leaves the previous version, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from ..errors import AlexNetError
+from ..files import write_json, write_text
+from .checkpoint import LAST, save_checkpoint
+
+CONFIG = "config.json"
+METRICS = "metrics.csv"
+METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds")
+
+
+class RunWriter:
+    def __init__(self, folder: str | Path, enabled: bool = True) -> None:
+        self.folder, self.enabled = Path(folder), enabled
+
+    @property
+    def last(self) -> Path:
+        return self.folder / LAST
+
+    def start(self, config: dict[str, Any]) -> None:
+        if self.enabled:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_json(self.folder / CONFIG, config)
+
+    def checkpoint(self, payload: dict[str, Any]) -> None:
+        if self.enabled:
+            save_checkpoint(self.last, payload)
+
+    def end_epoch(self, payload: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        if self.enabled:
+            self.checkpoint(payload)
+            write_text(self.folder / METRICS, metrics_csv(history))
+
+
+def metrics_csv(history: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row[k] for k in METRICS_COLUMNS})
+    return buf.getvalue()
+
+
+def read_metrics(run: str | Path) -> list[dict[str, float]]:
+    """metrics.csv of a run folder as rows of floats."""
+    path = Path(run) / METRICS
+    if not path.is_file():
+        raise AlexNetError(f"{path}: no metrics.csv in this run folder")
+    try:
+        with open(path, newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    except (ValueError, TypeError) as exc:
+        raise AlexNetError(f"{path}: not a metrics file written by alexnet train ({exc})") from None

@@ -1,0 +1,50 @@
+"""What `alexnet train` is asked to do: every flag of the command, checked once, here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AlexNetError, UsageError
+
+
+@dataclass
+class TrainSettings:
+    data: Path
+    out: Path
+    preset: str = "paper"
+    config: Path | str | None = None  # a JSON preset file (`alexnet config show`), instead of `preset`
+    epochs: int | None = None        # None: the preset's
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    device: str | None = None        # None: cuda if available, else cpu
+    resume: bool = False
+    workers: int | None = None       # None: a default for the device
+    time_limit: float | None = None  # seconds: no epoch is started that would be predicted to end later
+    precision: str | None = None     # None: the device's default (see speed.py)
+    channels_last: bool | None = None
+    compile: bool | None = None
+    init_from: str | None = None     # a run or checkpoint whose weights start this run (fine-tuning)
+    ablations: tuple[str, ...] = ()  # names from alexnet.ablations, applied to the preset
+    checkpoint_every: int | None = None  # steps: also write last.pt mid-epoch (resumable to the step)
+    skip_bad_batches: bool = False   # a batch with a non-finite or exploding loss is skipped, not fatal
+    auto_resume: bool = False        # resume if OUT/last.pt exists, else start (for restarts under torchrun)
+    tensorboard: bool = False        # also log to OUT/tensorboard (scalars, lr, conv1 kernels)
+    progress: bool = True
+    log: Any = None                  # a callable taking one line of text; None: print
+
+    def __post_init__(self) -> None:
+        for flag, value, minimum in (("--epochs", self.epochs, 1), ("--batch-size", self.batch_size, 1),
+                                     ("--workers", self.workers, 0), ("--checkpoint-every", self.checkpoint_every, 1),
+                                     ("--seed", self.seed, 0)):
+            if value is not None and not value >= minimum:
+                raise UsageError(f"{flag} must be at least {minimum}, got {value}")
+        for flag, value in (("--lr", self.lr), ("--time-limit", self.time_limit)):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise UsageError(f"{flag} must be a positive number, got {value}")
+        data, out = Path(self.data).resolve(), Path(self.out).resolve()
+        if out == data or data in out.parents:
+            raise AlexNetError(f"--out {self.out}: the run folder must not be inside the dataset folder {self.data}")
