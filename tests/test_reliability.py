@@ -8,6 +8,7 @@ Real signals are sent to a real `alexnet train` process in the subprocess tests.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -219,8 +220,17 @@ def test_sigterm_writes_a_checkpoint_and_says_how_to_resume(tiny, tmp_path, refe
     assert proc.returncode == EXIT_INTERRUPTED, stderr
     assert "SIGTERM received: stopping after this step" in stderr
     assert "checkpoint" in stderr and "Resume with: alexnet train --data" in stderr and stderr.rstrip().endswith("--resume")
+    # the checkpoint holds exactly the place the message names: a step inside an epoch, or an epoch's end
+    where = re.search(r"interrupted by SIGTERM at (?:epoch (\d+), step (\d+) of (\d+)|the end of epoch (\d+));",
+                      stderr)
+    assert where, stderr
     stopped = load_checkpoint(run)
-    assert "partial" in stopped or stopped["epoch"] >= 1
+    if where.group(1):
+        epoch, step, steps = map(int, where.group(1, 2, 3))
+        assert stopped["partial"]["epoch"] == epoch and stopped["epoch"] == epoch - 1
+        assert stopped["partial"]["step"] == step < steps == stopped["partial"]["steps"]
+    else:
+        assert "partial" not in stopped and stopped["epoch"] == int(where.group(4))
     # the resumed run (in this process: the same code path as the CLI's) ends where the uninterrupted one did
     train(settings(tiny, run, resume=True, auto_resume=False))
     assert_same_run(run, reference)

@@ -1,0 +1,100 @@
+"""Optimizer groups: a handful per network (so the foreach kernels see many tensors at once), the same
+in `alexnet train` and `alexnet bench train`, and the same numbers as one group per tensor."""
+
+import numpy as np
+import pytest
+import torch
+
+from alexnet import build_model
+from alexnet.bench.train import fast_training
+from alexnet.data.prepare import prepare_dataset
+from alexnet.presets import get_preset
+from alexnet.training.distributed import DistributedContext
+from alexnet.training.optim import PaperSGD
+from alexnet.training.schedule import LearningRateSchedule, build_optimizer, load_optimizer_state
+from alexnet.training.speed import SpeedSettings
+from alexnet.training.trainer import TrainSettings, start_run
+
+from conftest import write_image
+
+PAPER_TENSORS = [f"features.conv{i}.{k}" for i in range(1, 6) for k in ("weight", "bias")] + \
+                [f"classifier.fc{i}.{k}" for i in range(6, 9) for k in ("weight", "bias")]
+
+
+@pytest.fixture(scope="module")
+def data_256(tmp_path_factory):
+    """Six random 256 px images in two classes, prepared at the paper's 256 (its crops are 224)."""
+    src = tmp_path_factory.mktemp("src256")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 2), ("val", 1)):
+        for c in ("a", "b"):
+            for i in range(n):
+                write_image(src / split / c / f"{i}.png", rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
+    out = tmp_path_factory.mktemp("data256") / "data"
+    prepare_dataset(src, out, size=256, workers=0, progress=False)
+    return out
+
+
+def _groups(optimizer):
+    return [(g["names"], g["lr_multiplier"], g["weight_decay"], g["layer"]) for g in optimizer.param_groups]
+
+
+@pytest.mark.parametrize("preset,count", [("paper", 2), ("cuda-convnet-2012", 4)])
+def test_train_builds_a_handful_of_groups(preset, count, data_256, tmp_path):
+    run, _ = start_run(TrainSettings(data=data_256, out=tmp_path / "run", preset=preset, device="cpu"),
+                       DistributedContext())
+    groups = _groups(run.optimizer)
+    assert len(groups) == count
+    assert sorted(n for names, *_ in groups for n in names) == sorted(PAPER_TENSORS)  # each tensor once
+    conv1 = [names for names, _, _, layer in groups if layer == "conv1"]
+    assert sorted(n for names in conv1 for n in names) == ["features.conv1.bias", "features.conv1.weight"]
+    if preset == "cuda-convnet-2012":  # biases: twice the rate, no decay; weights: the recipe's decay
+        assert {(mult, decay) for _, mult, decay, _ in groups} == {(1.0, 5e-4), (2.0, 0.0)}
+    # `bench train` times this very optimizer: the same groups, built the same way
+    bench = fast_training(build_model(preset, 2), torch.device("cpu"), SpeedSettings(), run.recipe)
+    assert _groups(bench.optimizer) == groups
+
+
+def test_grouped_steps_equal_one_group_per_tensor():
+    """Regrouping changes no number: cuda-convnet's recipe (bias rate x2, no bias decay, conv1 slowed at
+    epoch 67), three steps with the same gradients, against a PaperSGD with one group per tensor."""
+    recipe = get_preset("cuda-convnet-2012").recipe
+    torch.manual_seed(0)
+    grouped_model = build_model("small", 3).double()
+    single_model = build_model("small", 3).double()
+    single_model.load_state_dict(grouped_model.state_dict())
+    grouped = build_optimizer(grouped_model, recipe)
+    singles = PaperSGD([{"params": [p], "names": [n], "layer": "conv1" if ".conv1." in n else "",
+                         "lr_multiplier": recipe.bias_lr_multiplier if n.endswith("bias") else 1.0,
+                         "weight_decay": 0.0 if n.endswith("bias") else recipe.weight_decay}
+                        for n, p in single_model.named_parameters()], lr=recipe.lr, momentum=recipe.momentum)
+    schedule = LearningRateSchedule(recipe)
+    for optimizer in (grouped, singles):
+        schedule.apply(optimizer, 67)
+    assert len(grouped.param_groups) == 4 < len(singles.param_groups)
+    for step in range(3):
+        gen = torch.Generator().manual_seed(step)
+        for (_, a), (_, b) in zip(grouped_model.named_parameters(), single_model.named_parameters()):
+            a.grad = torch.randn(a.shape, generator=gen, dtype=torch.float64)
+            b.grad = a.grad.clone()
+        grouped.step()
+        singles.step()
+    for (name, a), (_, b) in zip(grouped_model.named_parameters(), single_model.named_parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_an_optimizer_state_of_one_group_per_tensor_still_resumes():
+    """Runs checkpointed before the groups were merged hold one group per tensor (with its `name`)."""
+    recipe = get_preset("paper").recipe
+    old_model, new_model = build_model("small", 3), build_model("small", 3)
+    old = PaperSGD([{"params": [p], "name": n, "layer": "", "lr_multiplier": 1.0, "weight_decay": 5e-4}
+                    for n, p in old_model.named_parameters()], lr=0.01)
+    for p in old_model.parameters():
+        p.grad = torch.randn_like(p)
+    old.step()
+    new = build_optimizer(new_model, recipe)
+    load_optimizer_state(new, old.state_dict())
+    new_params = dict(new_model.named_parameters())
+    for name, p in old_model.named_parameters():
+        torch.testing.assert_close(new.state[new_params[name]]["velocity"], old.state[p]["velocity"], rtol=0, atol=0)
+    assert len(new.state) == len(list(new_model.parameters()))
