@@ -51,3 +51,16 @@ def random_tree(tmp_path):
                 h, w = rng.integers(20, 50, size=2)
                 write_image(src / split / c / f"{i}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
     return src
+
+
+@pytest.fixture(scope="session")
+def data256(tmp_path_factory):
+    """Six random images (300x260 JPEGs) in two classes, prepared at the paper's 256 px (crops 224)."""
+    root = tmp_path_factory.mktemp("full")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 2), ("val", 1)):
+        for c in ("a", "b"):
+            for i in range(n):
+                write_image(root / "src" / split / c / f"{i}.jpg", rng.integers(0, 256, (300, 260, 3), dtype=np.uint8))
+    prepare_dataset(root / "src", root / "data", size=256, workers=0, progress=False)
+    return root / "data"

@@ -4,31 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from alexnet.data.prepare import prepare_dataset
 from alexnet.evaluation.evaluate import evaluate_checkpoint
 from alexnet.runs.checkpoint import load_checkpoint
 from alexnet.training.trainer import TrainSettings, train
-
-from conftest import write_image
-
-
-@pytest.fixture(scope="module")
-def data256(tmp_path_factory):
-    root = tmp_path_factory.mktemp("full")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 2), ("val", 1)):
-        for c in ("a", "b"):
-            for i in range(n):
-                write_image(root / "src" / split / c / f"{i}.jpg", rng.integers(0, 256, (300, 260, 3), dtype=np.uint8))
-    prepare_dataset(root / "src", root / "data", size=256, workers=0, progress=False)
-    return root
 
 
 @pytest.mark.slow  # 45-65 s each on 2 cores; the presets' shapes and counts are checked in test_model.py
 @pytest.mark.parametrize("preset", ["paper", "cuda-convnet-2012"])
 def test_one_epoch_and_ten_patch_evaluation(preset, data256):
-    run = data256 / f"run-{preset}"
-    result = train(TrainSettings(data=data256 / "data", out=run, preset=preset, epochs=1, batch_size=4,
+    run = data256.parent / f"run-{preset}"
+    result = train(TrainSettings(data=data256, out=run, preset=preset, epochs=1, batch_size=4,
                                  device="cpu", workers=0, progress=False, log=lambda _: None))
     assert result["epoch"] == 1 and np.isfinite(result["train_loss"])
     ckpt = load_checkpoint(run)

@@ -1,13 +1,11 @@
 """Optimizer groups: a handful per network (so the foreach kernels see many tensors at once), the same
 in `alexnet train` and `alexnet bench train`, and the same numbers as one group per tensor."""
 
-import numpy as np
 import pytest
 import torch
 
 from alexnet import build_model
 from alexnet.bench.train import fast_training
-from alexnet.data.prepare import prepare_dataset
 from alexnet.presets import get_preset
 from alexnet.training.distributed import DistributedContext
 from alexnet.training.optim import PaperSGD
@@ -15,24 +13,8 @@ from alexnet.training.schedule import LearningRateSchedule, build_optimizer, loa
 from alexnet.training.speed import SpeedSettings
 from alexnet.training.trainer import TrainSettings, start_run
 
-from conftest import write_image
-
 PAPER_TENSORS = [f"features.conv{i}.{k}" for i in range(1, 6) for k in ("weight", "bias")] + \
                 [f"classifier.fc{i}.{k}" for i in range(6, 9) for k in ("weight", "bias")]
-
-
-@pytest.fixture(scope="module")
-def data_256(tmp_path_factory):
-    """Six random 256 px images in two classes, prepared at the paper's 256 (its crops are 224)."""
-    src = tmp_path_factory.mktemp("src256")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 2), ("val", 1)):
-        for c in ("a", "b"):
-            for i in range(n):
-                write_image(src / split / c / f"{i}.png", rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
-    out = tmp_path_factory.mktemp("data256") / "data"
-    prepare_dataset(src, out, size=256, workers=0, progress=False)
-    return out
 
 
 def _groups(optimizer):
@@ -40,8 +22,8 @@ def _groups(optimizer):
 
 
 @pytest.mark.parametrize("preset,count", [("paper", 2), ("cuda-convnet-2012", 4)])
-def test_train_builds_a_handful_of_groups(preset, count, data_256, tmp_path):
-    run, _ = start_run(TrainSettings(data=data_256, out=tmp_path / "run", preset=preset, device="cpu"),
+def test_train_builds_a_handful_of_groups(preset, count, data256, tmp_path):
+    run, _ = start_run(TrainSettings(data=data256, out=tmp_path / "run", preset=preset, device="cpu"),
                        DistributedContext())
     groups = _groups(run.optimizer)
     assert len(groups) == count
