@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from ..files import write_text
+
 LOG_HEADING = "## Benchmark log (appended by `alexnet bench ... --record`)"
 
 
@@ -32,4 +34,4 @@ def append_record(path: str | Path, title: str, result_line: str, device: torch.
     command = command or "alexnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     entry = f"\n- **{title}** ({date}; {machine_description(device)}): {result_line}  \n  `{command}`\n"
-    path.write_text(text.rstrip("\n") + "\n" + entry)
+    write_text(path, text.rstrip("\n") + "\n" + entry, what="benchmark record")

@@ -121,7 +121,8 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
                                        skip_bad, progress, log)
 
     mean_path = out / "mean_image.npy"
-    np.save(mean_path, stats.mean_image())
+    with atomic_file(mean_path) as f:
+        np.save(f, stats.mean_image())
     statistics = stats.summary()
     statistics["mean_image"] = mean_path.name
     statistics["mean_image_sha256"] = file_sha256(mean_path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..data.prepare import prepare_dataset
 from ..data.synthetic import CLASSES, make_shapes_dataset
 from ..errors import AlexNetError
+from ..files import write_text
 from ..evaluation.evaluate import evaluate_checkpoint
 from ..training.trainer import TrainSettings, train
 
@@ -38,7 +39,7 @@ def _fresh_workdir(out: Path) -> None:
         for name in ("images", "data", "run"):
             shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by `alexnet demo`; the demo may clear this folder's contents\n")
+    write_text(out / MARKER, "made by `alexnet demo`; the demo may clear this folder's contents\n")
 
 
 def run_demo(out: Path, epochs: int | None = None, seed: int = 0, progress: bool = True) -> dict:
