@@ -18,6 +18,8 @@ INITS = ("normal", "pytorch")          # ModelConfig.init
 STAGE_OPS = ("conv", "relu", "lrn", "within_map_norm", "pool")   # ConvSpec.ops
 SCHEDULES = ("plateau", "steps")       # Recipe.schedule
 MEAN_CROPS = ("aligned", "center")     # Recipe.mean_crop
+DROPOUT_STYLES = ("paper", "inverted")   # ModelConfig.dropout_style (model/dropout.py)
+PCA_SCALES = ("eigenvalues", "sqrt")     # Recipe.pca_scale
 
 
 def _finite(x: Any) -> bool:
@@ -63,6 +65,9 @@ class ModelConfig:
     fc_bias_init: float = 1.0           # hidden fc layers; the output layer's bias starts at 0
     fc_out_init_std: float = 0.01
     dropout: float = 0.5
+    # "paper": kept outputs pass unchanged while training, all are halved at test time (Section 4.2 and
+    # the original code); "inverted": torch.nn.Dropout (x2 while training, nothing at test time).
+    dropout_style: str = "paper"
     lrn_size: int = 5
     lrn_alpha: float = 1e-4             # multiplies the sum of squares (the paper's literal reading)
     lrn_beta: float = 0.75
@@ -98,6 +103,8 @@ class ModelConfig:
                     "a number >= 0")
         require(_finite(self.fc_bias_init), "model.fc_bias_init", self.fc_bias_init, "a finite number")
         require(_finite(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
+        require(self.dropout_style in DROPOUT_STYLES, "model.dropout_style", self.dropout_style,
+                f"one of {', '.join(DROPOUT_STYLES)}")
         for name in ("lrn_size", "within_map_size", "pool_kernel", "pool_stride"):
             require(_whole(getattr(self, name), 1), f"model.{name}", getattr(self, name), "a whole number >= 1")
         require(self.layout in LAYOUTS, "model.layout", self.layout, f"one of {', '.join(LAYOUTS)}")
@@ -116,6 +123,11 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     bias_lr_multiplier: float = 1.0
+    # False: biases keep bias_lr_multiplier x the initial rate all run (cuda-convnet's constant epsB),
+    # whatever the schedule does to the weights' rate.
+    bias_lr_follows_schedule: bool = True
+    frozen_bias_layers: tuple[str, ...] = ()   # layers whose biases never learn (cuda-convnet: conv1, epsB=0)
+    # The paper's text reads "for weight w"; whether biases decay too is not said. Our reading: they do.
     bias_weight_decay: bool = True
     epochs: int = 90
     schedule: str = "plateau"            # "plateau" (paper) or "steps" (cuda-convnet's logged run)
@@ -129,6 +141,10 @@ class Recipe:
     crop_fraction: float = 7 / 8         # 224 of 256
     flip: bool = True
     pca_std: float = 0.1                 # std of the colour-noise alphas; 0 turns it off
+    # What multiplies each alpha: "eigenvalues" (the paper's text, alpha_i x lambda_i) or "sqrt" (the
+    # original code's "colour standard deviations", read as sqrt(lambda_i)).
+    pca_scale: str = "eigenvalues"
+    train_input_scale: float = 1.0       # training crops x this after the colour noise (cuda-convnet: 1/1.1)
     pca_off_epoch: int = 0               # 0 = never
     mean_crop: str = "aligned"           # "aligned": mean cropped with the image; "center": always centre
     eval_batch_size: int = 128
@@ -149,6 +165,11 @@ class Recipe:
                 "pairs (first epoch >= 1, factor of the base rate >= 0)")
         require(_finite(self.crop_fraction) and 0 < self.crop_fraction <= 1, "recipe.crop_fraction",
                 self.crop_fraction, "in (0, 1]")
+        require(self.pca_scale in PCA_SCALES, "recipe.pca_scale", self.pca_scale, f"one of {', '.join(PCA_SCALES)}")
+        require(_finite(self.train_input_scale) and self.train_input_scale > 0, "recipe.train_input_scale",
+                self.train_input_scale, "a positive number")
+        require(all(isinstance(x, str) for x in self.frozen_bias_layers), "recipe.frozen_bias_layers",
+                self.frozen_bias_layers, "layer names such as conv1")
         require(self.mean_crop in MEAN_CROPS, "recipe.mean_crop", self.mean_crop, f"one of {', '.join(MEAN_CROPS)}")
 
 
@@ -170,5 +191,8 @@ def recipe_from_dict(d: dict[str, Any]) -> Recipe:
 def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     values = {k: _tuplify(v) for k, v in d.items() if k in known and k != "convs"}
+    # Written before dropout_style existed, when every network used torch's inverted dropout: a
+    # checkpoint or file of that time keeps computing what it was trained to compute.
+    values.setdefault("dropout_style", "inverted")
     convs = tuple(ConvSpec(**{k: _tuplify(v) for k, v in c.items()}) for c in d["convs"])
     return ModelConfig(convs=convs, **values)

@@ -59,9 +59,14 @@ PAPER = Preset(
 # normalisation (size 5, scale 0.001, pow 0.75); conv5: pooling before ReLU (the same function).
 # The LRN scale 1e-4 was divided by the size 5, so each squared term is weighted 2e-5: in our
 # formula, where alpha multiplies the sum, alpha = 2e-5 (PyTorch's nn.LocalResponseNorm alpha=1e-4).
-# Init std 0.03 for conv3-conv5. Bias lr twice the weights', no weight decay on biases.
+# Init std 0.03 for conv3-conv5. Biases: epsB = 0.02 (twice the initial weight rate) in every layer
+# but conv1 (epsB = 0), constant all run (the run's notes lower only the weights' epsW), no weight decay.
 # The logged schedule: 0.01, 0.001 at epoch 25, 0.0001 at 51, 0.00001 at 79, stop after 90;
-# conv1 slowed at 67 and frozen at 72; colour noise off from 67; mean = centre crop of the mean.
+# conv1's weights 0.0001 -> 0.00001 at 67 (x0.1, recorded in the file's notes) and 0 at 72; colour
+# noise off from 67; mean = centre crop of the mean. Dropout as the paper (kept outputs unscaled).
+# Colour noise: alpha_i x "colour standard deviation" (our reading: sqrt of the eigenvalue), then the
+# whole training crop divided by 1.1. Not reproduced (named choices): the pool of 1,024 noise vectors
+# drawn in advance and one crop position per chunk of 32 images; we draw per image and presentation.
 _CUDA_CONVS = (
     replace(_PAPER_CONVS[0], ops=("conv", "lrn", "pool", "relu")),
     replace(_PAPER_CONVS[1], ops=("conv", "relu", "lrn", "within_map_norm", "pool")),
@@ -73,17 +78,21 @@ _CUDA_CONVS = (
 CUDA_CONVNET_2012 = Preset(
     name="cuda-convnet-2012",
     description="What the original 2012 code ran: LRN before ReLU in conv1, extra within-map "
-                "norm in conv2, LRN alpha 2e-5 per term, conv3-5 init 0.03, bias lr x2 without "
-                "decay, the logged step schedule with conv1 slowed/frozen and colour noise off late.",
+                "norm in conv2, LRN alpha 2e-5 per term, conv3-5 init 0.03, biases at a constant 0.02 "
+                "(conv1's at 0) without decay, colour noise by sqrt eigenvalues then crops /1.1, the "
+                "logged step schedule with conv1 slowed/frozen and colour noise off late.",
     model=replace(PAPER.model, convs=_CUDA_CONVS, lrn_alpha=2e-5),
     recipe=replace(
         PAPER.recipe,
         bias_lr_multiplier=2.0,
+        bias_lr_follows_schedule=False,
+        frozen_bias_layers=("conv1",),
         bias_weight_decay=False,
+        pca_scale="sqrt",
+        train_input_scale=1 / 1.1,
         schedule="steps",
         lr_steps=((25, 0.1), (51, 0.01), (79, 0.001)),
         epochs=90,
-        # How much conv1 was slowed at epoch 67 is not recorded; a tenth is our named choice.
         conv1_slow_epoch=67,
         conv1_slow_factor=0.1,
         conv1_freeze_epoch=72,
@@ -169,7 +178,7 @@ TORCHVISION = Preset(
     description="torchvision.models.alexnet exactly (state_dict keys features.0 ... classifier.6): one column, "
                 "no LRN, 6x6 average pool, dropout before fc6/fc7, ImageNet mean/std inputs; the paper's recipe.",
     model=ModelConfig(input_size=224, convs=_TORCHVISION_CONVS, fc_widths=(4096, 4096), layout="torchvision",
-                      adaptive_pool=6, init="pytorch", input_mean=IMAGENET_CHANNEL_MEAN,
+                      dropout_style="inverted", adaptive_pool=6, init="pytorch", input_mean=IMAGENET_CHANNEL_MEAN,
                       input_std=IMAGENET_CHANNEL_STD),
     recipe=PAPER.recipe,
 )

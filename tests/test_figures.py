@@ -88,6 +88,8 @@ def test_features_are_the_last_hidden_layer_of_the_centre_patch(run, shapes_data
     with torch.no_grad():
         h = trained.model.features(torch.from_numpy(x).permute(0, 3, 1, 2)).flatten(1)
         h = torch.relu(trained.model.classifier.fc6(h))
+        cfg = trained.model.cfg  # the paper's dropout at test time: fc6's outputs times the keep probability
+        h = h * (1 - cfg.dropout) if cfg.dropout_style == "paper" else h
         h = torch.relu(trained.model.classifier.fc7(h))
     torch.testing.assert_close(got, h, rtol=1e-5, atol=1e-5)
     assert got.shape == (3, 256)

@@ -21,6 +21,17 @@ def _groups(optimizer):
     return [(g["names"], g["lr_multiplier"], g["weight_decay"], g["layer"]) for g in optimizer.param_groups]
 
 
+def _one_group_per_tensor(model, recipe):
+    """cuda-convnet's per-parameter settings written out tensor by tensor, as the reference."""
+    groups = []
+    for n, p in model.named_parameters():
+        bias, conv1 = n.endswith("bias"), ".conv1." in n
+        groups.append({"params": [p], "names": [n], "layer": "conv1" if conv1 else "",
+                       "lr_multiplier": (0.0 if conv1 else recipe.bias_lr_multiplier) if bias else 1.0,
+                       "follows_schedule": not bias, "weight_decay": 0.0 if bias else recipe.weight_decay})
+    return groups
+
+
 @pytest.mark.parametrize("preset,count", [("paper", 2), ("cuda-convnet-2012", 4)])
 def test_train_builds_a_handful_of_groups(preset, count, data256, tmp_path):
     run, _ = start_run(TrainSettings(data=data256, out=tmp_path / "run", preset=preset, device="cpu"),
@@ -30,26 +41,23 @@ def test_train_builds_a_handful_of_groups(preset, count, data256, tmp_path):
     assert sorted(n for names, *_ in groups for n in names) == sorted(PAPER_TENSORS)  # each tensor once
     conv1 = [names for names, _, _, layer in groups if layer == "conv1"]
     assert sorted(n for names in conv1 for n in names) == ["features.conv1.bias", "features.conv1.weight"]
-    if preset == "cuda-convnet-2012":  # biases: twice the rate, no decay; weights: the recipe's decay
-        assert {(mult, decay) for _, mult, decay, _ in groups} == {(1.0, 5e-4), (2.0, 0.0)}
+    if preset == "cuda-convnet-2012":  # biases: twice the rate (conv1's: none), no decay; weights: decay
+        assert {(mult, decay) for _, mult, decay, _ in groups} == {(1.0, 5e-4), (2.0, 0.0), (0.0, 0.0)}
     # `bench train` times this very optimizer: the same groups, built the same way
     bench = fast_training(build_model(preset, 2), torch.device("cpu"), SpeedSettings(), run.recipe)
     assert _groups(bench.optimizer) == groups
 
 
 def test_grouped_steps_equal_one_group_per_tensor():
-    """Regrouping changes no number: cuda-convnet's recipe (bias rate x2, no bias decay, conv1 slowed at
-    epoch 67), three steps with the same gradients, against a PaperSGD with one group per tensor."""
+    """Regrouping changes no number: cuda-convnet's recipe (constant bias rate x2, conv1's biases fixed,
+    no bias decay, conv1 slowed at epoch 67), three steps with the same gradients, against a PaperSGD with one group per tensor."""
     recipe = get_preset("cuda-convnet-2012").recipe
     torch.manual_seed(0)
     grouped_model = build_model("small", 3).double()
     single_model = build_model("small", 3).double()
     single_model.load_state_dict(grouped_model.state_dict())
     grouped = build_optimizer(grouped_model, recipe)
-    singles = PaperSGD([{"params": [p], "names": [n], "layer": "conv1" if ".conv1." in n else "",
-                         "lr_multiplier": recipe.bias_lr_multiplier if n.endswith("bias") else 1.0,
-                         "weight_decay": 0.0 if n.endswith("bias") else recipe.weight_decay}
-                        for n, p in single_model.named_parameters()], lr=recipe.lr, momentum=recipe.momentum)
+    singles = PaperSGD(_one_group_per_tensor(single_model, recipe), lr=recipe.lr, momentum=recipe.momentum)
     schedule = LearningRateSchedule(recipe)
     for optimizer in (grouped, singles):
         schedule.apply(optimizer, 67)

@@ -57,8 +57,9 @@ def test_groups_bias_rate_and_decay_cuda_convnet():
     s.apply(opt, 70)  # base 0.0001 (after epoch 51); conv1 slowed to a tenth from epoch 67
     rates = {name: g["lr"] for g in opt.param_groups for name in g["names"]}
     assert abs(rates["features.conv2.weight"] - 1e-4) < 1e-18
-    assert abs(rates["features.conv2.bias"] - 2e-4) < 1e-18
+    assert abs(rates["features.conv2.bias"] - 0.02) < 1e-18  # epsB: constant, not lowered with the weights'
     assert abs(rates["features.conv1.weight"] - 1e-5) < 1e-18
+    assert rates["features.conv1.bias"] == 0.0  # conv1's epsB is 0 all run
     s.apply(opt, 72)
     assert {name: g["lr"] for g in opt.param_groups for name in g["names"]}["features.conv1.bias"] == 0.0
 

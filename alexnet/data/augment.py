@@ -117,7 +117,8 @@ class Preprocessor:
     """
 
     def __init__(self, mean_image: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
-                 crop: int, mean_crop: str = "aligned", device: str | torch.device = "cpu") -> None:
+                 crop: int, mean_crop: str = "aligned", device: str | torch.device = "cpu",
+                 train_scale: float = 1.0) -> None:
         if mean_crop not in ("aligned", "center"):
             raise ValueError(f"mean_crop must be 'aligned' or 'center', got {mean_crop!r}")
         self.device = torch.device(device)
@@ -125,6 +126,7 @@ class Preprocessor:
         self.eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float32, device=self.device)
         self.eigenvectors = torch.as_tensor(eigenvectors, dtype=torch.float32, device=self.device)
         self.crop, self.mean_crop, self.stored = crop, mean_crop, int(mean_image.shape[0])
+        self.train_scale = train_scale  # training crops only (cuda-convnet divides them by 1.1)
         mid = (self.stored - crop) // 2
         self.center_mean = self.mean[mid:mid + crop, mid:mid + crop]
         self.steps = torch.arange(crop, device=self.device)
@@ -149,6 +151,8 @@ class Preprocessor:
         alphas = alphas.to(self.device, non_blocking=True).float()
         shift = pca_shift(alphas, self.eigenvalues, self.eigenvectors) * 255.0
         x = x + shift[:, None, None, :]
+        if self.train_scale != 1.0:
+            x = x * self.train_scale
         return x.permute(0, 3, 1, 2).contiguous()
 
     def test_views(self, images: torch.Tensor, views: list[tuple[int, int, bool]]):

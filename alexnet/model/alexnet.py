@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..config import ConvSpec, ModelConfig
+from .dropout import dropout
 from .lrn import LocalResponseNorm, WithinMapResponseNorm
 
 
@@ -88,7 +89,7 @@ class AlexNet(nn.Module):
             layers[f"fc{n}"] = nn.Linear(width, hidden)
             layers[f"relu{n}"] = nn.ReLU(inplace=True)
             if self.cfg.dropout > 0:
-                layers[f"drop{n}"] = nn.Dropout(self.cfg.dropout)
+                layers[f"drop{n}"] = dropout(self.cfg.dropout, self.cfg.dropout_style)
             width = hidden
         layers[f"fc{first + len(self.cfg.fc_widths)}"] = nn.Linear(width, self.num_classes)
         return layers
@@ -132,9 +133,13 @@ class AlexNet(nn.Module):
         return x.flatten(1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer's activations (fc7 after ReLU, 4096-d in the paper): Figure 4's space."""
+        """The last hidden layer's activations (fc7 after ReLU, 4096-d in the paper): Figure 4's space.
+
+        Before the dropout that follows fc7, whose test-time scaling is not part of the activations."""
         x = self._flat(x)
-        for module in list(self.classifier)[:-1]:
+        modules = list(self.classifier)
+        last_relu = max(i for i, m in enumerate(modules) if isinstance(m, nn.ReLU))
+        for module in modules[:last_relu + 1]:
             x = module(x)
         return x
 

@@ -13,13 +13,14 @@ from collections import OrderedDict
 from torch import nn
 
 from .alexnet import AlexNet
+from .dropout import dropout
 
 
 class TorchvisionAlexNet(AlexNet):
     def classifier_layers(self, width: int, first: int) -> OrderedDict:
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         for n, hidden in enumerate(self.cfg.fc_widths, start=first):
-            layers[f"drop{n}"] = nn.Dropout(self.cfg.dropout)
+            layers[f"drop{n}"] = dropout(self.cfg.dropout, self.cfg.dropout_style)
             layers[f"fc{n}"] = nn.Linear(width, hidden)
             layers[f"relu{n}"] = nn.ReLU(inplace=True)
             width = hidden

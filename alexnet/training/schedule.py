@@ -26,10 +26,12 @@ SCHEDULED_LAYERS = ("conv1",)
 
 def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     """The model's parameters grouped by what sets their update: (learning-rate multiplier, weight
-    decay, schedule layer). A handful of groups, so the optimizer's multi-tensor kernels each see many
+    decay, schedule layer, whether the rate follows the schedule). A handful of groups, so the optimizer's multi-tensor kernels each see many
     tensors: two for `paper` (conv1, the rest), four for `cuda-convnet-2012` (and weights vs biases).
 
-    Biases get `bias_lr_multiplier` times the rate, and no weight decay unless `bias_weight_decay`.
+    Biases get `bias_lr_multiplier` times the rate (the initial rate all run unless
+    `bias_lr_follows_schedule`; none in `frozen_bias_layers`), and no weight decay unless
+    `bias_weight_decay`.
     Each group lists its parameters' names in `names`, and its schedule layer in `layer` ("" for none).
     """
     groups: dict[tuple, dict[str, Any]] = {}
@@ -37,11 +39,13 @@ def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
         module_path, kind = name.rsplit(".", 1)
         layer = layer_name(model, module_path)  # e.g. "conv1", also for torchvision's "features.0"
         is_bias = kind == "bias"
-        key = (recipe.bias_lr_multiplier if is_bias else 1.0,
+        frozen = is_bias and layer in recipe.frozen_bias_layers
+        key = (0.0 if frozen else recipe.bias_lr_multiplier if is_bias else 1.0,
                recipe.weight_decay if (not is_bias or recipe.bias_weight_decay) else 0.0,
-               layer if layer in SCHEDULED_LAYERS else "")
+               layer if layer in SCHEDULED_LAYERS else "",
+               recipe.bias_lr_follows_schedule if is_bias else True)
         group = groups.setdefault(key, {"params": [], "names": [], "lr_multiplier": key[0],
-                                        "weight_decay": key[1], "layer": key[2]})
+                                        "weight_decay": key[1], "layer": key[2], "follows_schedule": key[3]})
         group["params"].append(param)
         group["names"].append(name)
     return list(groups.values())
@@ -95,7 +99,8 @@ class LearningRateSchedule:
         return self.recipe.lr * self.base_factor(epoch)
 
     def layer_factor(self, layer: str, epoch: int) -> float:
-        """cuda-convnet's late-run treatment of conv1: slowed, then frozen."""
+        """cuda-convnet's late-run treatment of conv1: slowed, then a rate of 0 ("frozen"; as in the
+        original, the update rule still moves the weights by their decaying velocity)."""
         r = self.recipe
         if layer == "conv1":
             if r.conv1_freeze_epoch and epoch >= r.conv1_freeze_epoch:
@@ -108,7 +113,8 @@ class LearningRateSchedule:
         """Set every group's rate for `epoch`; return the base rate (what metrics.csv logs)."""
         base = self.base_lr(epoch)
         for group in optimizer.param_groups:
-            group["lr"] = base * group.get("lr_multiplier", 1.0) * self.layer_factor(group.get("layer", ""), epoch)
+            rate = base if group.get("follows_schedule", True) else self.recipe.lr
+            group["lr"] = rate * group.get("lr_multiplier", 1.0) * self.layer_factor(group.get("layer", ""), epoch)
         return base
 
     # -- end of epoch ------------------------------------------------------------------------------

@@ -189,12 +189,17 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
                                batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
                                ctx.world_size)
     run.mean_image = mean_image_for(run.model_cfg, dataset.mean_image)  # the dataset's, unless the preset fixes one
-    run.pre = Preprocessor(run.mean_image, dataset.eigenvalues, dataset.eigenvectors, run.model_cfg.input_size,
-                           recipe.mean_crop, device)
+    run.pre = Preprocessor(run.mean_image, colour_scales(recipe, dataset.eigenvalues), dataset.eigenvectors,
+                           run.model_cfg.input_size, recipe.mean_crop, device, recipe.train_input_scale)
     run.loader = make_loader(run.batches, workers, device)  # workers persist across epochs (EpochKeys)
     # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
     run.max_loss = 100 * math.log(max(2, dataset.num_classes))
     _announce(run, ckpt is not None, batch)
+
+
+def colour_scales(recipe: Recipe, eigenvalues: np.ndarray) -> np.ndarray:
+    """What multiplies each colour-noise alpha: the eigenvalues (the paper) or their square roots."""
+    return eigenvalues if recipe.pca_scale == "eigenvalues" else np.sqrt(np.maximum(eigenvalues, 0))
 
 
 def _run_config(run: Run) -> dict[str, Any]:
