@@ -12,7 +12,7 @@ import argparse
 
 SUBCOMMANDS = [["summary"], ["prepare"], ["config"], ["config", "list"], ["config", "show"], ["train"], ["evaluate"],
                ["predict"], ["ablate"], ["relu-tanh"], ["figures"], ["retrieval"], ["report"], ["export"],
-               ["convert"], ["demo"], ["bench"], ["bench", "data"], ["bench", "prepare"], ["bench", "train"]]
+               ["convert"], ["proxy"], ["demo"], ["bench"], ["bench", "data"], ["bench", "prepare"], ["bench", "train"]]
 
 
 def _commands(parser: argparse.ArgumentParser, path=()):

@@ -163,3 +163,19 @@ def test_time_limit_stops_between_epochs(shapes_data, tmp_path):
     assert result["epoch"] == 1 and result["stopped_because"].startswith("time limit")
     with pytest.raises(AlexNetError, match="--time-limit must be a positive"):
         train(settings(shapes_data, tmp_path / "run2", epochs=1, time_limit=-1))
+
+
+def test_log_steps_writes_the_mean_loss_of_each_window(shapes_data, tmp_path):
+    """steps.csv: a row per 19 steps; two rows tile an epoch (600 images, batch 16: 38 steps, the last of 8
+    images), so their image-weighted mean must be metrics.csv's training loss for that epoch."""
+    run = tmp_path / "run"
+    train(settings(shapes_data, run, epochs=2, seed=3, log_steps=19))
+    rows = list(csv.DictReader(open(run / "steps.csv")))
+    assert [(int(r["epoch"]), int(r["step"]), int(r["global_step"])) for r in rows] == \
+        [(1, 19, 19), (1, 38, 38), (2, 19, 57), (2, 38, 76)]
+    epochs = list(csv.DictReader(open(run / "metrics.csv")))
+    for e in (0, 1):
+        first, second = (float(r["train_loss"]) for r in rows[2 * e:2 * e + 2])
+        assert (first * 19 * 16 + second * (18 * 16 + 8)) / 600 == pytest.approx(float(epochs[e]["train_loss"]),
+                                                                               abs=2e-6)
+    assert all(float(r["lr"]) == 0.005 for r in rows)

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.sources import LAYOUTS
 from ..errors import AlexNetError
 from ..presets import PRESETS, get_preset
-from .arguments import add_quiet, nonnegative_int, positive_int, show_progress
+from .arguments import add_quiet, add_seed, int_at_least, nonnegative_int, positive_int, show_progress
 
 
 def add_summary(sub) -> None:
@@ -110,6 +110,34 @@ def run_prepare(args: argparse.Namespace) -> int:
     skipped = sum(len(info["skipped"]) for info in manifest["splits"].values())
     print(f"prepared {args.out} ({manifest['layout']}): {counts} images, {manifest['num_classes']} classes, "
           f"{manifest['size']}x{manifest['size']}" + (f"; {skipped} unreadable left out" if skipped else ""))
+    return 0
+
+
+def add_proxy(sub) -> None:
+    p = sub.add_parser("proxy", help="generate an ImageNet-like proxy: up to 1000 classes of 256 px JPEGs",
+                       description="Write an image-folder tree (OUT/train/<class>/*.jpg, OUT/val/<class>/*.jpg) "
+                                   "of generated images whose class is shape x colour scheme x background "
+                                   "texture (10 x 10 x 10), for trying the full-size presets without ImageNet. "
+                                   "Prepare it with `alexnet prepare OUT DATA`.")
+    p.add_argument("out", metavar="OUT", help="folder to create")
+    p.add_argument("--classes", type=positive_int, default=1000, help="how many classes (default 1000, the most)")
+    p.add_argument("--train-per-class", type=positive_int, default=100, help="training images per class (default 100)")
+    p.add_argument("--val-per-class", type=positive_int, default=10, help="validation images per class (default 10)")
+    p.add_argument("--size", type=int_at_least(32), default=256, help="image side in pixels (default 256)")
+    p.add_argument("--workers", type=nonnegative_int, default=None,
+                   help="processes (default: CPU count, at most 16; 0 = in this process)")
+    add_seed(p, "what every image looks like (default 0)")
+    add_quiet(p)
+    p.set_defaults(func=run_proxy)
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    from ..data.proxy import make_proxy_dataset
+
+    out = make_proxy_dataset(args.out, args.classes, args.train_per_class, args.val_per_class, args.size,
+                             args.seed, args.workers, progress=show_progress(args))
+    print(f"wrote {out}: {args.classes} classes x ({args.train_per_class} train + {args.val_per_class} val) "
+          f"{args.size}x{args.size} JPEGs; next: alexnet prepare {out} DATA")
     return 0
 
 

@@ -20,7 +20,7 @@ COMMANDS = (data_commands.add_summary, data_commands.add_prepare, data_commands.
             train_commands.add_train, run_commands.add_evaluate, run_commands.add_predict,
             train_commands.add_ablate, train_commands.add_relu_tanh, run_commands.add_figures,
             run_commands.add_retrieval, run_commands.add_report, run_commands.add_export, run_commands.add_convert,
-            data_commands.add_demo, bench_commands.add_bench)
+            data_commands.add_proxy, data_commands.add_demo, bench_commands.add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

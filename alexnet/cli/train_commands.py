@@ -42,6 +42,8 @@ def add_train(sub) -> None:
                    help="also write last.pt every STEPS steps inside an epoch (resumable to the step)")
     p.add_argument("--skip-bad-batches", action="store_true",
                    help="skip (and count) a batch whose loss is not finite or explodes, instead of stopping")
+    p.add_argument("--log-steps", type=int, default=None, metavar="N",
+                   help="also append the mean training loss of every N steps to RUN/steps.csv (rank 0's share)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log scalars, learning rate and the conv1 kernels to OUT/tensorboard")
     p.add_argument("--auto-resume", action="store_true",
@@ -62,6 +64,7 @@ def run_train(args: argparse.Namespace) -> int:
         channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
         ablations=tuple(args.ablate), checkpoint_every=args.checkpoint_every,
         skip_bad_batches=args.skip_bad_batches, auto_resume=args.auto_resume, tensorboard=args.tensorboard,
+        log_steps=args.log_steps,
         progress=show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "

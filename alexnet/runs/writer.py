@@ -2,8 +2,10 @@
 
 - config.json: the run's resolved configuration, written when it starts (`train --config` reads it back);
 - last.pt: the checkpoint, at each epoch's end and mid-epoch when asked (see checkpoint.py);
-- metrics.csv: one row per finished epoch, rewritten whole each time (METRICS_COLUMNS).
-Every file goes through `files.atomic_*`: a crash leaves the previous version, never half of one.
+- metrics.csv: one row per finished epoch, rewritten whole each time (METRICS_COLUMNS);
+- steps.csv (with `--log-steps N`): a row per N steps, appended (STEP_COLUMNS). A log, not state: a
+  resumed run appends again from its checkpoint, so rows after the last checkpoint may repeat.
+Every other file goes through `files.atomic_*`: a crash leaves the previous version, never half of one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .checkpoint import LAST, save_checkpoint
 CONFIG = "config.json"
 METRICS = "metrics.csv"
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds")
+STEPS = "steps.csv"
+STEP_COLUMNS = ("epoch", "step", "global_step", "lr", "train_loss")
 
 
 class RunWriter:
@@ -38,6 +42,17 @@ class RunWriter:
     def checkpoint(self, payload: dict[str, Any]) -> None:
         if self.enabled:
             save_checkpoint(self.last, payload)
+
+    def log_step(self, row: dict[str, Any]) -> None:
+        """Append one row to steps.csv (with its header when the file is new)."""
+        if self.enabled:
+            path = self.folder / STEPS
+            new = not path.exists()
+            with open(path, "a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=STEP_COLUMNS, lineterminator="\n")
+                if new:
+                    writer.writeheader()
+                writer.writerow({k: row[k] for k in STEP_COLUMNS})
 
     def end_epoch(self, payload: dict[str, Any], history: list[dict[str, Any]]) -> None:
         if self.enabled:

@@ -52,6 +52,10 @@ class RunningTotals:
     def add_skipped(self) -> None:
         self.values[3] += 1
 
+    def local(self) -> EpochSums:
+        """This rank's totals so far (reads the device)."""
+        return EpochSums(*self.values.tolist())
+
     def mean_loss_so_far(self) -> float:
         return self.values[0].item() / max(1.0, self.values[2].item())
 

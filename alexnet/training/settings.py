@@ -33,12 +33,14 @@ class TrainSettings:
     skip_bad_batches: bool = False   # a batch with a non-finite or exploding loss is skipped, not fatal
     auto_resume: bool = False        # resume if OUT/last.pt exists, else start (for restarts under torchrun)
     tensorboard: bool = False        # also log to OUT/tensorboard (scalars, lr, conv1 kernels)
+    log_steps: int | None = None     # also append the mean training loss of every N steps to OUT/steps.csv
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
     def __post_init__(self) -> None:
         for flag, value, minimum in (("--epochs", self.epochs, 1), ("--batch-size", self.batch_size, 1),
                                      ("--workers", self.workers, 0), ("--checkpoint-every", self.checkpoint_every, 1),
+                                     ("--log-steps", self.log_steps, 1),
                                      ("--seed", self.seed, 0)):
             if value is not None and not value >= minimum:
                 raise UsageError(f"{flag} must be at least {minimum}, got {value}")

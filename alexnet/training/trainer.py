@@ -75,6 +75,7 @@ class Run:
     pre: Preprocessor | None = None
     mean_image: np.ndarray | None = None
     max_loss: float = math.inf    # a mean loss above this is an explosion, treated like a NaN
+    step_log_mark: EpochSums | None = None   # the totals at the last steps.csv row
 
     def payload(self, epoch_done: int, **extra: Any) -> dict[str, Any]:
         """The checkpoint: what the network is, its weights, and everything a resume needs."""
@@ -284,6 +285,7 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
     else:
         torch.manual_seed(epoch_seed(run.seed, epoch))
     totals = RunningTotals(run.device, resume_here["totals"] if resume_here and ctx.is_main else None)
+    run.step_log_mark = totals.local() if run.settings.log_steps else None
     bar = Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}", enabled=run.settings.progress and ctx.is_main)
     stopped_at = train_epoch(run.learner, run.loader, run.pre, ctx, totals, bar, batches.start,
                              lambda step: _after_step(run, epoch, step, totals, started, stop),
@@ -299,8 +301,11 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
 
 
 def _after_step(run: Run, epoch: int, step: int, totals: RunningTotals, started: float, stop: StopRequest) -> bool:
-    """After each step: write a mid-epoch checkpoint when due or asked to stop; True to stop."""
+    """After each step: log the loss and write a mid-epoch checkpoint when due or asked to stop; True
+    to stop."""
     ctx, every = run.ctx, run.settings.checkpoint_every
+    if run.settings.log_steps and (step + 1) % run.settings.log_steps == 0:
+        _log_steps(run, epoch, step, totals)
     asked = stop.requested
     if ctx.enabled:  # ranks agree every 10 steps (a collective each)
         asked = _any_rank(asked) if (step + 1) % 10 == 0 else False
@@ -319,6 +324,16 @@ def _after_step(run: Run, epoch: int, step: int, totals: RunningTotals, started:
         "seconds": time.monotonic() - started}))
     barrier()
     return asked
+
+
+def _log_steps(run: Run, epoch: int, step: int, totals: RunningTotals) -> None:
+    """A steps.csv row: rank 0's mean training loss over the last `log_steps` steps."""
+    before, now = run.step_log_mark, totals.local()
+    run.step_log_mark = now
+    images = now.images - before.images
+    run.writer.log_step({"epoch": epoch, "step": step + 1, "global_step": (epoch - 1) * len(run.batches) + step + 1,
+                         "lr": run.schedule.base_lr(epoch),
+                         "train_loss": round((now.loss_sum - before.loss_sum) / max(1.0, images), 6)})
 
 
 def _any_rank(flag: bool) -> bool:
