@@ -139,7 +139,7 @@ def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images
         batch_size = max(1, n // (warmup + 2))
 
     # Ours, over the first n training images.
-    path = dataset.root / dataset.manifest["splits"]["train"]["images"]
+    path = dataset.images["train"]
     batches = TrainBatches(path, train_labels[:n], batch_size, crop, seed=0, pca_std=0.1)
     batches.set_epoch(1)
     pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, "aligned", dev)

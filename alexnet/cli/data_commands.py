@@ -85,6 +85,9 @@ def add_prepare(sub) -> None:
                    help="check a prepared dataset: files, shapes, counts, labels and checksums")
     p.add_argument("--size", type=positive_int, default=256,
                    help="stored image side in pixels (default 256; use 32 for CIFAR-10's native size)")
+    p.add_argument("--storage", default=None, choices=["jpeg", "raw"],
+                   help="how the pixels are kept: JPEG (quality 90) packed in large shards with an index, or raw "
+                        "uint8 arrays (default: jpeg from 128 px up, raw below)")
     p.add_argument("--workers", type=nonnegative_int, default=None,
                    help="decoding processes (default: CPU count, at most 8; 0 = in this process)")
     add_quiet(p)
@@ -105,11 +108,12 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     manifest = prepare_dataset(args.src, args.out, size=args.size, workers=args.workers,
                                progress=show_progress(args), layout=args.layout, val_labels=args.val_labels,
-                               skip_bad=args.skip_bad)
+                               skip_bad=args.skip_bad, storage=args.storage)
     counts = ", ".join(f"{info['count']} {split}" for split, info in manifest["splits"].items())
     skipped = sum(len(info["skipped"]) for info in manifest["splits"].values())
     print(f"prepared {args.out} ({manifest['layout']}): {counts} images, {manifest['num_classes']} classes, "
-          f"{manifest['size']}x{manifest['size']}" + (f"; {skipped} unreadable left out" if skipped else ""))
+          f"{manifest['size']}x{manifest['size']}, {manifest['storage']} storage"
+          + (f"; {skipped} unreadable left out" if skipped else ""))
     return 0
 
 

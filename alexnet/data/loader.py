@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..interrupt import ignore_stop_signals
-from .augment import crop, sample_augmentations
+from .augment import sample_augmentations
+from .stores import JpegStore, RawStore
 
 
 class TrainBatch(NamedTuple):
@@ -46,26 +47,18 @@ class _Batches(Dataset):
     every rank has the same number of batches, and the last batch of a rank may be smaller (or empty).
     """
 
-    def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int,
+    def __init__(self, images: RawStore | JpegStore | str | Path, labels: np.ndarray, batch_size: int,
                  rank: int = 0, world_size: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
-        self.images_path, self.labels, self.batch_size = str(images_path), labels, batch_size
+        if isinstance(images, (str, Path)):  # a raw .npy array file
+            shape = np.load(images, mmap_mode="r", allow_pickle=False).shape
+            images = RawStore(images, shape[0], shape[1])
+        # A store opens its files in the process that reads (loader workers), never pickles them.
+        self.images, self.labels, self.batch_size = images, labels, batch_size
         self.rank, self.world_size = rank, world_size
-        self._images: np.ndarray | None = None
-
-    @property
-    def images(self) -> np.ndarray:
-        if self._images is None:  # opened in the process that reads, never pickled
-            self._images = np.load(self.images_path, mmap_mode="r", allow_pickle=False)
-        return self._images
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_images"] = None
-        return state
 
     def __len__(self) -> int:
         per_step = self.batch_size * self.world_size
@@ -108,14 +101,14 @@ class TrainBatches(_Batches):
         if (key.epoch, key.pca_std) != (self.epoch, self.pca_std):  # a persistent worker follows the epoch
             self.set_epoch(key.epoch, key.pca_std, self.start)
         indices = self._indices(key.batch, self.order)
-        images, c = self.images, self.crop_size
-        corners, flips, alphas = sample_augmentations(self.seed, self.epoch, indices, images.shape[1], c,
+        c = self.crop_size
+        corners, flips, alphas = sample_augmentations(self.seed, self.epoch, indices, self.images.size, c,
                                                       self.pca_std, self.flip)
-        crops = np.empty((len(indices), c, c, 3), np.uint8)
-        for i, index in enumerate(indices):
-            crops[i] = crop(images[index], int(corners[i, 0]), int(corners[i, 1]), c, bool(flips[i]))
-        return TrainBatch(torch.from_numpy(crops), torch.from_numpy(self.labels[indices]),
-                          torch.from_numpy(corners), torch.from_numpy(flips), torch.from_numpy(alphas))
+        crops, reflected = torch.from_numpy(self.images.crops(indices, corners, c)), torch.from_numpy(flips)
+        if reflected.any():  # torch.flip: ~10x faster than copying NumPy's negative-stride view
+            crops[reflected] = crops[reflected].flip(2)
+        return TrainBatch(crops, torch.from_numpy(self.labels[indices]),
+                          torch.from_numpy(corners), reflected, torch.from_numpy(alphas))
 
 
 class EvalBatches(_Batches):
@@ -123,12 +116,7 @@ class EvalBatches(_Batches):
 
     def __getitem__(self, b: int) -> EvalBatch:
         indices = self._indices(b)
-        if self.world_size == 1:  # one contiguous slice: a single copy out of the memory map
-            images = np.array(self.images[indices[0]:indices[-1] + 1]) if len(indices) else \
-                np.empty((0,) + self.images.shape[1:], np.uint8)
-        else:
-            images = self.images[indices]
-        return EvalBatch(torch.from_numpy(images), torch.from_numpy(self.labels[indices]))
+        return EvalBatch(torch.from_numpy(self.images.read(indices)), torch.from_numpy(self.labels[indices]))
 
 
 class EpochKeys(Sampler):

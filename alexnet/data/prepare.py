@@ -34,31 +34,41 @@ from .images import center_crop_array, load_prepared, read_error, resize_shorter
 from .prepared import FORMAT_NAME, FORMAT_VERSION, file_sha256
 from .sources import Source, open_source
 from .statistics import RunningStatistics, image_moments
+from .stores import JPEG_QUALITY, STORAGES, WRITERS, decode_jpeg, encode_jpeg
 
 MAX_LISTED_BAD_FILES = 20
 SAVE_PROGRESS_EVERY_S = 10.0
 
 
-def _work(task: tuple[int, ImageRef, int, bool]) -> tuple[int, np.ndarray | None, Any, Any, str | None]:
-    """Worker: (index, image ref, size, want moments) -> (index, pixels, rgb sum, rgb outer, error)."""
-    index, ref, size, moments = task
+def _stored(pixels: np.ndarray, storage: str, moments: bool) -> tuple:
+    """(pixels as stored, JPEG bytes or None, rgb sum, rgb outer): with JPEG storage the statistics are
+    those of the decoded pixels, which are what training will read."""
+    data = encode_jpeg(pixels) if storage == "jpeg" else None
+    if data is not None:
+        pixels = decode_jpeg(data)
+    rgb_sum, rgb_outer = image_moments(pixels) if moments else (None, None)
+    return pixels, data, rgb_sum, rgb_outer
+
+
+def _work(task: tuple[int, ImageRef, int, bool, str]) -> tuple:
+    """Worker: (index, image ref, size, want moments, storage) -> (index, pixels, JPEG bytes, rgb sum,
+    rgb outer, error)."""
+    index, ref, size, moments, storage = task
     try:
         pixels = load_prepared(ref.open(), size)
     except Exception as exc:  # any failure to decode is reported by name, never raised here
-        return index, None, None, None, read_error(ref.name, exc)
-    rgb_sum, rgb_outer = image_moments(pixels) if moments else (None, None)
-    return index, pixels, rgb_sum, rgb_outer, None
+        return index, None, None, None, None, read_error(ref.name, exc)
+    return (index, *_stored(pixels, storage, moments), None)
 
 
-def _decoded(pixels: np.ndarray, size: int, todo: np.ndarray, moments: bool) -> Iterator:
+def _decoded(pixels: np.ndarray, size: int, todo: np.ndarray, moments: bool, storage: str) -> Iterator:
     """The same results as `_work` for images that are already decoded (CIFAR-10)."""
     from PIL import Image
     for index in np.flatnonzero(todo):
         image = pixels[index]
         if image.shape[:2] != (size, size):
             image = center_crop_array(resize_shorter_side(Image.fromarray(image), size), size)
-        rgb_sum, rgb_outer = image_moments(image) if moments else (None, None)
-        yield int(index), image, rgb_sum, rgb_outer, None
+        yield (int(index), *_stored(image, storage, moments), None)
 
 
 def _results(tasks: list, workers: int) -> Iterator:
@@ -69,6 +79,12 @@ def _results(tasks: list, workers: int) -> Iterator:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with multiprocessing.get_context(method).Pool(workers) as pool:
         yield from pool.imap_unordered(_work, tasks, chunksize=16)
+
+
+def default_storage(size: int) -> str:
+    """JPEG from 128 px up (ImageNet's 256: about a tenth of the raw bytes); raw for small images, where
+    decoding would cost more than the disk it saves (CIFAR-10 at 32 px is 150 MB raw)."""
+    return "jpeg" if size >= 128 else "raw"
 
 
 def default_workers() -> int:
@@ -86,9 +102,9 @@ def _check_output(src: Path, out: Path) -> None:
         raise AlexNetError(f"{out}: exists and is not a folder")
 
 
-def _split_digest(source: Source, split: str, size: int) -> str:
+def _split_digest(source: Source, split: str, size: int, storage: str) -> str:
     """Identifies the work of one split, so a resumed run never mixes two different sources."""
-    digest = hashlib.sha256(f"{FORMAT_VERSION} {size} {source.layout} {split}\n".encode())
+    digest = hashlib.sha256(f"{FORMAT_VERSION} {size} {source.layout} {split} {storage}\n".encode())
     if split in source.images:
         for ref, label in source.images[split]:
             digest.update(f"{ref.name}\t{ref.offset}\t{ref.length}\t{label}\n".encode())
@@ -100,11 +116,16 @@ def _split_digest(source: Source, split: str, size: int) -> str:
 
 def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: int | None = None,
                     progress: bool = True, layout: str = "auto", val_labels: str | Path | None = None,
-                    skip_bad: bool = False, log=print) -> dict[str, Any]:
-    """Prepare `src` into `out` (continuing an interrupted run there); return the manifest."""
+                    skip_bad: bool = False, log=print, storage: str | None = None) -> dict[str, Any]:
+    """Prepare `src` into `out` (continuing an interrupted run there); return the manifest.
+
+    `storage`: "jpeg" or "raw" (stores.py); None chooses by the size (default_storage)."""
     src, out = Path(src), Path(out)
     if size < 1:
         raise AlexNetError(f"--size must be a positive number of pixels, got {size}")
+    storage = storage or default_storage(size)
+    if storage not in STORAGES:
+        raise AlexNetError(f"--storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise AlexNetError(f"--workers must be 0 or more, got {workers}")
@@ -118,7 +139,7 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
     splits: dict[str, Any] = {}
     for split in source.splits:
         splits[split] = _prepare_split(source, split, out, size, workers, stats if split == "train" else None,
-                                       skip_bad, progress, log)
+                                       skip_bad, progress, log, storage)
 
     mean_path = out / "mean_image.npy"
     with atomic_file(mean_path) as f:
@@ -130,6 +151,7 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "size": size,
+        "storage": storage,
         "num_classes": len(source.classes),
         "classes": source.classes,
         "class_names": [source.class_names.get(c, c) for c in source.classes],
@@ -150,8 +172,8 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
 class _SplitProgress:
     """The resumable state of one split: which images are written or bad, and the statistics."""
 
-    def __init__(self, path: Path, count: int, digest: str, stats: RunningStatistics | None) -> None:
-        self.path, self.digest, self.stats = path, digest, stats
+    def __init__(self, path: Path, count: int, digest: str, stats: RunningStatistics | None, writer) -> None:
+        self.path, self.digest, self.stats, self.writer = path, digest, stats, writer
         self.done = np.zeros(count, bool)
         self.bad = np.zeros(count, bool)
         self.errors: dict[int, str] = {}
@@ -166,6 +188,7 @@ class _SplitProgress:
                 self.errors = dict(zip(saved["error_index"].tolist(), saved["error_text"].tolist()))
                 if self.stats is not None:
                     self.stats.load_state({k[6:]: saved[k] for k in saved.files if k.startswith("stats_")})
+                self.writer.load_state({k[7:]: saved[k] for k in saved.files if k.startswith("writer_")})
             return True
         except (OSError, ValueError, KeyError):
             return False
@@ -176,30 +199,35 @@ class _SplitProgress:
                   "error_text": np.array(list(self.errors.values()) or [""])[:len(self.errors)]}
         if self.stats is not None:
             arrays.update({f"stats_{k}": v for k, v in self.stats.state().items()})
+        arrays.update({f"writer_{k}": v for k, v in self.writer.state().items()})
         with atomic_file(self.path) as f:
             np.savez(f, **arrays)
 
 
-def _prepare_split(source: Source, split: str, out: Path, size: int, workers: int,
-                   stats: RunningStatistics | None, skip_bad: bool, progress: bool, log) -> dict[str, Any]:
-    digest = _split_digest(source, split, size)
+def _prepare_split(source: Source, split: str, out: Path, size: int, workers: int, stats: RunningStatistics | None,
+                   skip_bad: bool, progress: bool, log, storage: str = "raw") -> dict[str, Any]:
+    digest = _split_digest(source, split, size, storage)
     info = _finished_earlier(out, split, digest, stats)
     if info is not None:
         log(f"prepare {split}: already done by an earlier run, kept")
         return info
     count = source.count(split)
-    partial = out / f"{split}_images.npy.partial"
-    state = _SplitProgress(out / f"{split}.progress.npz", count, digest, stats)
-    images = _open_array(partial, state, (count, size, size, 3), stats, log, split)
+    writer = WRITERS[storage](out, split, count, size)
+    state = _SplitProgress(out / f"{split}.progress.npz", count, digest, stats, writer)
+    _open_writer(writer, state, stats, log, split)
     todo = ~(state.done | state.bad)
+    moments = stats is not None
     if split in source.images:
         refs = source.images[split]
-        results = _results([(i, refs[i][0], size, stats is not None) for i in np.flatnonzero(todo)], workers)
+        results = _results([(i, refs[i][0], size, moments, storage) for i in np.flatnonzero(todo)], workers)
     else:
-        results = _decoded(source.pixels[split][0], size, todo, stats is not None)
-    _fill(images, results, state, stats, Progress(count, f"prepare {split}", enabled=progress), int((~todo).sum()))
-    del images  # close the memory map
-    return _finish_split(source, split, out, partial, state, stats, skip_bad, log)
+        results = _decoded(source.pixels[split][0], size, todo, moments, storage)
+    try:
+        _fill(writer, results, state, stats, Progress(count, f"prepare {split}", enabled=progress),
+              int((~todo).sum()))
+    finally:
+        writer.close()
+    return _finish_split(source, split, out, writer, state, stats, skip_bad, log)
 
 
 def _finished_earlier(out: Path, split: str, digest: str, stats: RunningStatistics | None) -> dict[str, Any] | None:
@@ -208,56 +236,55 @@ def _finished_earlier(out: Path, split: str, digest: str, stats: RunningStatisti
     if not done_marker.is_file():
         return None
     info = json.loads(done_marker.read_text())
-    if info.get("digest") != digest or not (out / f"{split}_images.npy").is_file():
+    if info.get("digest") != digest or not (out / info["split"]["images"]).is_file():
         return None
     if stats is not None:
         stats.load_state(dict(np.load(out / f"{split}.stats.npz", allow_pickle=False)))
     return info["split"]
 
 
-def _open_array(partial: Path, state: "_SplitProgress", shape: tuple[int, ...], stats: RunningStatistics | None,
-                log, split: str) -> np.ndarray:
-    """The split's pixel array, memory-mapped: the one an interrupted run left, or a new one."""
-    if partial.is_file() and state.load():
-        images = np.lib.format.open_memmap(partial, mode="r+")
-        if images.shape != shape:
-            raise AlexNetError(f"{partial}: has shape {images.shape}, expected {shape}; delete it")
-        log(f"prepare {split}: resuming, {int(state.done.sum())} of {shape[0]} images already written")
-        return images
-    if stats is not None:
+def _open_writer(writer, state: "_SplitProgress", stats: RunningStatistics | None, log, split: str) -> None:
+    """Continue what an interrupted run wrote, or start the split afresh."""
+    resumed = writer.exists() and state.load()
+    if not resumed and stats is not None:
         stats.reset()
-    return np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        writer.open(resumed)
+    except ValueError as exc:
+        raise AlexNetError(str(exc)) from None
+    if resumed:
+        log(f"prepare {split}: resuming, {int(state.done.sum())} of {len(state.done)} images already written")
 
 
-def _fill(images: np.ndarray, results: Iterator, state: "_SplitProgress", stats: RunningStatistics | None,
+def _fill(writer, results: Iterator, state: "_SplitProgress", stats: RunningStatistics | None,
           bar: Progress, already: int) -> None:
-    """Write decoded images into the array as they come, saving the progress every few seconds."""
+    """Write decoded images as they come, saving the progress every few seconds."""
     bar.update(already)
     last_save = time.monotonic()
     try:
-        for index, pixels, rgb_sum, rgb_outer, error in results:
+        for index, pixels, data, rgb_sum, rgb_outer, error in results:
             if error is not None:
                 state.bad[index], state.errors[index] = True, error
             else:
-                images[index] = pixels
+                writer.put(index, pixels, data)
                 if stats is not None:
                     stats.add(pixels, rgb_sum, rgb_outer)
                 state.done[index] = True
             bar.update(1, postfix=f"{int(state.bad.sum())} unreadable" if state.bad.any() else None)
             if time.monotonic() - last_save > SAVE_PROGRESS_EVERY_S:
-                images.flush()  # pixels on disk before the state that says they are
+                writer.flush()  # pixels on disk before the state that says they are
                 state.save()
                 last_save = time.monotonic()
     finally:
-        images.flush()
+        writer.flush()
         state.save()
         bar.close()
 
 
-def _finish_split(source: Source, split: str, out: Path, partial: Path, state: "_SplitProgress",
+def _finish_split(source: Source, split: str, out: Path, writer, state: "_SplitProgress",
                   stats: RunningStatistics | None, skip_bad: bool, log) -> dict[str, Any]:
-    """Leave out (or refuse) unreadable images, give the arrays their final names, mark the split done."""
-    images_name, labels_name = f"{split}_images.npy", f"{split}_labels.npy"
+    """Leave out (or refuse) unreadable images, give the files their final names, mark the split done."""
+    labels_name = f"{split}_labels.npy"
     labels = (np.array([label for _, label in source.images[split]], dtype=np.int64) if split in source.images
               else source.pixels[split][1].astype(np.int64))
     skipped = [state.errors[i] for i in sorted(state.errors)]
@@ -269,28 +296,37 @@ def _finish_split(source: Source, split: str, out: Path, partial: Path, state: "
                            f"  {listed}{more}")
     if skipped:
         log(f"prepare {split}: leaving out {len(skipped)} unreadable image(s), listed in manifest.json")
-        _drop_bad(partial, state.bad)
         labels = labels[~state.bad]
     if len(labels) == 0:
         raise AlexNetError(f"the {split} split has no readable images")
-    os.replace(partial, out / images_name)  # filled in place and flushed: complete, now under its final name
+    stored = _publish(writer, out, split, state.bad)
     with atomic_file(out / labels_name) as f:
         np.save(f, labels)
-    info = {
-        "count": int(len(labels)),
-        "images": images_name,
-        "labels": labels_name,
-        "per_class": np.bincount(labels, minlength=len(source.classes)).tolist(),
-        "images_sha256": file_sha256(out / images_name),
-        "labels_sha256": file_sha256(out / labels_name),
-        "skipped": skipped,
-    }
+    info = {"count": int(len(labels)), **stored, "labels": labels_name,
+            "per_class": np.bincount(labels, minlength=len(source.classes)).tolist(),
+            "labels_sha256": file_sha256(out / labels_name), "skipped": skipped}
     if stats is not None:
         with atomic_file(out / f"{split}.stats.npz") as f:
             np.savez(f, **stats.state())
     write_json(out / f"{split}.done.json", {"digest": state.digest, "split": info})
     (out / f"{split}.progress.npz").unlink(missing_ok=True)
     return info
+
+
+def _publish(writer, out: Path, split: str, bad: np.ndarray) -> dict[str, Any]:
+    """The split's image files under their final names, without the unreadable images; their manifest entries."""
+    if writer.storage == "raw":
+        if bad.any():
+            _drop_bad(writer.partial, bad)
+        os.replace(writer.partial, writer.final)  # filled in place and flushed: complete, now under its final name
+        return {"storage": "raw", "images": writer.final.name, "images_sha256": file_sha256(writer.final)}
+    index_path = out / f"{split}_index.npy"
+    with atomic_file(index_path) as f:
+        np.save(f, writer.index[~bad])
+    shards = [writer.shard_path(k) for k in range(writer.shard + 1)]
+    return {"storage": "jpeg", "images": index_path.name, "images_sha256": file_sha256(index_path),
+            "quality": JPEG_QUALITY, "shards": [p.name for p in shards],
+            "shards_sha256": [file_sha256(p) for p in shards]}
 
 
 def _drop_bad(partial: Path, bad: np.ndarray, chunk: int = 1024) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AlexNetError
+from .stores import JpegStore, RawStore, decode_jpeg
 
 FORMAT_NAME = "alexnet-prepared"
 FORMAT_VERSION = 1
@@ -74,7 +75,7 @@ class PreparedDataset:
             raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
 
         try:
-            self.images: dict[str, np.ndarray] = {}
+            self.images: dict[str, RawStore | JpegStore] = {}  # array-like; see stores.py
             self.labels: dict[str, np.ndarray] = {}
             self.class_names: list[str] = list(manifest.get("class_names") or self.classes)
             for split in SPLITS + OPTIONAL_SPLITS:
@@ -83,12 +84,9 @@ class PreparedDataset:
                     continue
                 if not info:
                     raise AlexNetError(f"{manifest_path}: no {split!r} split")
-                images = self._load(info["images"], mmap=True)
-                labels = self._load(info["labels"], mmap=False)
                 count = int(info["count"])
-                if images.dtype != np.uint8 or images.shape != (count, self.size, self.size, 3):
-                    raise AlexNetError(f"{self.root / info['images']}: expected uint8 array of shape "
-                                       f"{(count, self.size, self.size, 3)}, found {images.dtype} {images.shape}")
+                images = self._store(info, count)
+                labels = self._load(info["labels"], mmap=False)
                 if labels.shape != (count,) or (count and (labels.min() < 0 or labels.max() >= len(self.classes))):
                     raise AlexNetError(f"{self.root / info['labels']}: labels do not match the manifest")
                 if count == 0:
@@ -105,6 +103,36 @@ class PreparedDataset:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             # a manifest edited by hand or damaged: wrong types where the format has numbers, lists, dicts
             raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
+
+    def read(self, split: str, indices) -> np.ndarray:
+        """Stored images of a split as uint8 (n, S, S, 3), whatever the storage."""
+        return self.images[split].read(np.asarray(indices, np.int64))
+
+    def _store(self, info: dict[str, Any], count: int) -> RawStore | JpegStore:
+        """A split's images, checked against the manifest without reading them."""
+        shape = (count, self.size, self.size, 3)
+        if info.get("storage", "raw") == "raw":
+            images = self._load(info["images"], mmap=True)
+            if images.dtype != np.uint8 or images.shape != shape:
+                raise AlexNetError(f"{self.root / info['images']}: expected uint8 array of shape {shape}, "
+                                   f"found {images.dtype} {images.shape}")
+            return RawStore(self._path(info["images"]), count, self.size)
+        if info["storage"] != "jpeg":
+            raise AlexNetError(f"{self.root / 'manifest.json'}: unknown storage {info['storage']!r}")
+        index = self._load(info["images"], mmap=False)
+        shards = [self._path(name) for name in info["shards"]]
+        if index.dtype != np.int64 or index.shape != (count, 3):
+            raise AlexNetError(f"{self.root / info['images']}: expected an int64 index of shape {(count, 3)}, "
+                               f"found {index.dtype} {index.shape}")
+        for k, shard in enumerate(shards):
+            if not shard.is_file():
+                raise AlexNetError(f"{shard}: missing (the prepared dataset is incomplete)")
+            mine = index[:, 0] == k
+            if mine.any() and int((index[mine, 1] + index[mine, 2]).max()) > shard.stat().st_size:
+                raise AlexNetError(f"{shard}: shorter than its index says (truncated or replaced)")
+        if count and (index[:, 0].min() < 0 or index[:, 0].max() >= len(shards) or index[:, 1:].min() < 0):
+            raise AlexNetError(f"{self.root / info['images']}: index points outside its shards")
+        return JpegStore(shards, index, self.size)
 
     def _path(self, name: Any) -> Path:
         """The dataset file a manifest names: a plain file name inside the folder, nothing else."""
@@ -135,11 +163,10 @@ class PreparedDataset:
 def verify_dataset(root: str | Path, progress: bool = False) -> str:
     """Check a prepared dataset end to end; a one-paragraph report, or an AlexNetError naming the problem.
 
-    Opening it checks the manifest, the array shapes and dtypes, the label range and the mean image's
-    checksum; here we also recount the labels per class and recompute every array's SHA-256.
+    Opening it checks the manifest, the array shapes and dtypes (the JPEG index against its shards), the
+    label range and the mean image's checksum; here we also recount the labels per class, recompute
+    every file's SHA-256 and, for JPEG storage, decode every image.
     """
-    from ..progress import Progress
-
     dataset = PreparedDataset(root)
     lines = [f"{dataset.root}: format {FORMAT_NAME} v{FORMAT_VERSION}, {dataset.num_classes} classes, "
              f"{dataset.size}x{dataset.size}"]
@@ -149,21 +176,51 @@ def verify_dataset(root: str | Path, progress: bool = False) -> str:
         counts = np.bincount(dataset.labels[split], minlength=dataset.num_classes).tolist()
         if "per_class" in info and counts != list(info["per_class"]):
             raise AlexNetError(f"{dataset.root / info['labels']}: per-class counts differ from the manifest")
-        checked = []
-        for key in ("images", "labels"):
-            expected = info.get(f"{key}_sha256")
-            if not expected:
-                continue
-            bar = Progress(1, f"checksum {info[key]}", enabled=progress)
-            actual = file_sha256(dataset.root / info[key])
-            bar.update(1)
-            bar.close()
-            if actual != expected:
-                raise AlexNetError(f"{dataset.root / info[key]}: SHA-256 differs from the manifest (changed or corrupt)")
-            checked.append(key)
+        checked = _check_checksums(dataset, info, progress)
         note = f"checksums of {' and '.join(checked)} match" if checked else "no checksums recorded"
+        if info.get("storage") == "jpeg":
+            _check_decodes(dataset, split, progress)
+            note += f", all {info['count']} JPEGs decode to {dataset.size}x{dataset.size}"
         skipped = len(info.get("skipped", []))
-        lines.append(f"  {split}: {info['count']} images, counts per class match, {note}"
-                     + (f", {skipped} unreadable left out" if skipped else ""))
+        lines.append(f"  {split}: {info['count']} images ({info.get('storage', 'raw')}), counts per class match, "
+                     f"{note}" + (f", {skipped} unreadable left out" if skipped else ""))
     lines.append("ok")
     return "\n".join(lines)
+
+
+def _check_checksums(dataset: PreparedDataset, info: dict[str, Any], progress: bool) -> list[str]:
+    """Recompute the SHA-256 of each of a split's files the manifest has one for; the kinds checked."""
+    from ..progress import Progress
+
+    files = [(key, info[key], info.get(f"{key}_sha256")) for key in ("images", "labels")]
+    files += [("shards", name, sha) for name, sha in zip(info.get("shards", []), info.get("shards_sha256", []))]
+    checked = []
+    for what, name, expected in files:
+        if not expected:
+            continue
+        bar = Progress(1, f"checksum {name}", enabled=progress)
+        actual = file_sha256(dataset._path(name))
+        bar.update(1)
+        bar.close()
+        if actual != expected:
+            raise AlexNetError(f"{dataset.root / name}: SHA-256 differs from the manifest (changed or corrupt)")
+        if what not in checked:
+            checked.append(what)
+    return checked
+
+
+def _check_decodes(dataset: PreparedDataset, split: str, progress: bool, chunk: int = 256) -> None:
+    from ..progress import Progress
+
+    store = dataset.images[split]
+    bar = Progress(len(store), f"decode {split}", enabled=progress)
+    for start in range(0, len(store), chunk):
+        for i in range(start, min(start + chunk, len(store))):
+            try:
+                pixels = decode_jpeg(store._bytes(i))
+            except Exception as exc:  # noqa: BLE001 - any decoder failure names the image
+                raise AlexNetError(f"{dataset.root}: {split} image {i} does not decode ({exc})") from None
+            if pixels.shape != (dataset.size, dataset.size, 3):
+                raise AlexNetError(f"{dataset.root}: {split} image {i} decodes to {pixels.shape}")
+        bar.update(min(chunk, len(store) - start))
+    bar.close()

@@ -89,7 +89,7 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
-    images = torch.from_numpy(np.array(dataset.images["train"]))  # a copy in memory
+    images = torch.from_numpy(dataset.read("train", np.arange(len(dataset.labels["train"]))))  # in memory
     labels = torch.from_numpy(dataset.labels["train"].astype(np.int64))
     if dev.type == "cuda":
         images, labels = images.pin_memory(), labels.pin_memory()

@@ -42,7 +42,7 @@ def predict_probabilities(model: nn.Module, dataset: PreparedDataset, preprocess
     With `world_size` > 1, only this rank's share of the images (see `loader._Batches`).
     """
     views = views_for(tta, dataset.size, preprocessor.crop)
-    batches = EvalBatches(dataset.root / dataset.manifest["splits"][split]["images"], dataset.labels[split],
+    batches = EvalBatches(dataset.images[split], dataset.labels[split],
                           batch_size, rank, world_size)
     was_training = model.training
     model.eval()

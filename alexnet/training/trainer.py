@@ -186,7 +186,7 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
     # On CPU the loader would compete with the training threads for the same cores (measured slower on
     # 2 cores: 30-45 s per demo epoch with one worker, 22 s without), so it runs in-process there.
     workers = s.workers if s.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
-    run.batches = TrainBatches(dataset.root / dataset.manifest["splits"]["train"]["images"], dataset.labels["train"],
+    run.batches = TrainBatches(dataset.images["train"], dataset.labels["train"],
                                batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
                                ctx.world_size)
     run.mean_image = mean_image_for(run.model_cfg, dataset.mean_image)  # the dataset's, unless the preset fixes one

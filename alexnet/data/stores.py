@@ -1,0 +1,208 @@
+"""Where a prepared split's pixels live: raw uint8 arrays, or JPEGs packed into a few large files.
+
+- "raw": one NumPy array (N, S, S, 3) read through a memory map. No decoding, S*S*3 bytes an image
+  (196,608 at 256: about 252 GB for ILSVRC-2012's training set).
+- "jpeg": each image as a JPEG (quality JPEG_QUALITY) appended to shard files of up to SHARD_BYTES,
+  with an index (N, 3) int64 of (shard, offset, length). About 20-30 KB an image at 256 px on
+  photographs: ImageNet in a few tens of GB, not a million small files.
+
+Both are read the same way: `store.read(indices)` -> uint8 (n, S, S, 3), `store.crops(indices, corners,
+c)` -> uint8 (n, c, c, 3), and a store also behaves as a read-only array (`len`, `shape`, `store[i]`,
+`store[a:b]`, `np.asarray(store)`). Files are opened lazily in the process that reads, so a store can
+be sent to loader workers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+STORAGES = ("raw", "jpeg")
+JPEG_QUALITY = 90
+SHARD_BYTES = 1 << 30
+
+
+def decode_jpeg(data: bytes | memoryview) -> np.ndarray:
+    """JPEG bytes -> uint8 (H, W, 3) RGB, with libjpeg through Pillow."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+class _Store:
+    """The array-like face shared by both stores; subclasses provide `read` and `crops`."""
+    count: int
+    size: int
+    dtype = np.dtype(np.uint8)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.count, self.size, self.size, 3)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self.read(np.array([key]))[0]
+        return self.read(np.arange(self.count)[key])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.read(np.arange(self.count))
+        return out if dtype is None else out.astype(dtype)
+
+    def __getstate__(self) -> dict:  # open files stay behind: the receiving process opens its own
+        return {k: (None if k.startswith("_open") else v) for k, v in self.__dict__.items()}
+
+
+class RawStore(_Store):
+    def __init__(self, path: str | Path, count: int, size: int) -> None:
+        self.path, self.count, self.size = str(path), count, size
+        self._open_array = None
+
+    @property
+    def array(self) -> np.ndarray:
+        if getattr(self, "_open_array", None) is None:
+            self._open_array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return self._open_array
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices, np.int64)
+        if len(indices) and (np.diff(indices) == 1).all():  # one contiguous slice: a single copy
+            return np.array(self.array[indices[0]:indices[-1] + 1])
+        return self.array[indices] if len(indices) else np.empty((0,) + self.shape[1:], np.uint8)
+
+    def crops(self, indices: np.ndarray, corners: np.ndarray, c: int) -> np.ndarray:
+        """Only the crops' rows are read from the memory map."""
+        out = np.empty((len(indices), c, c, 3), np.uint8)
+        for i, (index, (y, x)) in enumerate(zip(indices, corners)):
+            out[i] = self.array[index, y:y + c, x:x + c]
+        return out
+
+
+class JpegStore(_Store):
+    def __init__(self, shards: list[str | Path], index: np.ndarray, size: int) -> None:
+        self.shards, self.index, self.size, self.count = [str(s) for s in shards], index, size, len(index)
+        self._open_files: list | None = None
+
+    def _bytes(self, i: int) -> memoryview:
+        if getattr(self, "_open_files", None) is None:
+            self._open_files = [np.memmap(path, dtype=np.uint8, mode="r") for path in self.shards]
+        shard, offset, length = (int(v) for v in self.index[i])
+        return memoryview(self._open_files[shard][offset:offset + length])
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        out = np.empty((len(indices), self.size, self.size, 3), np.uint8)
+        for i, index in enumerate(np.asarray(indices, np.int64)):
+            out[i] = decode_jpeg(self._bytes(int(index)))
+        return out
+
+    def crops(self, indices: np.ndarray, corners: np.ndarray, c: int) -> np.ndarray:
+        out = np.empty((len(indices), c, c, 3), np.uint8)
+        for i, (index, (y, x)) in enumerate(zip(indices, corners)):
+            out[i] = decode_jpeg(self._bytes(int(index)))[y:y + c, x:x + c]
+        return out
+
+
+# --- writing (alexnet prepare) ------------------------------------------------------------------------
+class RawWriter:
+    """Fills `<split>_images.npy.partial` in place; renamed to its final name when the split is done."""
+    storage = "raw"
+
+    def __init__(self, out: Path, split: str, count: int, size: int) -> None:
+        self.partial, self.final = out / f"{split}_images.npy.partial", out / f"{split}_images.npy"
+        self.shape = (count, size, size, 3)
+        self.array: np.ndarray | None = None
+
+    def exists(self) -> bool:
+        return self.partial.is_file()
+
+    def open(self, resumed: bool) -> None:
+        if resumed:
+            self.array = np.lib.format.open_memmap(self.partial, mode="r+")
+            if self.array.shape != self.shape:
+                raise ValueError(f"{self.partial}: has shape {self.array.shape}, expected {self.shape}; delete it")
+        else:
+            self.array = np.lib.format.open_memmap(self.partial, mode="w+", dtype=np.uint8, shape=self.shape)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def put(self, index: int, pixels: np.ndarray, data: bytes | None) -> None:
+        self.array[index] = pixels
+
+    def flush(self) -> None:
+        self.array.flush()
+
+    def close(self) -> None:
+        self.array = None  # closes the memory map
+
+
+class JpegWriter:
+    """Appends JPEG bytes to `<split>_images.NNN.jpgs` shards and records (shard, offset, length) per
+    image; the index is saved with the progress state and, at the end, as `<split>_index.npy`."""
+    storage = "jpeg"
+
+    def __init__(self, out: Path, split: str, count: int, size: int) -> None:
+        self.out, self.split = out, split
+        self.index = np.full((count, 3), -1, np.int64)
+        self.file = None
+        self.shard = 0
+
+    def shard_path(self, k: int) -> Path:
+        return self.out / f"{self.split}_images.{k:03d}.jpgs"
+
+    def exists(self) -> bool:
+        return self.shard_path(0).is_file()
+
+    def open(self, resumed: bool) -> None:
+        written = self.index[:, 0] >= 0
+        self.shard = int(self.index[written, 0].max()) if resumed and written.any() else 0
+        for stale in self.out.glob(f"{self.split}_images.*.jpgs"):  # shards past the saved state
+            if not resumed or int(stale.suffixes[-2][1:]) > self.shard:
+                stale.unlink()
+        in_shard = written & (self.index[:, 0] == self.shard)
+        end = int((self.index[in_shard, 1] + self.index[in_shard, 2]).max()) if resumed and in_shard.any() else 0
+        self.file = open(self.shard_path(self.shard), "r+b" if resumed and end else "wb")
+        self.file.truncate(end)  # bytes after the last saved image are dropped (written after the last save)
+        self.file.seek(end)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"index": self.index}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        if arrays["index"].shape == self.index.shape:
+            self.index = arrays["index"].copy()
+
+    def put(self, index: int, pixels: np.ndarray, data: bytes | None) -> None:
+        offset = self.file.tell()
+        if offset and offset + len(data) > SHARD_BYTES:
+            self.file.close()
+            self.shard += 1
+            self.file, offset = open(self.shard_path(self.shard), "wb"), 0
+        self.file.write(data)
+        self.index[index] = (self.shard, offset, len(data))
+
+    def flush(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+WRITERS = {"raw": RawWriter, "jpeg": JpegWriter}

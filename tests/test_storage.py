@@ -1,0 +1,158 @@
+"""Both storages in miniature: the JPEG shards and their index, resume, verify, corruption, and
+read-back equal to a decoder run on the same bytes; raw and JPEG feed the same pipeline."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import alexnet.data.prepare as prepare_module
+from alexnet.cli.main import main
+from alexnet.data.loader import EvalBatches, TrainBatches
+from alexnet.data.prepare import prepare_dataset
+from alexnet.data.prepared import PreparedDataset, verify_dataset
+from alexnet.data.stores import JpegStore, decode_jpeg
+from alexnet.errors import AlexNetError
+from conftest import write_image
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """3 classes x (5 train + 2 val) smooth random images of mixed sizes (PNG, exact pixels), smooth as
+    photographs are (JPEG's chroma subsampling would blur random colour blocks far more)."""
+    from PIL import Image
+    root = tmp_path_factory.mktemp("tree")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 5), ("val", 2)):
+        for c in ("a", "b", "c"):
+            for i in range(n):
+                w, h = (int(v) for v in rng.integers(40, 70, 2))
+                base = Image.fromarray(rng.integers(0, 256, (4, 4, 3)).astype(np.uint8))
+                write_image(root / split / c / f"{i}.png", np.asarray(base.resize((w, h), Image.BICUBIC)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def both(tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("both")
+    for storage in ("raw", "jpeg"):
+        prepare_dataset(tree, out / storage, size=32, workers=0, progress=False, storage=storage)
+    return PreparedDataset(out / "raw"), PreparedDataset(out / "jpeg")
+
+
+def test_jpeg_format_index_and_read_back(both):
+    raw, jpeg = both
+    info = jpeg.manifest["splits"]["train"]
+    assert jpeg.manifest["storage"] == "jpeg" and info["storage"] == "jpeg" and info["quality"] == 90
+    index = np.load(jpeg.root / info["images"])
+    assert index.shape == (15, 3) and index.dtype == np.int64
+    shard = (jpeg.root / info["shards"][0]).read_bytes()
+    for i, (k, offset, length) in enumerate(index):
+        assert k == 0 and shard[offset:offset + 2] == b"\xff\xd8"  # each entry starts a JPEG
+        # read() is the decoder on exactly the indexed bytes
+        np.testing.assert_array_equal(jpeg.read("train", [i])[0], decode_jpeg(shard[offset:offset + length]))
+    # the same pixels as raw storage, up to JPEG's rounding
+    diff = np.abs(jpeg.read("train", range(15)).astype(int) - raw.read("train", range(15)).astype(int))
+    assert diff.mean() < 4 and raw.manifest  # 2.57 measured: busy at 32 px, far less at 256["storage"] == "raw"
+    np.testing.assert_array_equal(np.asarray(jpeg.images["val"]), jpeg.read("val", [0, 1, 2, 3, 4, 5]))
+
+
+def test_statistics_are_those_of_the_stored_pixels(both):
+    _, jpeg = both
+    pixels = jpeg.read("train", range(15)).astype(np.float64)
+    np.testing.assert_allclose(jpeg.mean_image, pixels.mean(0), atol=1e-3)
+
+
+def test_the_loader_reads_either_storage_the_same_way(both):
+    raw, jpeg = both
+    for ds in (raw, jpeg):
+        batches = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=1, pca_std=0.1)
+        batches.set_epoch(2)
+        crops, labels, corners, flips, _ = batches[batches.key(1)]
+        stored = ds.read("train", batches._indices(1, batches.order))
+        for i in range(len(labels)):
+            y, x = corners[i].tolist()
+            want = stored[i, y:y + 28, x:x + 28]
+            np.testing.assert_array_equal(crops[i].numpy(), want[:, ::-1] if flips[i] else want)
+        images, _ = EvalBatches(ds.images["val"], ds.labels["val"], 4)[0]
+        np.testing.assert_array_equal(images.numpy(), ds.read("val", range(4)))
+    # the augmentation draws do not depend on the storage
+    a = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=1, pca_std=0.1)
+    b = TrainBatches(jpeg.images["train"], jpeg.labels["train"], 4, 28, seed=1, pca_std=0.1)
+    a.set_epoch(3), b.set_epoch(3)
+    for x, y in zip(a[a.key(0)][1:], b[b.key(0)][1:]):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_verify_decodes_and_catches_a_corrupt_shard(tree, tmp_path, capsys):
+    out = tmp_path / "j"
+    prepare_dataset(tree, out, size=32, workers=0, progress=False, storage="jpeg")
+    assert main(["prepare", "--verify", str(out), "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "checksums of images and labels and shards match" in report and "all 15 JPEGs decode" in report
+    shard = out / "train_images.000.jpgs"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert main(["prepare", "--verify", str(out), "--quiet"]) == 1
+    assert "train_images.000.jpgs: SHA-256 differs" in capsys.readouterr().err
+    shard.write_bytes(bytes(data[:100]))  # truncated: refused on opening, before any read
+    with pytest.raises(AlexNetError, match="shorter than its index says"):
+        PreparedDataset(out)
+
+
+def test_an_index_pointing_outside_its_shards_is_refused(tree, tmp_path):
+    out = tmp_path / "j"
+    prepare_dataset(tree, out, size=32, workers=0, progress=False, storage="jpeg")
+    index = np.load(out / "val_index.npy")
+    index[0, 0] = 5
+    np.save(out / "val_index.npy", index)
+    with pytest.raises(AlexNetError, match="val_index.npy: index points outside its shards"):
+        PreparedDataset(out)
+
+
+def test_an_interrupted_jpeg_preparation_resumes_to_the_same_dataset(tree, tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare_module, "SAVE_PROGRESS_EVERY_S", 0.0)  # save after every image
+    real, seen = prepare_module._work, []
+
+    def dies_at_the_ninth(task):
+        seen.append(task[0])
+        if len(seen) == 9:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(prepare_module, "_work", dies_at_the_ninth)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(tree, tmp_path / "r", size=32, workers=0, progress=False, storage="jpeg")
+    assert not (tmp_path / "r" / "manifest.json").exists()
+    monkeypatch.setattr(prepare_module, "_work", lambda task: (seen.append(task[0]), real(task))[1])
+    seen.clear()
+    prepare_dataset(tree, tmp_path / "r", size=32, workers=0, progress=False, storage="jpeg")
+    assert len(seen) == 15 - 8 + 6  # train: the 7 not yet written; then val's 6
+    prepare_dataset(tree, tmp_path / "fresh", size=32, workers=0, progress=False, storage="jpeg")
+    resumed, fresh = PreparedDataset(tmp_path / "r"), PreparedDataset(tmp_path / "fresh")
+    for split in ("train", "val"):
+        np.testing.assert_array_equal(resumed.read(split, range(len(resumed.labels[split]))),
+                                      fresh.read(split, range(len(fresh.labels[split]))))
+    np.testing.assert_array_equal(resumed.mean_image, fresh.mean_image)
+
+
+def test_default_storage_by_size(tree, tmp_path):
+    small = prepare_dataset(tree, tmp_path / "s", size=32, workers=0, progress=False)
+    big = prepare_dataset(tree, tmp_path / "b", size=128, workers=0, progress=False)
+    assert small["storage"] == "raw" and big["storage"] == "jpeg"
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["splits"]["val"]["shards"] == \
+        ["val_images.000.jpgs"]
+    with pytest.raises(AlexNetError, match="--storage must be one of raw, jpeg"):
+        prepare_dataset(tree, tmp_path / "x", size=32, workers=0, progress=False, storage="png")
+
+
+def test_a_store_goes_to_loader_workers_without_open_files(both):
+    import pickle
+    _, jpeg = both
+    store = jpeg.images["train"]
+    store.read([0])  # opens its shard
+    copy = pickle.loads(pickle.dumps(store))
+    assert isinstance(copy, JpegStore) and copy._open_files is None and store._open_files is not None
+    np.testing.assert_array_equal(copy.read([3]), store.read([3]))
