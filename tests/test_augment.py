@@ -61,7 +61,8 @@ def test_train_batches_crop_exact_pixels(tmp_path):
     order = np.random.default_rng((7, 3)).permutation(10)
     seen = []
     for b in range(len(batches)):
-        crops, y, corners, flips, alphas = batches[batches.key(b)]
+        crops, y, corners, flips, alphas, inputs = batches[batches.key(b)]
+        assert inputs is None  # no preprocessor given: the float work is left to the training device
         for i in range(len(y)):
             index = order[b * 4 + i]
             yy, xx, f, a = sample_augmentation(7, 3, int(index), 16, 12, 0.1)

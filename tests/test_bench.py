@@ -11,10 +11,11 @@ def test_bench_data_reports_both_pipelines(shapes_data, tmp_path, capsys):
                  "--workers", "0", "--json", "--record", str(record)])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"images_per_second", "baseline_images_per_second", "workers"}
+    assert set(result) == {"images_per_second", "baseline_images_per_second", "workers", "runs"}
     assert result["images_per_second"] > 0 and result["baseline_images_per_second"] > 0 and result["workers"] == 0
+    assert [r["storage"] for r in result["runs"]] == ["raw"] and result["runs"][0]["data"] == str(shapes_data)
     text = record.read_text()
-    assert "input pipeline" in text and "alexnet " in text and "images/s vs reference" in text
+    assert "input pipeline" in text and "alexnet " in text and "raw storage" in text and "vs reference" in text
 
 
 def test_bench_train_reports_ours_and_reference(capsys):

@@ -69,7 +69,7 @@ def test_the_loader_reads_either_storage_the_same_way(both):
     for ds in (raw, jpeg):
         batches = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=1, pca_std=0.1)
         batches.set_epoch(2)
-        crops, labels, corners, flips, _ = batches[batches.key(1)]
+        crops, labels, corners, flips, _, _ = batches[batches.key(1)]
         stored = ds.read("train", batches._indices(1, batches.order))
         for i in range(len(labels)):
             y, x = corners[i].tolist()
@@ -156,3 +156,22 @@ def test_a_store_goes_to_loader_workers_without_open_files(both):
     copy = pickle.loads(pickle.dumps(store))
     assert isinstance(copy, JpegStore) and copy._open_files is None and store._open_files is not None
     np.testing.assert_array_equal(copy.read([3]), store.read([3]))
+
+
+def test_float_work_in_loader_workers_equals_the_training_process(both):
+    """On the CPU with workers, the workers build the network's input; it must be what the training
+    process computes from the same crops (bit for bit), for either storage, through shared memory."""
+    from alexnet.data.augment import Preprocessor
+    from alexnet.data.loader import make_loader
+    for ds in both:
+        pre = Preprocessor(ds.mean_image, ds.eigenvalues, ds.eigenvectors, 28, "aligned", "cpu")
+        plain = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=2, pca_std=0.1)
+        in_workers = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=2, pca_std=0.1,
+                                  preprocessor=pre)
+        plain.set_epoch(1), in_workers.set_epoch(1)
+        for b, batch in enumerate(make_loader(in_workers, 2, torch.device("cpu"))):
+            want = plain[plain.key(b)]
+            assert batch.inputs is not None and batch.inputs.is_shared() and len(batch.crops) == 0
+            torch.testing.assert_close(batch.inputs, pre.train_batch(want.crops, want.corners, want.flips,
+                                                                     want.alphas), rtol=0, atol=0)
+            torch.testing.assert_close(batch.labels, want.labels, rtol=0, atol=0)

@@ -1,7 +1,10 @@
 """`alexnet bench data`: images per second of the training input pipeline against a plain reference.
 
-Ours: `TrainBatches` (random crop and reflection of stored uint8 pixels, in loader workers) and
-`Preprocessor.train_batch` (mean image, PCA colour noise, float, NCHW) on the training device.
+Ours: what `alexnet train` runs. `TrainBatches` reads the stored pixels (raw arrays or JPEG shards,
+decoded in the loader's workers), takes random crops and reflections, and `Preprocessor.train_batch`
+applies the mean image, PCA colour noise, float and NCHW: in the workers on the CPU, on the device on
+CUDA. Several prepared datasets (e.g. the same images with raw and with JPEG storage) are timed in one
+run against one reference.
 
 The reference a user would otherwise write: the same stored images as JPEG files (quality 90) in an
 image-folder tree, a `torch.utils.data.Dataset` that opens each with PIL, takes a random crop and
@@ -112,7 +115,7 @@ def _end_to_end(batches: TrainBatches, pre: Preprocessor, preset: str, num_class
             epoch += 1
 
     def consume(batch: TrainBatch):
-        x = pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+        x = _inputs(pre, batch).to(dev, non_blocking=True)
         labels = batch.labels.to(dev, non_blocking=True)
         learner.step(x, labels, 1 / len(labels), None)
         return x.shape[0]
@@ -126,63 +129,96 @@ def _end_to_end(batches: TrainBatches, pre: Preprocessor, preset: str, num_class
     return rate
 
 
-def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images: int = 4096,
-               device: str | None = "cpu", train_preset: str | None = None, timed_batches: int = 400,
-               log=print) -> dict:
-    dataset = PreparedDataset(data)
-    dev = resolve_device(device)
-    train_images, train_labels = dataset.images["train"], dataset.labels["train"]
-    n = min(images, len(train_labels))
+def _inputs(pre: Preprocessor, batch: TrainBatch) -> torch.Tensor:
+    """The network's input for a batch, exactly as `training.epoch.train_epoch` takes it."""
+    return batch.inputs if batch.inputs is not None else \
+        pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+
+
+def _pipeline(dataset: PreparedDataset, n: int, batch_size: int, workers: int,
+              dev: torch.device) -> tuple[Preprocessor, TrainBatches]:
+    """The trainer's preprocessing and batches over the first n training images (float work in the
+    loader's workers on the CPU when there are workers, as in `training.trainer.prepare_inputs`)."""
     crop = crop_size_for(dataset.size, 7 / 8)
-    warmup = 2
-    if n < batch_size * (warmup + 2):
-        batch_size = max(1, n // (warmup + 2))
-
-    # Ours, over the first n training images.
-    path = dataset.images["train"]
-    batches = TrainBatches(path, train_labels[:n], batch_size, crop, seed=0, pca_std=0.1)
-    batches.set_epoch(1)
     pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, "aligned", dev)
+    batches = TrainBatches(dataset.images["train"], dataset.labels["train"][:n], batch_size, crop, seed=0,
+                           pca_std=0.1, preprocessor=pre if dev.type == "cpu" and workers else None)
+    return pre, batches
 
-    def ours_consume(batch: TrainBatch):
-        x = pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+
+def _ours(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
+          warmup: int) -> tuple[float, TrainBatches, Preprocessor]:
+    """The trainer's input path over the first n training images: stored pixels -> crops in the loader's
+    workers, float work in the workers on the CPU (as `alexnet train` with workers) or on the device."""
+    pre, batches = _pipeline(dataset, n, batch_size, workers, dev)
+    batches.set_epoch(1)
+
+    def consume(batch: TrainBatch):
+        x = _inputs(pre, batch)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         return x.shape[0]
 
-    log(f"bench data: {n} images of {dataset.size}x{dataset.size}, crops {crop}, batch {batch_size}, "
-        f"{workers} worker(s), float work on {dev}")
-    ours, _ = _images_per_second(make_loader(batches, workers, dev), ours_consume, warmup)
-    log(f"  ours (prepared uint8 arrays):       {ours:9.0f} images/s")
+    rate, _ = _images_per_second(make_loader(batches, workers, dev), consume, warmup)
+    return rate, batches, pre
 
+
+def _reference(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
+               warmup: int, log) -> float:
     mean_rgb = np.asarray(dataset.manifest["statistics"]["mean_rgb"]) / 255.0
     std_rgb = np.sqrt(np.diag(np.asarray(dataset.manifest["statistics"]["rgb_covariance"])))
     with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
         log(f"  writing {n} JPEG files for the reference (not timed) ...")
-        files = _write_jpegs(train_images[:n], train_labels[:n], Path(tmp))
-        reference = _ReferenceJpegDataset(files, train_labels[:n], crop, mean_rgb, std_rgb)
+        files = _write_jpegs(dataset.read("train", np.arange(n)), dataset.labels["train"][:n], Path(tmp))
+        reference = _ReferenceJpegDataset(files, dataset.labels["train"][:n], crop_size_for(dataset.size, 7 / 8),
+                                          mean_rgb, std_rgb)
         loader = DataLoader(reference, batch_size=batch_size, shuffle=True, num_workers=workers,
                             pin_memory=dev.type == "cuda")
 
-        def ref_consume(batch):
+        def consume(batch):
             x = batch[0].to(dev, non_blocking=True)
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             return x.shape[0]
 
-        baseline, _ = _images_per_second(loader, ref_consume, warmup)
+        return _images_per_second(loader, consume, warmup)[0]
+
+
+def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128, images: int = 4096,
+               device: str | None = "cpu", train_preset: str | None = None, timed_batches: int = 400,
+               log=print) -> dict:
+    """Ours on each dataset given (e.g. one prepared with raw and one with JPEG storage) and the reference
+    on the first one's images, in one run; with `train_preset`, the first one also end to end."""
+    datasets = [PreparedDataset(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
+    dev = resolve_device(device)
+    first = datasets[0]
+    n = min([images] + [len(d.labels["train"]) for d in datasets])
+    warmup = 2
+    if n < batch_size * (warmup + 2):
+        batch_size = max(1, n // (warmup + 2))
+    log(f"bench data: {n} images of {first.size}x{first.size}, crops {crop_size_for(first.size, 7 / 8)}, "
+        f"batch {batch_size}, {workers} worker(s), float work on {dev}"
+        + (" in the workers" if dev.type == "cpu" and workers else ""))
+    runs = []
+    for dataset in datasets:
+        rate, batches, pre = _ours(dataset, n, batch_size, workers, dev, warmup)
+        storage = dataset.manifest.get("storage", "raw")
+        runs.append({"data": str(dataset.root), "storage": storage, "images_per_second": rate})
+        log(f"  ours ({storage} storage, {dataset.root.name}): {rate:9.0f} images/s")
+    baseline = _reference(first, n, batch_size, workers, dev, warmup, log)
     log(f"  reference (JPEG + PIL + DataLoader): {baseline:9.0f} images/s")
-    ratio = ours / baseline if baseline > 0 else float("inf")
-    log(f"  speed-up: {ratio:.1f}x")
-    result = {"images_per_second": ours, "baseline_images_per_second": baseline, "workers": workers,
-              "batch_size": batch_size, "images": n, "size": dataset.size, "crop": crop, "device": str(dev),
-              "speedup": ratio}
+    for run in runs:
+        run["speedup"] = run["images_per_second"] / baseline if baseline > 0 else float("inf")
+        log(f"  speed-up, {run['storage']}: {run['speedup']:.1f}x")
+    result = {**runs[0], "runs": runs, "baseline_images_per_second": baseline, "workers": workers,
+              "batch_size": batch_size, "images": n, "size": first.size, "crop": crop_size_for(first.size, 7 / 8),
+              "device": str(dev)}
     if train_preset:
         # Whole batches only: a smaller last batch would make torch.compile compile once more, inside
         # the timed window (a real run pays that once per run, not per epoch).
-        whole = len(train_labels) // batch_size * batch_size
-        batches = TrainBatches(path, train_labels[:whole], batch_size, crop, seed=0, pca_std=0.1)
-        rate = _end_to_end(batches, pre, train_preset, dataset.num_classes, workers, dev, timed_batches, log)
+        whole = len(first.labels["train"]) // batch_size * batch_size
+        pre, batches = _pipeline(first, whole, batch_size, workers, dev)
+        rate = _end_to_end(batches, pre, train_preset, first.num_classes, workers, dev, timed_batches, log)
         result.update(train_preset=train_preset, train_images_per_second=rate,
                       imagenet_epoch_seconds=IMAGENET_TRAIN_IMAGES / rate if rate > 0 else float("inf"))
         log(f"  end to end (loader + {train_preset} training): {rate:9.0f} images/s; one ILSVRC-2012 epoch "
@@ -192,8 +228,10 @@ def bench_data(data: str | Path, workers: int = 2, batch_size: int = 128, images
 
 def record_line(result: dict) -> str:
     """The BENCHMARKS.md line for a `bench_data` result."""
-    line = (f"{result['images_per_second']:.0f} images/s vs reference {result['baseline_images_per_second']:.0f} "
-            f"({result['speedup']:.1f}x), {result['workers']} workers, batch {result['batch_size']}, "
+    ours = ", ".join(f"{r['storage']} storage {r['images_per_second']:.0f} images/s ({r['speedup']:.1f}x)"
+                     for r in result["runs"])
+    line = (f"{ours} vs reference {result['baseline_images_per_second']:.0f} (JPEG + PIL + DataLoader), "
+            f"{result['images']} images, {result['workers']} workers, batch {result['batch_size']}, "
             f"{result['size']} px stored, crops {result['crop']}, float work on {result['device']}")
     if result.get("train_preset"):
         line += (f"; end to end with {result['train_preset']} training: {result['train_images_per_second']:.0f} "

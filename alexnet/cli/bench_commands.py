@@ -34,7 +34,8 @@ def add_bench_data(sub) -> None:
                        description="Images per second of the training input pipeline (crops, flips, colour "
                                    "noise, mean image) against a reference reading the same images as JPEG "
                                    "files with PIL in a DataLoader with the same worker count.")
-    p.add_argument("--data", required=True, metavar="OUT", help="prepared dataset")
+    p.add_argument("--data", required=True, nargs="+", metavar="OUT",
+                   help="prepared dataset(s), each timed in the same run (e.g. raw and JPEG storage)")
     p.add_argument("--workers", type=nonnegative_int, default=2, help="loader processes for both (default 2)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch (default 128)")
     p.add_argument("--images", type=positive_int, default=4096, help="training images to read (default 4096)")
@@ -53,7 +54,7 @@ def run_bench_data(args: argparse.Namespace) -> int:
     result = bench_data(args.data, workers=args.workers, batch_size=args.batch_size, images=args.images,
                         device=args.device, train_preset=args.train_preset, timed_batches=args.train_batches,
                         log=(lambda line: None) if args.json else print)
-    keys = ["images_per_second", "baseline_images_per_second", "workers"]
+    keys = ["images_per_second", "baseline_images_per_second", "workers", "runs"]
     keys += ["train_images_per_second", "imagenet_epoch_seconds"] if args.train_preset else []
     return _finish(args, result, "input pipeline", record_line(result), keys)
 

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..interrupt import ignore_stop_signals
-from .augment import sample_augmentations
+from .augment import Preprocessor, sample_augmentations
 from .stores import JpegStore, RawStore
 
 
@@ -26,6 +26,7 @@ class TrainBatch(NamedTuple):
     corners: torch.Tensor   # (B, 2) the crops' (y, x) in the stored image (for the aligned mean)
     flips: torch.Tensor     # (B,) bool
     alphas: torch.Tensor    # (B, 3) float32 colour-noise draws
+    inputs: torch.Tensor | None = None  # (B, 3, c, c) float, when the workers did the float work (CPU)
 
 
 class EvalBatch(NamedTuple):
@@ -78,9 +79,12 @@ class TrainBatches(_Batches):
     Items are `TrainBatch`es, looked up by `EpochKey`.
     """
 
-    def __init__(self, images_path: str | Path, labels: np.ndarray, batch_size: int, crop_size: int,
-                 seed: int, pca_std: float, flip: bool = True, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, images_path: RawStore | JpegStore | str | Path, labels: np.ndarray, batch_size: int,
+                 crop_size: int, seed: int, pca_std: float, flip: bool = True, rank: int = 0, world_size: int = 1,
+                 preprocessor: Preprocessor | None = None) -> None:
         super().__init__(images_path, labels, batch_size, rank, world_size)
+        # A CPU Preprocessor here: the float work happens where the batch is built (in loader workers).
+        self.preprocessor = preprocessor
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
         self.epoch, self.start = 0, 0
         self.order = np.arange(len(labels))
@@ -107,8 +111,12 @@ class TrainBatches(_Batches):
         crops, reflected = torch.from_numpy(self.images.crops(indices, corners, c)), torch.from_numpy(flips)
         if reflected.any():  # torch.flip: ~10x faster than copying NumPy's negative-stride view
             crops[reflected] = crops[reflected].flip(2)
-        return TrainBatch(crops, torch.from_numpy(self.labels[indices]),
-                          torch.from_numpy(corners), reflected, torch.from_numpy(alphas))
+        batch = TrainBatch(crops, torch.from_numpy(self.labels[indices]),
+                           torch.from_numpy(corners), reflected, torch.from_numpy(alphas))
+        if self.preprocessor is not None:  # the pixels are not sent on once they are the network's input
+            batch = batch._replace(inputs=self.preprocessor.train_batch(crops, batch.corners, reflected, batch.alphas),
+                                   crops=crops[:0])
+        return batch
 
 
 class EvalBatches(_Batches):

@@ -89,7 +89,8 @@ def train_epoch(learner: Learner, loader: DataLoader, pre: Preprocessor, ctx: Di
     bar.update(min(total_images, start * batches.batch_size * ctx.world_size))
     for step, batch in enumerate(loader, start=start):
         batch: TrainBatch
-        x = pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+        x = batch.inputs if batch.inputs is not None else \
+            pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
         y = batch.labels.to(pre.device, non_blocking=True)
         # The mean over the global batch, also when ranks hold different numbers of images.
         weight = ctx.world_size / max(1, global_batch_count(step, batches.batch_size, ctx, total_images))

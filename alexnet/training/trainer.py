@@ -186,12 +186,12 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
     # On CPU the loader would compete with the training threads for the same cores (measured slower on
     # 2 cores: 30-45 s per demo epoch with one worker, 22 s without), so it runs in-process there.
     workers = s.workers if s.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
-    run.batches = TrainBatches(dataset.images["train"], dataset.labels["train"],
-                               batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
-                               ctx.world_size)
     run.mean_image = mean_image_for(run.model_cfg, dataset.mean_image)  # the dataset's, unless the preset fixes one
     run.pre = Preprocessor(run.mean_image, colour_scales(recipe, dataset.eigenvalues), dataset.eigenvectors,
                            run.model_cfg.input_size, recipe.mean_crop, device, recipe.train_input_scale)
+    run.batches = TrainBatches(dataset.images["train"], dataset.labels["train"],
+                               batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
+                               ctx.world_size, preprocessor=run.pre if device.type == "cpu" and workers else None)
     run.loader = make_loader(run.batches, workers, device)  # workers persist across epochs (EpochKeys)
     # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
     run.max_loss = 100 * math.log(max(2, dataset.num_classes))
