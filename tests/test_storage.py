@@ -175,3 +175,15 @@ def test_float_work_in_loader_workers_equals_the_training_process(both):
             torch.testing.assert_close(batch.inputs, pre.train_batch(want.crops, want.corners, want.flips,
                                                                      want.alphas), rtol=0, atol=0)
             torch.testing.assert_close(batch.labels, want.labels, rtol=0, atol=0)
+
+
+def test_both_decoders_give_the_same_pixels(both):
+    """simplejpeg (where installed) and Pillow decode the stored JPEGs to identical pixels, so results do
+    not depend on which decoder runs."""
+    simplejpeg = pytest.importorskip("simplejpeg")
+    from alexnet.data.stores import decode_jpeg_pillow
+    _, jpeg = both
+    store = jpeg.images["train"]
+    for i in range(len(store)):
+        data = bytes(store._bytes(i))
+        np.testing.assert_array_equal(simplejpeg.decode_jpeg(data, colorspace="RGB"), decode_jpeg_pillow(data))

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import Preprocessor, crop_size_for
 from ..data.loader import TrainBatch, TrainBatches, make_loader
+from ..data.stores import DECODER
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..model import build_model
@@ -203,8 +204,10 @@ def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128,
     for dataset in datasets:
         rate, batches, pre = _ours(dataset, n, batch_size, workers, dev, warmup)
         storage = dataset.manifest.get("storage", "raw")
-        runs.append({"data": str(dataset.root), "storage": storage, "images_per_second": rate})
-        log(f"  ours ({storage} storage, {dataset.root.name}): {rate:9.0f} images/s")
+        runs.append({"data": str(dataset.root), "storage": storage, "images_per_second": rate,
+                     **({"decoder": DECODER.split(" (")[0]} if storage == "jpeg" else {})})
+        log(f"  ours ({storage} storage, {dataset.root.name}): {rate:9.0f} images/s"
+            + (f"  (JPEG decoder: {DECODER})" if storage == "jpeg" else ""))
     baseline = _reference(first, n, batch_size, workers, dev, warmup, log)
     log(f"  reference (JPEG + PIL + DataLoader): {baseline:9.0f} images/s")
     for run in runs:
@@ -228,8 +231,8 @@ def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128,
 
 def record_line(result: dict) -> str:
     """The BENCHMARKS.md line for a `bench_data` result."""
-    ours = ", ".join(f"{r['storage']} storage {r['images_per_second']:.0f} images/s ({r['speedup']:.1f}x)"
-                     for r in result["runs"])
+    ours = ", ".join(f"{r['storage']} storage{' (' + r['decoder'] + ')' if 'decoder' in r else ''} "
+                     f"{r['images_per_second']:.0f} images/s ({r['speedup']:.1f}x)" for r in result["runs"])
     line = (f"{ours} vs reference {result['baseline_images_per_second']:.0f} (JPEG + PIL + DataLoader), "
             f"{result['images']} images, {result['workers']} workers, batch {result['batch_size']}, "
             f"{result['size']} px stored, crops {result['crop']}, float work on {result['device']}")

@@ -26,6 +26,7 @@ from ..config import ModelConfig, Recipe, recipe_from_dict, to_dict
 from ..data.augment import Preprocessor, crop_size_for
 from ..data.loader import TrainBatches, make_loader
 from ..data.prepared import PreparedDataset
+from ..data.stores import DECODER
 from ..device import resolve_device
 from ..errors import AlexNetError
 from ..interrupt import StopRequest, TrainingInterrupted
@@ -215,8 +216,10 @@ def _run_config(run: Run) -> dict[str, Any]:
 def _announce(run: Run, resuming: bool, per_rank: int) -> None:
     r, crop = run.recipe, run.model_cfg.input_size
     n_params = sum(p.numel() for p in run.model.parameters())
+    jpeg = run.dataset.manifest.get("storage") == "jpeg"
     run.log(f"{'resuming' if resuming else 'training'} preset {run.preset.name!r} ({n_params:,} parameters) on "
-            f"{run.device}: {run.dataset.describe()}, crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, "
+            f"{run.device}: {run.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
+            f"crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, "
             f"epochs {run.start_epoch}..{r.epochs}, seed {run.seed}, {run.speed.describe()}")
     if run.ctx.enabled:
         run.log(f"data parallel: {run.ctx.world_size} processes x {per_rank} images = global batch "
