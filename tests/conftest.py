@@ -32,6 +32,17 @@ def shapes_data(shapes_src, tmp_path_factory):
     return out
 
 
+def dies_on_call(function, n: int, seen: list):
+    """`function`, recording each call's first argument's first item in `seen`, raising KeyboardInterrupt
+    (a Ctrl-C) on the n-th call: an interruption at a known point of a long job."""
+    def wrapper(task):
+        seen.append(task[0])
+        if len(seen) == n:
+            raise KeyboardInterrupt
+        return function(task)
+    return wrapper
+
+
 def write_image(path, array: np.ndarray, mode: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(array)

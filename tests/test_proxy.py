@@ -11,6 +11,7 @@ from alexnet.cli.main import main
 from alexnet.data.prepare import prepare_dataset
 from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
+from conftest import dies_on_call
 
 
 def _digest(root):
@@ -66,15 +67,8 @@ def test_deterministic_parallel_and_preparable(tmp_path):
 
 
 def test_an_interrupted_run_continues_and_ends_the_same(tmp_path, monkeypatch):
-    real, calls = proxy._make_class, []
-
-    def dies_on_the_third(task):
-        calls.append(task[1])
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(proxy, "_make_class", dies_on_the_third)
+    real = proxy._make_class
+    monkeypatch.setattr(proxy, "_make_class", dies_on_call(real, 3, []))
     with pytest.raises(KeyboardInterrupt):
         proxy.make_proxy_dataset(tmp_path / "p", classes=4, train_per_class=2, val_per_class=1, size=48,
                                  workers=0, progress=False)

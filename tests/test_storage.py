@@ -14,7 +14,7 @@ from alexnet.data.prepare import prepare_dataset
 from alexnet.data.prepared import PreparedDataset, verify_dataset
 from alexnet.data.stores import JpegStore, decode_jpeg
 from alexnet.errors import AlexNetError
-from conftest import write_image
+from conftest import dies_on_call, write_image
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +115,7 @@ def test_an_index_pointing_outside_its_shards_is_refused(tree, tmp_path):
 def test_an_interrupted_jpeg_preparation_resumes_to_the_same_dataset(tree, tmp_path, monkeypatch):
     monkeypatch.setattr(prepare_module, "SAVE_PROGRESS_EVERY_S", 0.0)  # save after every image
     real, seen = prepare_module._work, []
-
-    def dies_at_the_ninth(task):
-        seen.append(task[0])
-        if len(seen) == 9:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(prepare_module, "_work", dies_at_the_ninth)
+    monkeypatch.setattr(prepare_module, "_work", dies_on_call(real, 9, seen))
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset(tree, tmp_path / "r", size=32, workers=0, progress=False, storage="jpeg")
     assert not (tmp_path / "r" / "manifest.json").exists()
