@@ -21,7 +21,8 @@ from .checkpoint import LAST, save_checkpoint
 
 CONFIG = "config.json"
 METRICS = "metrics.csv"
-METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds")
+METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds",
+                   "images_per_second")
 STEPS = "steps.csv"
 STEP_COLUMNS = ("epoch", "step", "global_step", "lr", "train_loss")
 
@@ -65,7 +66,7 @@ def metrics_csv(history: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in history:
-        writer.writerow({k: row[k] for k in METRICS_COLUMNS})
+        writer.writerow({k: row.get(k, "") for k in METRICS_COLUMNS})  # runs from before a column: empty
     return buf.getvalue()
 
 
@@ -76,6 +77,6 @@ def read_metrics(run: str | Path) -> list[dict[str, float]]:
         raise AlexNetError(f"{path}: no metrics.csv in this run folder")
     try:
         with open(path, newline="") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
     except (ValueError, TypeError) as exc:
         raise AlexNetError(f"{path}: not a metrics file written by alexnet train ({exc})") from None

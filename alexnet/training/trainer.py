@@ -77,6 +77,7 @@ class Run:
     mean_image: np.ndarray | None = None
     max_loss: float = math.inf    # a mean loss above this is an explosion, treated like a NaN
     step_log_mark: EpochSums | None = None   # the totals at the last steps.csv row
+    rate: float = 0.0                        # training images per second of the last epoch
 
     def payload(self, epoch_done: int, **extra: Any) -> dict[str, Any]:
         """The checkpoint: what the network is, its weights, and everything a resume needs."""
@@ -247,7 +248,7 @@ def run_epochs(run: Run, stop: StopRequest, board) -> str:
         row = {"epoch": epoch, "lr": lr, "train_loss": round(sums.mean_loss, 6),
                "train_top1_error": round(sums.error, 6), "val_top1_error": round(val["top1_error"], 6),
                "val_top5_error": round(val["top5_error"], 6), "seconds": round(time.monotonic() - started, 2),
-               "skipped_batches": int(sums.skipped)}
+               "images_per_second": round(run.rate, 1), "skipped_batches": int(sums.skipped)}
         run.history.append(row)
         event = run.schedule.end_epoch(epoch, val["top1_error"])
         run.writer.end_epoch(run.payload(epoch), run.history)
@@ -290,6 +291,7 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
     totals = RunningTotals(run.device, resume_here["totals"] if resume_here and ctx.is_main else None)
     run.step_log_mark = totals.local() if run.settings.log_steps else None
     bar = Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}", enabled=run.settings.progress and ctx.is_main)
+    stepping = time.monotonic()
     stopped_at = train_epoch(run.learner, run.loader, run.pre, ctx, totals, bar, batches.start,
                              lambda step: _after_step(run, epoch, step, totals, started, stop),
                              run.max_loss if run.settings.skip_bad_batches else None, run.log)
@@ -297,6 +299,8 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
         raise TrainingInterrupted(_interrupted_message(stop, run.settings.out,
                                                        f"epoch {epoch}, step {stopped_at} of {len(batches)}"))
     sums = totals.summed()
+    # training images per second of this epoch's steps (validation excluded; this process's part of a resumed epoch)
+    run.rate = (sums.images - (resume_here["totals"][2] if resume_here else 0)) / max(1e-9, time.monotonic() - stepping)
     if not math.isfinite(sums.mean_loss) or sums.mean_loss > run.max_loss:
         raise AlexNetError(f"training diverged in epoch {epoch} (mean loss {sums.mean_loss:.4g}); the last good "
                            f"checkpoint {run.writer.last} is kept; try a lower --lr, or --skip-bad-batches")
@@ -358,8 +362,8 @@ def _log_epoch(run: Run, row: dict[str, Any], event: str | None) -> None:
     skipped = row["skipped_batches"]
     run.log(f"epoch {row['epoch']}: lr {row['lr']:g}  train loss {row['train_loss']:.4f}  train top-1 err "
             f"{row['train_top1_error']:.2%}  val top-1 err {row['val_top1_error']:.2%}  top-5 err "
-            f"{row['val_top5_error']:.2%}  ({row['seconds']:.1f}s)" + (f"  skipped {skipped} bad batch(es)"
-                                                                       if skipped else ""))
+            f"{row['val_top5_error']:.2%}  ({row['seconds']:.1f}s, training {row['images_per_second']:.0f} images/s)"
+            + (f"  skipped {skipped} bad batch(es)" if skipped else ""))
     if event == "drop":
         run.log(f"validation error stopped improving: learning rate divided by 10 (drop {run.schedule.drops} "
                 f"of {run.recipe.max_lr_drops})")
