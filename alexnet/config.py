@@ -135,6 +135,10 @@ class Recipe:
     plateau_min_delta: float = 1e-3      # an improvement is a drop of val top-1 error by this much
     max_lr_drops: int = 3                # the paper: "reduced three times prior to termination"
     lr_steps: tuple[tuple[int, float], ...] = ()   # (first epoch, factor of base lr), 1-based
+    # Not the paper's (named departure for large batches, Goyal et al. 2017): over the first warmup_epochs
+    # the rate rises step by step, linearly, from warmup_start_factor x its value to its value.
+    warmup_epochs: int = 0
+    warmup_start_factor: float = 1.0
     conv1_slow_epoch: int = 0            # 0 = never
     conv1_slow_factor: float = 0.1
     conv1_freeze_epoch: int = 0          # 0 = never
@@ -152,13 +156,15 @@ class Recipe:
     def __post_init__(self) -> None:
         for name in ("batch_size", "epochs", "plateau_patience", "eval_batch_size"):
             require(_whole(getattr(self, name), 1), f"recipe.{name}", getattr(self, name), "a whole number >= 1")
-        for name in ("max_lr_drops", "conv1_slow_epoch", "conv1_freeze_epoch", "pca_off_epoch"):
+        for name in ("max_lr_drops", "conv1_slow_epoch", "conv1_freeze_epoch", "pca_off_epoch", "warmup_epochs"):
             require(_whole(getattr(self, name), 0), f"recipe.{name}", getattr(self, name), "a whole number >= 0")
         require(_finite(self.lr) and self.lr > 0, "recipe.lr", self.lr, "a positive number")
         require(_finite(self.momentum) and 0 <= self.momentum < 1, "recipe.momentum", self.momentum, "in [0, 1)")
         for name in ("weight_decay", "bias_lr_multiplier", "plateau_min_delta", "conv1_slow_factor", "pca_std"):
             require(_finite(getattr(self, name)) and getattr(self, name) >= 0, f"recipe.{name}", getattr(self, name),
                     "a number >= 0")
+        require(_finite(self.warmup_start_factor) and 0 < self.warmup_start_factor <= 1, "recipe.warmup_start_factor",
+                self.warmup_start_factor, "in (0, 1]")
         require(self.schedule in SCHEDULES, "recipe.schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")
         require(all(len(step) == 2 and _whole(step[0], 1) and _finite(step[1]) and step[1] >= 0
                     for step in self.lr_steps), "recipe.lr_steps", self.lr_steps,

@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 from alexnet import build_model
 from alexnet.config import Recipe
 from alexnet.presets import get_preset
@@ -82,3 +84,21 @@ def test_state_at_the_epoch_limit_matches_an_uninterrupted_run():
     assert {k: v for k, v in short.state_dict().items() if k != "finished"} == \
         {k: v for k, v in long.state_dict().items() if k != "finished"}
     assert short.drops == 1  # the drop at epoch 3 happened even though epoch 3 was the last
+
+
+def test_large_batch_linear_scaling_and_warmup_by_hand():
+    """Goyal et al.'s rule (not the paper's): batch 512 = 4 x 128, so lr 0.04, reached over 5 epochs
+    from 0.01 linearly in steps; without --lr-scaling nothing changes."""
+    from alexnet.training.trainer import large_batch
+
+    paper = get_preset("paper").recipe
+    big = large_batch(replace(paper, batch_size=512), 128, "linear", None)
+    assert (big.lr, big.warmup_epochs, big.warmup_start_factor) == (0.04, 5, 0.25)
+    assert large_batch(replace(paper, batch_size=512), 128, "none", None) == replace(paper, batch_size=512)
+    assert large_batch(replace(paper, batch_size=512), 128, "linear", 2).warmup_epochs == 2
+    s = LearningRateSchedule(big)
+    # rate = 0.04 x (0.25 + 0.75 x min(1, (epoch - 1 + fraction) / 5))
+    for epoch, fraction, want in ((1, 0.0, 0.01), (1, 0.5, 0.013), (3, 0.5, 0.025), (5, 1.0, 0.04), (6, 0.0, 0.04)):
+        assert s.base_lr(epoch, fraction) == pytest.approx(want, rel=1e-12)
+    assert s.warming_up(5) and not s.warming_up(6)
+    assert LearningRateSchedule(paper).base_lr(1, 0.5) == 0.01  # the paper: no warm-up

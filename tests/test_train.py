@@ -1,6 +1,7 @@
 """Training end to end on generated data: learning, exact resume, checkpoints, and bad input."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -180,3 +181,14 @@ def test_log_steps_writes_the_mean_loss_of_each_window(shapes_data, tmp_path):
         assert (first * 19 * 16 + second * (18 * 16 + 8)) / 600 == pytest.approx(float(epochs[e]["train_loss"]),
                                                                                abs=2e-6)
     assert all(float(r["lr"]) == 0.005 for r in rows)
+
+
+def test_linear_lr_scaling_warms_up_step_by_step(shapes_data, tmp_path):
+    """small's batch is 32; at 64 with --lr-scaling linear the rate is 2 x 0.005 = 0.01, starting from half
+    of it and rising over 5 epochs: at step s of 10 in epoch 1, 0.01 x (0.5 + 0.5 x s / 50)."""
+    run = tmp_path / "run"
+    train(settings(shapes_data, run, epochs=1, batch_size=64, lr=None, lr_scaling="linear", log_steps=5))
+    rows = list(csv.DictReader(open(run / "steps.csv")))
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.01 * (0.5 + 0.5 * s / 50) for s in (5, 10)])
+    saved = json.loads((run / "config.json").read_text())["recipe"]
+    assert (saved["lr"], saved["batch_size"], saved["warmup_epochs"], saved["warmup_start_factor"]) == (0.01, 64, 5, 0.5)

@@ -25,6 +25,11 @@ def add_train(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="most epochs to train (default: the preset's)")
     p.add_argument("--batch-size", type=int, default=None, help="images per step (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the preset's)")
+    p.add_argument("--lr-scaling", default="none", choices=["none", "linear"],
+                   help="not the paper's: 'linear' multiplies the rate by --batch-size / the preset's batch and warms "
+                        "it up over 5 epochs (Goyal et al. 2017), for large batches (default none)")
+    p.add_argument("--warmup-epochs", type=int, default=None,
+                   help="epochs of linear warm-up (default: 5 with --lr-scaling linear to a larger batch, else 0)")
     add_seed(p, "seed for init, data order, augmentation, dropout", type=int)
     add_device(p)
     p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last.pt")
@@ -64,7 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
         channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
         ablations=tuple(args.ablate), checkpoint_every=args.checkpoint_every,
         skip_bad_batches=args.skip_bad_batches, auto_resume=args.auto_resume, tensorboard=args.tensorboard,
-        log_steps=args.log_steps,
+        log_steps=args.log_steps, lr_scaling=args.lr_scaling, warmup_epochs=args.warmup_epochs,
         progress=show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "

@@ -95,8 +95,18 @@ class LearningRateSchedule:
                 factor = f
         return factor
 
-    def base_lr(self, epoch: int) -> float:
-        return self.recipe.lr * self.base_factor(epoch)
+    def base_lr(self, epoch: int, fraction: float = 0.0) -> float:
+        """The rate at `fraction` (0-1) of the way through `epoch`."""
+        return self.recipe.lr * self.base_factor(epoch) * self.warmup_factor(epoch, fraction)
+
+    def warmup_factor(self, epoch: int, fraction: float = 0.0) -> float:
+        """The large-batch warm-up (not the paper's): linear in steps from warmup_start_factor to 1."""
+        r = self.recipe
+        done = (epoch - 1 + fraction) / r.warmup_epochs if r.warmup_epochs else 1.0
+        return r.warmup_start_factor + (1.0 - r.warmup_start_factor) * min(1.0, done)
+
+    def warming_up(self, epoch: int) -> bool:
+        return epoch <= self.recipe.warmup_epochs
 
     def layer_factor(self, layer: str, epoch: int) -> float:
         """cuda-convnet's late-run treatment of conv1: slowed, then a rate of 0 ("frozen"; as in the
@@ -109,11 +119,12 @@ class LearningRateSchedule:
                 return r.conv1_slow_factor
         return 1.0
 
-    def apply(self, optimizer: Any, epoch: int) -> float:
-        """Set every group's rate for `epoch`; return the base rate (what metrics.csv logs)."""
-        base = self.base_lr(epoch)
+    def apply(self, optimizer: Any, epoch: int, fraction: float = 0.0) -> float:
+        """Set every group's rate at `fraction` of `epoch`; return the base rate (what metrics.csv logs)."""
+        base = self.base_lr(epoch, fraction)
+        warm = self.warmup_factor(epoch, fraction)
         for group in optimizer.param_groups:
-            rate = base if group.get("follows_schedule", True) else self.recipe.lr
+            rate = base if group.get("follows_schedule", True) else self.recipe.lr * warm
             group["lr"] = rate * group.get("lr_multiplier", 1.0) * self.layer_factor(group.get("layer", ""), epoch)
         return base
 

@@ -34,19 +34,25 @@ class TrainSettings:
     auto_resume: bool = False        # resume if OUT/last.pt exists, else start (for restarts under torchrun)
     tensorboard: bool = False        # also log to OUT/tensorboard (scalars, lr, conv1 kernels)
     log_steps: int | None = None     # also append the mean training loss of every N steps to OUT/steps.csv
+    # Not the paper's: "linear" scales the learning rate with --batch-size against the preset's batch and
+    # warms up (Goyal et al. 2017: 5 epochs, from the unscaled rate); "none" keeps the preset's rate.
+    lr_scaling: str = "none"
+    warmup_epochs: int | None = None  # None: 5 with linear scaling to a larger batch, else the preset's (0)
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
     def __post_init__(self) -> None:
         for flag, value, minimum in (("--epochs", self.epochs, 1), ("--batch-size", self.batch_size, 1),
                                      ("--workers", self.workers, 0), ("--checkpoint-every", self.checkpoint_every, 1),
-                                     ("--log-steps", self.log_steps, 1),
+                                     ("--log-steps", self.log_steps, 1), ("--warmup-epochs", self.warmup_epochs, 0),
                                      ("--seed", self.seed, 0)):
             if value is not None and not value >= minimum:
                 raise UsageError(f"{flag} must be at least {minimum}, got {value}")
         for flag, value in (("--lr", self.lr), ("--time-limit", self.time_limit)):
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise UsageError(f"{flag} must be a positive number, got {value}")
+        if self.lr_scaling not in ("none", "linear"):
+            raise UsageError(f"--lr-scaling must be none or linear, got {self.lr_scaling!r}")
         data, out = Path(self.data).resolve(), Path(self.out).resolve()
         if out == data or data in out.parents:
             raise AlexNetError(f"--out {self.out}: the run folder must not be inside the dataset folder {self.data}")

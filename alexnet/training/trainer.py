@@ -146,7 +146,19 @@ def _recipe(s: TrainSettings, preset: Preset, ckpt: dict[str, Any] | None, log) 
         if ignored:
             log(f"note: resuming keeps the run's {', '.join(ignored)}; ignoring the new value(s)")
         overrides = {k: v for k, v in overrides.items() if k == "epochs"}
-    return replace(recipe, **overrides)
+        return replace(recipe, **overrides)
+    recipe = replace(recipe, **overrides)
+    return large_batch(recipe, preset.recipe.batch_size, s.lr_scaling, s.warmup_epochs)
+
+
+def large_batch(recipe: Recipe, paper_batch: int, scaling: str, warmup_epochs: int | None) -> Recipe:
+    """Goyal et al. (2017)'s linear scaling rule, a named departure from the paper: with k = batch /
+    the preset's batch, the rate x k, reached by a linear warm-up from the unscaled rate over 5 epochs."""
+    k = recipe.batch_size / paper_batch
+    if scaling == "linear" and k != 1:
+        recipe = replace(recipe, lr=recipe.lr * k, warmup_epochs=5 if k > 1 else 0,
+                         warmup_start_factor=min(1.0, 1 / k))
+    return recipe if warmup_epochs is None else replace(recipe, warmup_epochs=warmup_epochs)
 
 
 def _network(preset: Preset, recipe: Recipe, dataset: PreparedDataset, seed: int) -> tuple[ModelConfig, AlexNet]:
@@ -281,6 +293,8 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
     pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
     resume_here = run.partial if run.partial and run.partial["epoch"] == epoch else None
     batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0, resume_here["step"] if resume_here else 0)
+    if run.schedule.warming_up(epoch):
+        run.schedule.apply(run.optimizer, epoch, batches.start / len(batches))
     if resume_here:  # dropout continues from the exact random state of the interrupted step
         torch.set_rng_state(resume_here["rng"])
         if run.device.type == "cuda" and resume_here.get("cuda_rng") is not None:
@@ -311,6 +325,8 @@ def _after_step(run: Run, epoch: int, step: int, totals: RunningTotals, started:
     """After each step: log the loss and write a mid-epoch checkpoint when due or asked to stop; True
     to stop."""
     ctx, every = run.ctx, run.settings.checkpoint_every
+    if run.schedule.warming_up(epoch):  # the large-batch warm-up moves the rate every step
+        run.schedule.apply(run.optimizer, epoch, (step + 1) / len(run.batches))
     if run.settings.log_steps and (step + 1) % run.settings.log_steps == 0:
         _log_steps(run, epoch, step, totals)
     asked = stop.requested
@@ -339,7 +355,7 @@ def _log_steps(run: Run, epoch: int, step: int, totals: RunningTotals) -> None:
     run.step_log_mark = now
     images = now.images - before.images
     run.writer.log_step({"epoch": epoch, "step": step + 1, "global_step": (epoch - 1) * len(run.batches) + step + 1,
-                         "lr": run.schedule.base_lr(epoch),
+                         "lr": run.schedule.base_lr(epoch, (step + 1) / len(run.batches)),
                          "train_loss": round((now.loss_sum - before.loss_sum) / max(1.0, images), 6)})
 
 
