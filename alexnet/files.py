@@ -55,3 +55,58 @@ def write_text(path: str | Path, text: str, what: str = "file") -> Path:
 
 def write_json(path: str | Path, data: Any, what: str = "file", indent: int = 1) -> Path:
     return write_text(path, json.dumps(data, indent=indent) + "\n", what)
+
+
+class FolderLock:
+    """An exclusive lock on a folder for one process's life (`RUN/.lock`, flock): a second process that
+    asks for it is refused at once. The operating system drops it when the holder exits or is killed,
+    so a dead process never leaves a stale lock; the file records who holds it."""
+
+    def __init__(self, folder: str | Path, what: str) -> None:
+        self.path, self.what, self.file = Path(folder) / ".lock", what, None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl  # POSIX; where it is missing the lock is skipped (see release)
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            self.file = None
+            raise AlexNetError(f"{self.path.parent}: {self.what} is already in use by {holder}; wait for it to "
+                               "finish or choose another folder") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"process {os.getpid()}")
+        self.file.flush()
+        return self
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()  # closing drops the flock
+            self.file = None
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Temporary files (`.NAME.PID.tmp`) left by writers that were killed: those whose process is gone."""
+    removed = []
+    for tmp in Path(folder).glob(".*.*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -143,3 +143,33 @@ def test_reader_rejects_tampering(random_tree, tmp_path):
     (out3 / "val_images.npy").unlink()
     with pytest.raises(AlexNetError, match="val_images.npy: missing"):
         PreparedDataset(out3)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F", "L", "LA", "P", "RGBA", "CMYK"])
+def test_every_image_mode_is_scaled_like_numpy(mode, tmp_path):
+    """Each mode's pixels as 8-bit RGB, against numpy on the same values: 16-bit greyscale scaled by
+    255/65535 (Pillow alone clips it to white), float 0-1 times 255, the others as Pillow defines them."""
+    from alexnet.data.images import load_rgb
+
+    ramp = np.linspace(0, 1, 64 * 48).reshape(48, 64)
+    if mode in ("I;16", "I"):
+        values = np.round(ramp * 65535).astype(np.uint16 if mode == "I;16" else np.int32)
+        image, want = Image.fromarray(values), np.round(values * (255 / 65535))  # uint16: I;16, int32: I
+        assert image.mode == mode
+        path = tmp_path / "x.png" if mode == "I;16" else tmp_path / "x.tif"
+    elif mode == "F":
+        image, want, path = Image.fromarray(ramp.astype(np.float32), "F"), np.round(ramp.astype(np.float32) * 255.0), tmp_path / "x.tif"
+    else:
+        grey = np.round(ramp * 255).astype(np.uint8)
+        image = Image.fromarray(np.stack([grey, 255 - grey, grey // 2], -1)).convert(mode)
+        want, path = None, tmp_path / ("x.tif" if mode == "CMYK" else "x.png")
+    image.save(path)
+    got = np.asarray(load_rgb(path))
+    assert got.shape == (48, 64, 3) and got.dtype == np.uint8
+    if want is not None:  # greyscale: the same value in R, G and B
+        for c in range(3):
+            np.testing.assert_array_equal(got[..., c], want.astype(np.uint8))
+        assert got[..., 0].max() == 255 and got[..., 0].min() == 0 and (got[..., 0] == 255).mean() < 0.01
+    else:
+        with Image.open(path) as reread:
+            np.testing.assert_array_equal(got, np.asarray(reread.convert("RGB")))

@@ -315,3 +315,30 @@ def test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint(tiny, tmp_path):
     got, want = load_checkpoint(tmp_path / "b"), load_checkpoint(tmp_path / "a")
     for name, value in want["model"].items():
         assert torch.equal(got["model"][name], value), name
+
+
+def test_a_second_training_on_the_same_run_folder_is_refused(tiny, tmp_path, monkeypatch):
+    """While one `train` holds RUN, another is refused (it would silently overwrite the first's files);
+    once the first ends, its lock is gone with it."""
+    from alexnet.files import FolderLock
+
+    run = tmp_path / "run"
+    holder = FolderLock(run, "this run folder").acquire()  # another process's lock, as far as train() can tell
+    try:
+        with pytest.raises(AlexNetError, match=r"run: this run folder is already in use by process \d+"):
+            train(settings(tiny, run, epochs=1))
+        assert not (run / LAST).exists()
+    finally:
+        holder.release()
+    train(settings(tiny, run, epochs=1))  # free again
+    assert (run / LAST).exists()
+
+
+def test_stale_temporaries_of_killed_writers_are_removed(tiny, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = run / f".last.pt.{dead.stdout.strip()}.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    train(settings(tiny, run, epochs=1))
+    assert not stale.exists() and (run / LAST).exists()

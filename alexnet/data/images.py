@@ -29,7 +29,24 @@ def load_rgb(path: str | Path | BinaryIO, shorter_side: int | None = None) -> Im
             img.draft(img.mode if img.mode in ("RGB", "L") else None, (math.ceil(w * scale), math.ceil(h * scale)))
         img.load()
         img = ImageOps.exif_transpose(img)
-        return img.convert("RGB")
+        return to_8bit(img).convert("RGB")
+
+
+WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """Greyscale of more than 8 bits scaled to 0-255 (Pillow's own conversion clips it: a 16-bit image
+    would come out nearly all white). 16-bit and 32-bit integer images are read as 16-bit (x 255/65535);
+    float images as 0-1 when their largest value is at most 1, else as 0-255."""
+    if img.mode in WIDE_INTEGER_MODES:
+        wide = np.asarray(img, dtype=np.float64)
+        return Image.fromarray(np.clip(np.round(wide * (255 / 65535)), 0, 255).astype(np.uint8), "L")
+    if img.mode == "F":
+        wide = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        scale = 255.0 if wide.size and wide.max() <= 1.0 else 1.0
+        return Image.fromarray(np.clip(np.round(wide * scale), 0, 255).astype(np.uint8), "L")
+    return img
 
 
 def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:

@@ -29,6 +29,7 @@ from ..data.prepared import PreparedDataset
 from ..data.stores import DECODER
 from ..device import resolve_device
 from ..errors import AlexNetError
+from ..files import FolderLock, remove_stale_temporaries
 from ..interrupt import StopRequest, TrainingInterrupted
 from ..model import AlexNet, build_network, mean_image_for
 from ..presets import Preset, get_preset, preset_from_file
@@ -67,6 +68,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     schedule: LearningRateSchedule
     writer: RunWriter
+    lock: FolderLock | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 1
     partial: dict[str, Any] | None = None    # where a mid-epoch checkpoint stopped
@@ -98,19 +100,23 @@ def train(s: TrainSettings) -> dict[str, Any]:
     """Train (or resume) a run; return its last metrics row, with `stopped_because`."""
     ctx = init_distributed(s.device)
     run, ckpt = start_run(s, ctx)
-    if ckpt and run.schedule.finished and run.start_epoch > run.recipe.epochs:
-        run.log(f"{s.out}: this run already finished after epoch {ckpt['epoch']}; nothing to do")
-        return {**run.history[-1], "stopped_because": "already finished"}
-    run.schedule.finished = False
-    prepare_inputs(run, ckpt)
-    board = _tensorboard(run)
-    stop = StopRequest().install()
     try:
-        stopped_because = run_epochs(run, stop, board)
+        if ckpt and run.schedule.finished and run.start_epoch > run.recipe.epochs:
+            run.log(f"{s.out}: this run already finished after epoch {ckpt['epoch']}; nothing to do")
+            return {**run.history[-1], "stopped_because": "already finished"}
+        run.schedule.finished = False
+        prepare_inputs(run, ckpt)
+        board = _tensorboard(run)
+        stop = StopRequest().install()
+        try:
+            stopped_because = run_epochs(run, stop, board)
+        finally:
+            stop.restore()
+            if board:
+                board.close()
     finally:
-        stop.restore()
-        if board:
-            board.close()
+        if run.lock:
+            run.lock.release()
     return {**run.history[-1], "stopped_because": stopped_because}
 
 
@@ -129,12 +135,26 @@ def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str,
     model_cfg, model = _network(preset, recipe, dataset, seed)
     model.to(device)
     run = Run(s, ctx, log, device, speed, dataset, preset, recipe, seed, model_cfg, model,
-              build_optimizer(model, recipe), LearningRateSchedule(recipe), RunWriter(s.out, enabled=ctx.is_main))
+              build_optimizer(model, recipe), LearningRateSchedule(recipe), RunWriter(s.out, enabled=ctx.is_main),
+              lock=_lock_run_folder(s, ctx, ckpt))
     if s.init_from and not ckpt:
         log(init_from(model, s.init_from))
     if ckpt:
         _restore(run, ckpt)
     return run, ckpt
+
+
+def _lock_run_folder(s: TrainSettings, ctx: DistributedContext, ckpt: dict[str, Any] | None) -> FolderLock | None:
+    """One training process per run folder (rank 0 holds the lock): a second `train` on the same --out
+    is refused instead of silently overwriting the first's files."""
+    if not ctx.is_main:
+        return None
+    lock = FolderLock(s.out, "this run folder").acquire()
+    remove_stale_temporaries(s.out)  # temporaries of writers killed before they could clean up
+    if not ckpt and (Path(s.out) / "last.pt").exists():  # written by a run that ended while we started
+        lock.release()
+        raise AlexNetError(f"{Path(s.out) / 'last.pt'} exists: pass --resume to continue that run, or choose a new --out")
+    return lock
 
 
 def _recipe(s: TrainSettings, preset: Preset, ckpt: dict[str, Any] | None, log) -> Recipe:
