@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import require
+from .errors import ConfigError, require
 
 LAYOUTS = ("paper", "torchvision")   # ModelConfig.layout
 INITS = ("normal", "pytorch")          # ModelConfig.init
@@ -189,13 +189,27 @@ def _tuplify(value: Any) -> Any:
     return value
 
 
+def _known(d: dict[str, Any], cls, where: str) -> set[str]:
+    """The field names of `cls`; a key of `d` that is not one is refused by name (a run must never go on
+    with defaults in place of settings it cannot read)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} is not a mapping of settings: {type(d).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{where} has unknown setting(s) {', '.join(unknown)}; written by another version?")
+    return known
+
+
 def recipe_from_dict(d: dict[str, Any]) -> Recipe:
-    known = {f.name for f in dataclasses.fields(Recipe)}
-    return Recipe(**{k: _tuplify(v) for k, v in d.items() if k in known})
+    _known(d, Recipe, "recipe")
+    return Recipe(**{k: _tuplify(v) for k, v in d.items()})
 
 
 def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    known = _known(d, ModelConfig, "model config")
+    for conv in d.get("convs") or []:
+        _known(conv, ConvSpec, "model config convs")
     values = {k: _tuplify(v) for k, v in d.items() if k in known and k != "convs"}
     # Written before dropout_style existed, when every network used torch's inverted dropout: a
     # checkpoint or file of that time keeps computing what it was trained to compute.

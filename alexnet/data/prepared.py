@@ -87,6 +87,8 @@ class PreparedDataset:
                 count = int(info["count"])
                 images = self._store(info, count)
                 labels = self._load(info["labels"], mmap=False)
+                if labels.dtype.kind not in "iu":  # bool or float labels: not written by prepare
+                    raise AlexNetError(f"{self.root / info['labels']}: labels are {labels.dtype}, not whole numbers")
                 if labels.shape != (count,) or (count and (labels.min() < 0 or labels.max() >= len(self.classes))):
                     raise AlexNetError(f"{self.root / info['labels']}: labels do not match the manifest")
                 if count == 0:
@@ -100,9 +102,24 @@ class PreparedDataset:
             self.mean_image = self._load(mean_path.name, mmap=False).astype(np.float32)
             if self.mean_image.shape != (self.size, self.size, 3):
                 raise AlexNetError(f"{mean_path}: expected shape {(self.size, self.size, 3)}, found {self.mean_image.shape}")
+            self._check_statistics(mean_path)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             # a manifest edited by hand or damaged: wrong types where the format has numbers, lists, dicts
             raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
+
+    def _check_statistics(self, mean_path: Path) -> None:
+        """The statistics training uses, in their possible ranges: a mean of 0-255 pixels, the colour
+        covariance's eigenvalues (0-1 pixel scale: at most 0.75 each) and orthonormal eigenvectors."""
+        where = self.root / "manifest.json"
+        if not np.isfinite(self.mean_image).all() or self.mean_image.min() < 0 or self.mean_image.max() > 255:
+            raise AlexNetError(f"{mean_path}: the mean image is not made of pixel values 0-255 (NaN, infinite or "
+                               "out of range)")
+        vals, vecs = self.eigenvalues, self.eigenvectors
+        if not (np.isfinite(vals).all() and vals.min() > -1e-6 and vals.max() <= 1.0):
+            raise AlexNetError(f"{where}: rgb_eigenvalues {vals.tolist()} are not a colour covariance's "
+                               "(finite, 0 to 1 on the 0-1 pixel scale)")
+        if not (np.isfinite(vecs).all() and np.abs(vecs.T @ vecs - np.eye(3)).max() < 1e-3):
+            raise AlexNetError(f"{where}: rgb_eigenvectors are not orthonormal columns")
 
     def read(self, split: str, indices) -> np.ndarray:
         """Stored images of a split as uint8 (n, S, S, 3), whatever the storage."""

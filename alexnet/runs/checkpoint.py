@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from ..errors import AlexNetError
+from ..config import model_config_from_dict, recipe_from_dict
+from ..errors import AlexNetError, ConfigError
 from ..files import atomic_file
 
 CHECKPOINT_FORMAT = "alexnet-checkpoint"
@@ -63,5 +64,45 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> dict[str, Any]:
     for key in ("model", "model_config", "preset", "classes"):
         if key not in ckpt:
             raise AlexNetError(f"{path}: checkpoint lacks its {key!r} entry")
+    problem = checkpoint_problem(ckpt)
+    if problem:
+        raise AlexNetError(f"{path}: {problem}; refused")
     ckpt["path"] = str(path)
     return ckpt
+
+
+def checkpoint_problem(ckpt: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's fields (types, shapes, settings, non-finite numbers), or None.
+    Cheap checks every reader relies on; a NaN weight must not become an error rate with exit 0."""
+    classes, names = ckpt["classes"], ckpt.get("class_names")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        return "'classes' is not a list of class names"
+    if names is not None and (not isinstance(names, list) or len(names) != len(classes)):
+        return "'class_names' does not name every class"
+    try:
+        model_config_from_dict(ckpt["model_config"])
+        recipe_from_dict(ckpt.get("recipe", {}))
+    except (ConfigError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        return f"its settings are unusable ({exc})"
+    model = ckpt["model"]
+    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        return "'model' is not a state_dict of tensors"
+    bad = [k for k, v in model.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        return f"weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold NaN or infinite values"
+    return _mean_image_problem(ckpt)
+
+
+def _mean_image_problem(ckpt: dict[str, Any]) -> str | None:
+    if "data_size" in ckpt and (not isinstance(ckpt["data_size"], int) or ckpt["data_size"] < 1):
+        return f"'data_size' is not a positive whole number ({ckpt['data_size']!r})"
+    if "mean_image" not in ckpt:
+        return None
+    mean, size = ckpt["mean_image"], ckpt.get("data_size")
+    if not isinstance(mean, torch.Tensor) or mean.dim() != 3 or mean.shape[2] != 3 or mean.shape[0] != mean.shape[1]:
+        return "'mean_image' is not an S x S x 3 tensor"
+    if size is not None and mean.shape[0] != size:
+        return f"'mean_image' is {mean.shape[0]} px, the images {size} px"
+    if not torch.isfinite(mean).all():
+        return "'mean_image' holds NaN or infinite values"
+    return None

@@ -1,0 +1,119 @@
+"""Tampered checkpoints and statistics: refused with one line naming the file and the field, never
+used to print an error rate with exit 0 (issue: faults and corrupt inputs)."""
+
+import math
+
+import pytest
+import torch
+
+from alexnet.cli.main import main
+from alexnet.errors import AlexNetError
+from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
+from alexnet.training.trainer import TrainSettings, train
+
+
+@pytest.fixture(scope="module")
+def good(shapes_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("good") / "run"
+    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+                        progress=False, log=lambda line: None))
+    return load_checkpoint(run)
+
+
+def _nan_weight(c):
+    c["model"]["features.conv1.weight"][0, 0, 0, 0] = math.nan
+
+
+def _inf_mean(c):
+    c["mean_image"][0, 0, 0] = math.inf
+
+
+TAMPERED = [
+    ("a NaN weight", _nan_weight, "features.conv1.weight hold NaN or infinite values"),
+    ("an infinite mean", _inf_mean, "'mean_image' holds NaN or infinite values"),
+    ("mean image a list", lambda c: c.update(mean_image=[1, 2, 3]), "'mean_image' is not an S x S x 3 tensor"),
+    ("mean image of another size", lambda c: c.update(mean_image=torch.zeros(8, 8, 3)), "'mean_image' is 8 px"),
+    ("classes an int", lambda c: c.update(classes=4), "'classes' is not a list of class names"),
+    ("class names too short", lambda c: c.update(class_names=["a"]), "'class_names' does not name every class"),
+    ("data size a string", lambda c: c.update(data_size="32"), "'data_size' is not a positive whole number"),
+    ("model config a string", lambda c: c.update(model_config="small"), "model config is not a mapping"),
+    ("an unknown recipe key", lambda c: c["recipe"].update(learning_rate=0.1),
+     "recipe has unknown setting(s) learning_rate"),
+    ("batch size 0", lambda c: c["recipe"].update(batch_size=0), "recipe.batch_size is out of range"),
+    ("NaN colour noise", lambda c: c["recipe"].update(pca_std=math.nan), "recipe.pca_std is out of range"),
+    ("model a string", lambda c: c.update(model="weights"), "'model' is not a state_dict of tensors"),
+]
+
+
+@pytest.mark.parametrize("what,tamper,message", TAMPERED, ids=[t[0] for t in TAMPERED])
+def test_tampered_checkpoints_are_refused_by_field(what, tamper, message, good, tmp_path, capsys):
+    ckpt = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in good.items() if k != "path"}
+    ckpt["model"] = {k: v.clone() for k, v in good["model"].items()}
+    ckpt["recipe"] = dict(good["recipe"])
+    tamper(ckpt)
+    path = tmp_path / "bad.pt"
+    save_checkpoint(path, ckpt)
+    with pytest.raises(AlexNetError, match="bad.pt: .*" + message.replace("(", r"\(").replace(")", r"\)")):
+        load_checkpoint(path)
+    assert main(["evaluate", str(path), "--data", good["data"], "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.pt" in err[0] and "refused" in err[0]
+
+
+def test_the_untampered_checkpoint_loads(good):
+    assert load_checkpoint(good["path"])["epoch"] == 1
+
+
+def _copy_dataset(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("rgb_eigenvalues", [1e30, 0.01, 0.001], "rgb_eigenvalues .* are not a colour covariance's"),
+    ("rgb_eigenvalues", [math.nan, 0.01, 0.001], "rgb_eigenvalues .* are not a colour covariance's"),
+    ("rgb_eigenvectors", [[1, 0, 0], [0, 1, 0], [0, 0, 5]], "rgb_eigenvectors are not orthonormal"),
+])
+def test_statistics_out_of_range_are_refused_on_load(shapes_data, tmp_path, field, value, message):
+    import json
+
+    from alexnet.data.prepared import PreparedDataset
+    data = _copy_dataset(shapes_data, tmp_path / "d")
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["statistics"][field] = value
+    (data / "manifest.json").write_text(json.dumps(manifest))  # NaN is written as NaN, as Python reads it
+    with pytest.raises(AlexNetError, match=message):
+        PreparedDataset(data)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda m: m.__setitem__((0, 0, 0), math.nan), "the mean image is not made of pixel values"),
+    (lambda m: m.__setitem__((0, 0, 0), 300.0), "the mean image is not made of pixel values"),
+])
+def test_a_bad_mean_image_is_refused(shapes_data, tmp_path, change, message):
+    import json
+
+    import numpy as np
+
+    from alexnet.data.prepared import PreparedDataset, file_sha256
+    data = _copy_dataset(shapes_data, tmp_path / "d")
+    mean = np.load(data / "mean_image.npy")
+    change(mean)
+    np.save(data / "mean_image.npy", mean)
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["statistics"]["mean_image_sha256"] = file_sha256(data / "mean_image.npy")  # a consistent forgery
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AlexNetError, match=message):
+        PreparedDataset(data)
+
+
+def test_labels_of_the_wrong_type_are_refused(shapes_data, tmp_path):
+    import numpy as np
+
+    from alexnet.data.prepared import PreparedDataset
+    data = _copy_dataset(shapes_data, tmp_path / "d")
+    labels = np.load(data / "val_labels.npy")
+    np.save(data / "val_labels.npy", labels.astype(bool))
+    with pytest.raises(AlexNetError, match="val_labels.npy: labels are bool, not whole numbers"):
+        PreparedDataset(data)
