@@ -30,9 +30,10 @@ def atomic_path(path: str | Path, what: str = "file") -> Iterator[Path]:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as exc:  # a full disk, a read-only or vanished folder: the old file stays
-        tmp.unlink(missing_ok=True)
-        raise AlexNetError(f"could not write {what} {path} ({exc.strerror or exc}); the previous {what} there, "
+    except (OSError, RuntimeError) as exc:  # a full disk, a read-only or vanished folder (torch's zip writer
+        tmp.unlink(missing_ok=True)        # reports a full disk as a RuntimeError): the old file stays
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        raise AlexNetError(f"could not write {what} {path} ({reason}); the previous {what} there, "
                            "if any, is intact") from None
     except BaseException:
         tmp.unlink(missing_ok=True)

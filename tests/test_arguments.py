@@ -17,6 +17,13 @@ BAD = [  # (arguments, the text the one-line error must contain); DATA is the pr
     (["train", "--data", "DATA", "--out", "OUT", "--workers", "-2"], "--workers must be at least 0"),
     (["train", "--data", "DATA", "--out", "OUT", "--seed", "-3"], "--seed must be at least 0"),
     (["train", "--data", "DATA", "--out", "OUT", "--preset", "huge"], "invalid choice: 'huge'"),
+    (["train", "--data", "DATA", "--out", "OUT", "--seed", str(2**64)], "--seed must be below 2**63"),
+    (["train", "--data", "DATA", "--out", "FILE"], "is a file, not a folder"),
+    (["train", "--data", "DATA", "--out", "FILE/run"], "is a file, not a folder"),
+    (["prepare", "SRC", "OUT/p", "--size", "100000"], "--size 100000: at most 4096 px"),
+    (["summary", "--input-size", "100000000"], "--input-size 100000000: "),
+    (["figures", "RUN", "--out", "FILE"], "a file, not a folder for the pictures"),
+    (["export", "RUN", "--format", "torchscript", "--out", "DIR"], "a folder; give the name of the file"),
     (["train", "--data", "OUT/none", "--out", "OUT"], "no such dataset folder"),
     (["evaluate", "RUN", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["evaluate", "RUN", "--tta", "5crop"], "invalid choice: '5crop'"),
@@ -49,7 +56,10 @@ class WorkStarted(Exception):
 def test_bad_arguments_fail_fast_with_one_line(argv, message, shapes_src, shapes_data, tmp_path, capsys,
                                                monkeypatch):
     out = tmp_path / "out"  # never created by the test: whatever appears there, the command made
-    names = {"DATA": str(shapes_data), "SRC": str(shapes_src), "OUT": str(out), "RUN": str(tmp_path / "run")}
+    names = {"DATA": str(shapes_data), "SRC": str(shapes_src), "OUT": str(out), "RUN": str(tmp_path / "run"),
+             "FILE": str(tmp_path / "file"), "DIR": str(tmp_path / "dir")}
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "dir").mkdir()
     argv = [next((a.replace(k, v, 1) for k, v in names.items() if a.startswith(k)), a) for a in argv]
     for module, name in WORK:
         def started(*args, _where=f"{module}.{name}", **kwargs):

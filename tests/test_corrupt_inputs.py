@@ -117,3 +117,96 @@ def test_labels_of_the_wrong_type_are_refused(shapes_data, tmp_path):
     np.save(data / "val_labels.npy", labels.astype(bool))
     with pytest.raises(AlexNetError, match="val_labels.npy: labels are bool, not whole numbers"):
         PreparedDataset(data)
+
+
+def test_torchs_writer_failing_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    """PyTorch's zip writer reports a full disk as a RuntimeError; the old checkpoint stays."""
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"model": {}, "model_config": {}, "preset": "p", "classes": ["a"]})
+    before = path.read_bytes()
+
+    def full(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 1024 vs 982")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(AlexNetError, match=r"could not write checkpoint .*last.pt \(\[enforce fail.*\); the previous"):
+        save_checkpoint(path, {"model": {}})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"hello\n", "not a PyTorch file"),
+    (bytes(range(1, 256)), "not a PyTorch file"),
+])
+def test_files_that_are_not_checkpoints_say_so(tmp_path, content, message):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(AlexNetError, match=message):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda text: text.replace('"count": 600', '"count": 1e400', 1), "malformed manifest"),
+    (lambda text: "[" * 100000 + "]" * 100000, "nested too deeply"),
+])
+def test_manifests_that_break_the_reader_are_one_line(shapes_data, tmp_path, edit, message):
+    from alexnet.data.prepared import PreparedDataset
+    data = _copy_dataset(shapes_data, tmp_path / "d")
+    text = (data / "manifest.json").read_text()
+    (data / "manifest.json").write_text(edit(text))
+    with pytest.raises(AlexNetError, match=message):
+        PreparedDataset(data)
+
+
+def test_an_empty_array_file_is_one_line(shapes_data, tmp_path):
+    from alexnet.data.prepared import PreparedDataset
+    data = _copy_dataset(shapes_data, tmp_path / "d")
+    (data / "val_labels.npy").write_bytes(b"")
+    with pytest.raises(AlexNetError, match="val_labels.npy: unreadable array"):
+        PreparedDataset(data)
+
+
+def test_file_names_that_are_not_utf8_are_prepared(tmp_path):
+    import os
+
+    import numpy as np
+
+    from alexnet.data.prepare import prepare_dataset
+    from conftest import write_image
+    for split in ("train", "val"):
+        for c in ("a", "b"):
+            write_image(tmp_path / "src" / split / c / "ok.png", np.full((8, 8, 3), 100, np.uint8))
+    odd = os.fsencode(str(tmp_path / "src" / "train" / "a")) + b"/caf\xe9.png"  # Latin-1 bytes, not UTF-8
+    with open(odd, "wb") as f:
+        f.write((tmp_path / "src" / "train" / "a" / "ok.png").read_bytes())
+    manifest = prepare_dataset(tmp_path / "src", tmp_path / "out", size=8, workers=0, progress=False)
+    assert manifest["splits"]["train"]["count"] == 3
+
+
+def test_an_os_error_at_the_command_line_is_one_line(tmp_path, capsys, monkeypatch):
+    """A read-only or full disk anywhere: the file and the reason, one line, exit 1."""
+    import alexnet.cli.data_commands as commands
+
+    def read_only(args):
+        raise OSError(30, "Read-only file system", str(tmp_path / "out" / "x"))
+
+    monkeypatch.setattr(commands, "run_prepare", read_only)
+    from alexnet.cli.main import build_parser
+    parser = build_parser()
+    args = parser.parse_args(["prepare", str(tmp_path), str(tmp_path / "out")])
+    args.func = read_only
+    monkeypatch.setattr("alexnet.cli.main.build_parser", lambda: _Fixed(parser, args))
+    assert main(["prepare", str(tmp_path), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"alexnet: error: {tmp_path / 'out' / 'x'}: Read-only file system"]
+
+
+class _Fixed:
+    def __init__(self, parser, args):
+        self.parser, self.args = parser, args
+
+    def parse_args(self, argv):
+        return self.args
+
+    def print_help(self):
+        self.parser.print_help()

@@ -17,7 +17,7 @@ def add_summary(sub) -> None:
                        description="Print each layer's output shape, neuron count and parameter count, and the total.")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help=f"network preset ({'; '.join(PRESETS)})")
     p.add_argument("--num-classes", type=positive_int, default=1000, help="output classes (default 1000)")
-    p.add_argument("--input-size", type=positive_int, default=None,
+    p.add_argument("--input-size", type=int_at_least(1), default=None,
                    help="crop side in pixels (default: the preset's, 224 for paper)")
     p.set_defaults(func=run_summary)
 
@@ -33,8 +33,8 @@ def run_summary(args: argparse.Namespace) -> int:
     try:
         with torch.device("meta"):  # shapes only: no memory, no initialisation cost
             model = build_model(args.preset, num_classes=args.num_classes, input_size=size)
-    except ValueError as exc:
-        raise AlexNetError(f"--input-size {size}: {exc}") from None
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: shapes past what a tensor can hold
+        raise AlexNetError(f"--input-size {size}: {str(exc).splitlines()[0]}") from None
     print(f"preset {preset.name}: {preset.description}")
     print(format_summary(summarize(model, size), size))
     return 0

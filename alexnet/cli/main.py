@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(exc, "exit_code", 1)  # 2: a flag out of range; 75: training interrupted on request
         print(f"alexnet: {'stopped' if code == EXIT_INTERRUPTED else 'error'}: {exc}", file=sys.stderr)
         return code
+    except OSError as exc:  # a read-only or full disk, a vanished folder: the file and the reason, one line
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"alexnet: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130

@@ -37,6 +37,7 @@ from .statistics import RunningStatistics, image_moments
 from .stores import JPEG_QUALITY, STORAGES, WRITERS, decode_jpeg, encode_jpeg
 
 MAX_LISTED_BAD_FILES = 20
+MAX_SIZE = 4096   # stored side; beyond it one image alone takes 48 MiB and more
 SAVE_PROGRESS_EVERY_S = 10.0
 
 
@@ -107,7 +108,8 @@ def _split_digest(source: Source, split: str, size: int, storage: str) -> str:
     digest = hashlib.sha256(f"{FORMAT_VERSION} {size} {source.layout} {split} {storage}\n".encode())
     if split in source.images:
         for ref, label in source.images[split]:
-            digest.update(f"{ref.name}\t{ref.offset}\t{ref.length}\t{label}\n".encode())
+            # surrogateescape: file names that are not UTF-8 (possible on Linux) still have bytes
+            digest.update(f"{ref.name}\t{ref.offset}\t{ref.length}\t{label}\n".encode("utf-8", "surrogateescape"))
     else:
         images, labels = source.pixels[split]
         digest.update(hashlib.sha256(images.tobytes()).digest() + labels.astype(np.int64).tobytes())
@@ -123,6 +125,9 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
     src, out = Path(src), Path(out)
     if size < 1:
         raise AlexNetError(f"--size must be a positive number of pixels, got {size}")
+    if size > MAX_SIZE:
+        raise AlexNetError(f"--size {size}: at most {MAX_SIZE} px (the paper stores 256; {size} px would take "
+                           f"{size * size * 3 / 2**30:.1f} GiB an image in memory)")
     storage = storage or default_storage(size)
     if storage not in STORAGES:
         raise AlexNetError(f"--storage must be one of {', '.join(STORAGES)}, got {storage!r}")

@@ -57,6 +57,8 @@ class PreparedDataset:
             manifest = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise AlexNetError(f"{manifest_path}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise AlexNetError(f"{manifest_path}: not a manifest (JSON nested too deeply to read)") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise AlexNetError(f"{manifest_path}: not an alexnet prepared-dataset manifest")
         if manifest.get("version") != FORMAT_VERSION:
@@ -71,7 +73,7 @@ class PreparedDataset:
             self.eigenvalues = np.asarray(stats["rgb_eigenvalues"], np.float32).reshape(3)
             self.eigenvectors = np.asarray(stats["rgb_eigenvectors"], np.float32).reshape(3, 3)
             splits = manifest["splits"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
 
         try:
@@ -103,7 +105,7 @@ class PreparedDataset:
             if self.mean_image.shape != (self.size, self.size, 3):
                 raise AlexNetError(f"{mean_path}: expected shape {(self.size, self.size, 3)}, found {self.mean_image.shape}")
             self._check_statistics(mean_path)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
             # a manifest edited by hand or damaged: wrong types where the format has numbers, lists, dicts
             raise AlexNetError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
 
@@ -165,7 +167,7 @@ class PreparedDataset:
         try:
             # allow_pickle=False: a .npy file can never run code when loaded.
             return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty or cut-off file
             raise AlexNetError(f"{path}: unreadable array ({exc})") from None
 
     @property

@@ -59,6 +59,8 @@ def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
     if fmt not in FORMATS:
         raise AlexNetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
+    if out.is_dir():
+        raise AlexNetError(f"--out {out}: a folder; give the name of the file to write")
     ckpt = load_checkpoint(run)
     if "mean_image" not in ckpt:
         raise AlexNetError(f"{ckpt['path']}: no training mean image in this checkpoint; cannot state the preprocessing")

@@ -19,6 +19,7 @@ from ..drawing.draw import save_png
 from ..drawing.kernels import kernels_figure
 from ..drawing.neighbors import nearest, neighbors_figure
 from ..drawing.predictions import predictions_figure
+from ..errors import AlexNetError
 from ..runs.checkpoint import resolve_checkpoint
 from ..runs.inference import outputs
 from ..runs.trained import load_trained
@@ -34,6 +35,8 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
                  seed: int = 0, progress: bool = False, log=print) -> dict[str, Any]:
     """Write kernels.png, predictions.png, neighbors.png and curves.png into `out`; return what they show."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise AlexNetError(f"--out {out}: a file, not a folder for the pictures")
     trained = load_trained(run, data, device)
     dataset, names = trained.dataset, trained.names
     result: dict[str, Any] = {"files": {}}

@@ -42,6 +42,10 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
 
 def read_torch_file(path: Path, what: str) -> Any:
     """torch.load with weights_only=True: tensors and plain values only, never code from the file."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # a zip archive, or a legacy pickle
+        raise AlexNetError(f"{path}: not a readable {what} (not a PyTorch file: neither a zip archive nor a pickle)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, not a torch file, or a pickle with foreign objects

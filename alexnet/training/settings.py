@@ -53,6 +53,11 @@ class TrainSettings:
                 raise UsageError(f"{flag} must be a positive number, got {value}")
         if self.lr_scaling not in ("none", "linear"):
             raise UsageError(f"--lr-scaling must be none or linear, got {self.lr_scaling!r}")
+        if self.seed >= 2**63:
+            raise UsageError(f"--seed must be below 2**63, got {self.seed}")
         data, out = Path(self.data).resolve(), Path(self.out).resolve()
+        blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise AlexNetError(f"--out {self.out}: {blocking} is a file, not a folder")
         if out == data or data in out.parents:
             raise AlexNetError(f"--out {self.out}: the run folder must not be inside the dataset folder {self.data}")

@@ -254,6 +254,8 @@ def _announce(run: Run, resuming: bool, per_rank: int) -> None:
             f"{run.device}: {run.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
             f"crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, "
             f"epochs {run.start_epoch}..{r.epochs}, seed {run.seed}, {run.speed.describe()}")
+    if run.dataset.num_classes == 1:
+        run.log(f"warning: {run.dataset.root} has one class: every prediction is right, every error rate 0%")
     if run.ctx.enabled:
         run.log(f"data parallel: {run.ctx.world_size} processes x {per_rank} images = global batch "
                 f"{r.batch_size}, learning rate {r.lr} (the recipe's, for the global batch)")
