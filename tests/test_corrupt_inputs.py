@@ -210,3 +210,33 @@ class _Fixed:
 
     def print_help(self):
         self.parser.print_help()
+
+
+def test_a_dead_decoding_worker_stops_prepare_with_a_message(tmp_path, monkeypatch):
+    """A worker killed mid-run (the OOM killer, say) used to hang `prepare` for ever; now it stops with a
+    message, and the same command then finishes the dataset."""
+    import os
+    import signal
+
+    import numpy as np
+
+    import alexnet.data.prepare as prepare_module
+    from alexnet.data.prepare import prepare_dataset
+    from conftest import write_image
+    for split, n in (("train", 40), ("val", 4)):
+        for c in ("a", "b"):
+            for i in range(n):
+                write_image(tmp_path / "src" / split / c / f"{i}.png", np.full((8, 8, 3), i, np.uint8))
+    real = prepare_module._work
+
+    def killed_on_the_fifth(task):
+        if task[0] == 5:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(task)
+
+    monkeypatch.setattr(prepare_module, "_work", killed_on_the_fifth)  # the forked workers inherit it
+    with pytest.raises(AlexNetError, match="a decoding worker process died"):
+        prepare_dataset(tmp_path / "src", tmp_path / "out", size=8, workers=2, progress=False)
+    monkeypatch.setattr(prepare_module, "_work", real)
+    manifest = prepare_dataset(tmp_path / "src", tmp_path / "out", size=8, workers=2, progress=False)
+    assert manifest["splits"]["train"]["count"] == 80

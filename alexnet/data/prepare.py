@@ -18,6 +18,8 @@ import datetime as _dt
 import hashlib
 import json
 import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 import os
 import time
 from pathlib import Path
@@ -28,6 +30,7 @@ import numpy as np
 from ..version import __version__
 from ..errors import AlexNetError
 from ..files import atomic_file, atomic_path, write_json
+from ..interrupt import ignore_stop_signals
 from ..progress import Progress
 from .archives import ImageRef
 from .images import center_crop_array, load_prepared, read_error, resize_shorter_side
@@ -72,14 +75,36 @@ def _decoded(pixels: np.ndarray, size: int, todo: np.ndarray, moments: bool, sto
         yield (int(index), *_stored(image, storage, moments), None)
 
 
-def _results(tasks: list, workers: int) -> Iterator:
+def _results(tasks: list, workers: int, chunk: int = 16) -> Iterator:
+    """`_work` over the tasks, in `workers` processes. A worker that dies (killed for memory, say) stops
+    the run with a message instead of a hang (multiprocessing.Pool waits for it for ever); what was
+    written is kept for the rerun. Workers leave Ctrl-C to this process."""
     if workers <= 1:
         yield from map(_work, tasks)
         return
     # fork where the platform has it (fast start); spawn elsewhere.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
-        yield from pool.imap_unordered(_work, tasks, chunksize=16)
+    chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                             initializer=ignore_stop_signals) as pool:
+        pending = {pool.submit(_work_chunk, c) for c in chunks[:2 * workers]}
+        queued = iter(chunks[2 * workers:])
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield from future.result()
+                    following = next(queued, None)
+                    if following is not None:
+                        pending.add(pool.submit(_work_chunk, following))
+        except BrokenProcessPool:
+            raise AlexNetError("a decoding worker process died (killed for lack of memory?); what was written "
+                               "is kept: run the same command again to continue (fewer --workers use less "
+                               "memory)") from None
+
+
+def _work_chunk(tasks: list) -> list:
+    return [_work(task) for task in tasks]
 
 
 def default_storage(size: int) -> str:

@@ -14,6 +14,7 @@ be sent to loader workers.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from pathlib import Path
@@ -146,6 +147,7 @@ class RawWriter:
                 raise ValueError(f"{self.partial}: has shape {self.array.shape}, expected {self.shape}; delete it")
         else:
             self.array = np.lib.format.open_memmap(self.partial, mode="w+", dtype=np.uint8, shape=self.shape)
+            _reserve(self.partial)
 
     def state(self) -> dict[str, np.ndarray]:
         return {}
@@ -216,6 +218,21 @@ class JpegWriter:
         if self.file is not None:
             self.file.close()
             self.file = None
+
+
+def _reserve(path: Path) -> None:
+    """Allocate a memory-mapped file's blocks now: a sparse map on a disk that fills up later kills the
+    process with SIGBUS and no message; here a full disk is an error at the start, naming the file."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise OSError(exc.errno, f"not enough free disk for {os.fstat(f.fileno()).st_size / 2**30:.1f} GiB "
+                                         "of images", str(path)) from None
+            # other errors (a file system without fallocate): go on with the sparse file
 
 
 WRITERS = {"raw": RawWriter, "jpeg": JpegWriter}
