@@ -240,3 +240,31 @@ def test_a_dead_decoding_worker_stops_prepare_with_a_message(tmp_path, monkeypat
     monkeypatch.setattr(prepare_module, "_work", real)
     manifest = prepare_dataset(tmp_path / "src", tmp_path / "out", size=8, workers=2, progress=False)
     assert manifest["splits"]["train"]["count"] == 80
+
+
+@pytest.mark.parametrize("field,value", [("history", "ten epochs"), ("epoch", "one"), ("schedule", "plateau"),
+                                         ("optimizer", {}), ("partial", {"epoch": 2, "step": 1, "rng": "x"})])
+def test_resume_only_fields_that_do_not_fit_are_one_line(field, value, good, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(good["path"].rsplit("/", 1)[0], run)
+    ckpt = load_checkpoint(run)
+    del ckpt["path"]
+    ckpt[field] = value
+    save_checkpoint(run / "last.pt", ckpt)
+    code = main(["train", "--data", good["data"], "--preset", "small", "--out", str(run), "--resume",
+                 "--epochs", "2", "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "cannot resume from it" in err[0], err
+
+
+def test_figures_with_a_corrupt_metrics_file_fail_before_drawing(good, tmp_path):
+    import shutil
+
+    from alexnet.figures.make import make_figures
+    run = tmp_path / "run"
+    shutil.copytree(good["path"].rsplit("/", 1)[0], run)
+    (run / "metrics.csv").write_text("epoch,lr\nnot,numbers\n")
+    with pytest.raises(AlexNetError, match="not a metrics file"):
+        make_figures(str(run), tmp_path / "figs", device="cpu", progress=False, log=lambda line: None)
+    assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())

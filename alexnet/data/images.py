@@ -7,6 +7,7 @@ alpha images included), the shorter side rescaled to `size`, the central size x 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,7 +23,11 @@ def load_rgb(path: str | Path | BinaryIO, shorter_side: int | None = None) -> Im
     free; a 500x375 photo prepared at 256 decodes at full size, a 2000x1500 one at 1/4).
     Raises OSError/ValueError on unreadable files.
     """
-    with Image.open(path) as img:
+    with warnings.catch_warnings(), Image.open(path) as img:
+        # Pillow's warnings on odd but readable files (large images below the bomb limit, palette
+        # transparency) are not the user's concern: the file is read correctly.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", message="Palette images with Transparency")
         if shorter_side is not None and img.format == "JPEG":
             w, h = img.size
             scale = shorter_side / min(w, h)

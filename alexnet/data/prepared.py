@@ -193,14 +193,15 @@ def verify_dataset(root: str | Path, progress: bool = False) -> str:
     for split in dataset.labels:
         info = splits[split]
         counts = np.bincount(dataset.labels[split], minlength=dataset.num_classes).tolist()
-        if "per_class" in info and counts != list(info["per_class"]):
+        if "per_class" in info and (not isinstance(info["per_class"], list) or counts != info["per_class"]):
             raise AlexNetError(f"{dataset.root / info['labels']}: per-class counts differ from the manifest")
         checked = _check_checksums(dataset, info, progress)
         note = f"checksums of {' and '.join(checked)} match" if checked else "no checksums recorded"
         if info.get("storage") == "jpeg":
             _check_decodes(dataset, split, progress)
             note += f", all {info['count']} JPEGs decode to {dataset.size}x{dataset.size}"
-        skipped = len(info.get("skipped", []))
+        skipped = info.get("skipped", [])
+        skipped = len(skipped) if isinstance(skipped, list) else 0
         lines.append(f"  {split}: {info['count']} images ({info.get('storage', 'raw')}), counts per class match, "
                      f"{note}" + (f", {skipped} unreadable left out" if skipped else ""))
     lines.append("ok")

@@ -37,6 +37,8 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise AlexNetError(f"--out {out}: a file, not a folder for the pictures")
+    run_dir = resolve_checkpoint(run).parent
+    rows = read_metrics(run_dir) if (run_dir / METRICS).is_file() else None  # a bad file fails before any drawing
     trained = load_trained(run, data, device)
     dataset, names = trained.dataset, trained.names
     result: dict[str, Any] = {"files": {}}
@@ -87,9 +89,7 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
     log(f"neighbors.png: {len(query_ids)} queries x {found.shape[1]} nearest of {len(pool_ids)} training images "
         f"({pool_features.shape[1]}-d last hidden layer); {result['neighbors_same_class']:.0%} share the query's class")
 
-    run_dir = resolve_checkpoint(run).parent
-    if (run_dir / METRICS).is_file():
-        rows = read_metrics(run_dir)
+    if rows is not None:
         result["files"]["curves"] = save_png(curves_figure(rows, str(trained.ckpt.get("preset", ""))),
                                              out / "curves.png")
         log(f"curves.png: {len(rows)} epochs from {run_dir / 'metrics.csv'}")

@@ -194,12 +194,23 @@ def _network(preset: Preset, recipe: Recipe, dataset: PreparedDataset, seed: int
 
 
 def _restore(run: Run, ckpt: dict[str, Any]) -> None:
-    run.model.load_state_dict(ckpt["model"])
-    load_optimizer_state(run.optimizer, ckpt["optimizer"])
-    run.schedule.load_state_dict(ckpt["schedule"])
-    run.history = list(ckpt["history"])
-    run.start_epoch = int(ckpt["epoch"]) + 1
-    run.partial = ckpt.get("partial")
+    """The network, optimizer, schedule and history of the checkpoint; a field that does not fit is
+    named in one line (the checkpoint's own checks cover what every reader needs, these what resuming needs)."""
+    try:
+        run.model.load_state_dict(ckpt["model"])
+        load_optimizer_state(run.optimizer, ckpt["optimizer"])
+        run.schedule.load_state_dict(ckpt["schedule"])
+        if not isinstance(ckpt["history"], list) or not all(isinstance(r, dict) for r in ckpt["history"]):
+            raise TypeError("'history' is not a list of epoch rows")
+        run.history = list(ckpt["history"])
+        run.start_epoch = int(ckpt["epoch"]) + 1
+        run.partial = ckpt.get("partial")
+        if run.partial is not None and not isinstance(run.partial.get("rng"), torch.Tensor):
+            raise TypeError("'partial' holds no random-generator state")
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AlexNetError(f"{ckpt['path']}: cannot resume from it ({first}); start a new run, or --init-from it "
+                           "for its weights") from None
     if run.partial:
         run.log(f"resuming epoch {run.partial['epoch']} at step {run.partial['step']} of {run.partial['steps']}")
 
