@@ -268,3 +268,20 @@ def test_figures_with_a_corrupt_metrics_file_fail_before_drawing(good, tmp_path)
     with pytest.raises(AlexNetError, match="not a metrics file"):
         make_figures(str(run), tmp_path / "figs", device="cpu", progress=False, log=lambda line: None)
     assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
+
+
+def test_a_cifar_archive_member_too_large_is_refused_before_reading(tmp_path):
+    """The tar header declares the member's size: a 'batch' of 100 MB (here, zeros compressing to
+    almost nothing) is refused before a byte of it is read into memory."""
+    import io
+    import tarfile
+
+    from alexnet.data.cifar import load_cifar10
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py/batches.meta")
+        info.size = 100 << 20
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    assert archive.stat().st_size < 1 << 20
+    with pytest.raises(AlexNetError, match="batches.meta would be 104,857,600 bytes, more than"):
+        load_cifar10(archive)

@@ -97,12 +97,16 @@ def _inner_tar_images(path: Path, outer: tarfile.TarFile, member: tarfile.TarInf
         raise AlexNetError(f"{path}: inner archive {member.name} is damaged ({exc})") from None
 
 
-def read_member(path: str | Path, wanted: str) -> bytes | None:
-    """The bytes of the regular member whose name ends with `wanted` (any compression), or None."""
+def read_member(path: str | Path, wanted: str, max_bytes: int | None = None) -> bytes | None:
+    """The bytes of the regular member whose name ends with `wanted` (any compression), or None. A member
+    larger than `max_bytes` is refused before it is read (a small archive can expand to gigabytes)."""
     try:
         with tarfile.open(path, mode="r:*") as tar:
             for member in tar:
                 if member.isfile() and (member.name == wanted or member.name.endswith("/" + wanted)):
+                    if max_bytes is not None and member.size > max_bytes:
+                        raise AlexNetError(f"{path}: member {member.name} would be {member.size:,} bytes, more than "
+                                           f"the {max_bytes:,} it can be; refused")
                     f = tar.extractfile(member)
                     return f.read() if f is not None else None
     except (tarfile.TarError, OSError, EOFError) as exc:

@@ -61,6 +61,9 @@ def _key(d: dict, name: str):
     raise KeyError(name)
 
 
+MAX_BATCH_BYTES = 64 << 20   # a CIFAR-10 batch is 31 MB; anything far larger is not one, and is not read
+
+
 def parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, 32, 32, 3), labels int64 (N,)) from one batch file's bytes."""
     batch = safe_unpickle(data, where)
@@ -109,8 +112,10 @@ def load_cifar10(location: Path) -> tuple[list[str], dict[str, tuple[np.ndarray,
             path = location / name
             if not path.is_file():
                 raise AlexNetError(f"{path}: missing CIFAR-10 batch")
+            if path.stat().st_size > MAX_BATCH_BYTES:
+                raise AlexNetError(f"{path}: {path.stat().st_size:,} bytes, not a CIFAR-10 batch (about 31 MB)")
             return path.read_bytes(), str(path)
-        data = read_member(location, name)
+        data = read_member(location, name, MAX_BATCH_BYTES)
         if data is None:
             raise AlexNetError(f"{location}: archive has no CIFAR-10 member {name!r}")
         return data, f"{location}:{name}"
