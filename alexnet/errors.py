@@ -21,4 +21,6 @@ class ConfigError(AlexNetError, ValueError):
 def require(ok: bool, name: str, value: object, expected: str) -> None:
     """Raise ConfigError naming the setting unless `ok`: the one form of every range check."""
     if not ok:
-        raise ConfigError(f"{name} is out of range: {value!r} ({expected})")
+        shown = " ".join(repr(value).split())  # one line, whatever the value (a tensor's repr has several)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ConfigError(f"{name} is out of range: {shown} ({expected})")

@@ -29,7 +29,7 @@ from alexnet.presets import get_preset
 from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
 from alexnet.runs.trained import model_from_checkpoint
 
-EXAMPLES = 60  # per reader and kind of input; 8 properties -> 480 cases per run
+EXAMPLES = 60  # per reader and kind of input; 10 properties -> 600 cases per run
 FUZZ = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=10), derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -110,6 +110,48 @@ def test_checkpoint_reader_on_any_bytes(tmp_path, data):
 @given(data=st.data())
 def test_checkpoint_reader_on_damaged_checkpoints(tmp_path, checkpoint_bytes, data):
     _read_checkpoint(tmp_path, data.draw(_mutated(checkpoint_bytes)))
+
+
+CHECKPOINT_KEYS = ["model", "model_config", "recipe", "preset", "classes", "class_names", "data_size", "mean_image",
+                   "epoch", "history"]
+VALUES = st.one_of(JSON_VALUES := st.deferred(lambda: JSON), st.builds(
+    lambda shape, v: torch.full(shape, v), st.lists(st.integers(0, 4), max_size=3).map(tuple),
+    st.sampled_from([0.0, 1.0, float("nan"), float("inf")])))
+
+
+def _valid_checkpoint() -> dict:
+    model = AlexNet(get_preset("small").model, num_classes=3)
+    return {"model": model.state_dict(), "model_config": to_dict(get_preset("small").model),
+            "recipe": to_dict(get_preset("small").recipe), "preset": "small", "classes": ["a", "b", "c"],
+            "data_size": 32, "mean_image": torch.zeros(32, 32, 3), "epoch": 1, "history": []}
+
+
+def _read_checkpoint_fully(tmp_path, ckpt: dict) -> None:
+    """Load, rebuild the network and its test-time preprocessing: a result, or one clean line."""
+    from alexnet.runs.trained import file_preprocessor
+    path = tmp_path / "fields.pt"
+    save_checkpoint(path, ckpt)
+    try:
+        loaded = load_checkpoint(path)
+        model_from_checkpoint(loaded)
+        file_preprocessor(loaded, torch.device("cpu"))
+    except AlexNetError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+
+
+@FUZZ
+@given(key=st.sampled_from(CHECKPOINT_KEYS), value=VALUES)
+def test_checkpoint_reader_on_wrong_typed_fields(tmp_path, key, value):
+    _read_checkpoint_fully(tmp_path, {**_valid_checkpoint(), key: value})
+
+
+@FUZZ
+@given(part=st.sampled_from(["model_config", "recipe"]), data=st.data(), value=VALUES)
+def test_checkpoint_reader_on_wrong_typed_settings(tmp_path, part, data, value):
+    ckpt = _valid_checkpoint()
+    key = data.draw(st.sampled_from(sorted(ckpt[part])))
+    ckpt[part] = {**ckpt[part], key: value}
+    _read_checkpoint_fully(tmp_path, ckpt)
 
 
 def test_checkpoint_with_a_code_payload_is_refused_not_run(tmp_path):

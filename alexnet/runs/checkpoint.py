@@ -86,8 +86,9 @@ def checkpoint_problem(ckpt: dict[str, Any]) -> str | None:
     try:
         model_config_from_dict(ckpt["model_config"])
         recipe_from_dict(ckpt.get("recipe", {}))
-    except (ConfigError, TypeError, ValueError, KeyError, AttributeError) as exc:
-        return f"its settings are unusable ({exc})"
+    except (ConfigError, TypeError, ValueError, KeyError, AttributeError, RuntimeError) as exc:
+        # RuntimeError: a tensor where a setting should be (its truth value is ambiguous)
+        return f"its settings are unusable ({' '.join(str(exc).split())[:200]})"
     model = ckpt["model"]
     if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
         return "'model' is not a state_dict of tensors"
