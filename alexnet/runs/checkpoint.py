@@ -8,6 +8,7 @@ pickled objects of any other kind.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,15 @@ def read_torch_file(path: Path, what: str) -> Any:
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # a zip archive, or a legacy pickle
         raise AlexNetError(f"{path}: not a readable {what} (not a PyTorch file: neither a zip archive nor a pickle)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a pickle protocol it did not write: ours is below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, not a torch file, or a pickle with foreign objects
         text = str(exc).strip()
         reason = text.splitlines()[0] if text else type(exc).__name__
         if "weights_only" in text or "Unsupported global" in text:
-            reason = "it holds pickled objects other than tensors and plain values; refused, not executed"
+            reason = ("a pickle holding more than tensors and plain values, or in a form the safe reader does not "
+                      "take; refused, not executed")
         raise AlexNetError(f"{path}: not a readable {what} ({reason})") from None
 
 
