@@ -86,7 +86,7 @@ def _results(tasks: list, workers: int, chunk: int = 16) -> Iterator:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                             initializer=ignore_stop_signals) as pool:
+                             initializer=_worker_start) as pool:
         pending = {pool.submit(_work_chunk, c) for c in chunks[:2 * workers]}
         queued = iter(chunks[2 * workers:])
         try:
@@ -101,6 +101,19 @@ def _results(tasks: list, workers: int, chunk: int = 16) -> Iterator:
             raise AlexNetError("a decoding worker process died (killed for lack of memory?); what was written "
                                "is kept: run the same command again to continue (fewer --workers use less "
                                "memory)") from None
+
+
+def _worker_start() -> None:
+    """A decoding worker leaves Ctrl-C and SIGTERM to the main process, and dies with it: killed with -9,
+    the main process could not stop its workers, which would wait on their queue for ever (Linux)."""
+    ignore_stop_signals()
+    try:
+        import ctypes
+        import signal
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: orphans end when their queue closes, if ever
+        pass
 
 
 def _work_chunk(tasks: list) -> list:
