@@ -93,7 +93,8 @@ def test_unreadable_images_listed_and_nothing_complete(random_tree, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(AlexNetError) as err:
         prepare_dataset(random_tree, out, size=8, workers=0, progress=False)
-    assert "broken.jpg" in str(err.value) and "1 unreadable" in str(err.value)
+    # every split's unreadable files, named in the one run
+    assert "broken.jpg" in str(err.value) and "empty.png" in str(err.value) and "2 unreadable" in str(err.value)
     # Nothing looks complete: no manifest, no final arrays (the decoded part is kept, as
     # `*.partial` with its progress file, so a rerun with --skip-bad need not decode it again).
     assert not (out / "manifest.json").exists() and not list(out.glob("*_images.npy"))

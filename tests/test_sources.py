@@ -290,3 +290,15 @@ def test_reduced_scale_jpeg_decode_is_close_to_full_decode():
     fast = load_prepared(io.BytesIO(buf.getvalue()), 256).astype(int)
     full = load_prepared(io.BytesIO(buf.getvalue()), 256, reduced_decode=False).astype(int)
     assert np.abs(fast - full).mean() < 1.0 and np.abs(fast - full).max() <= 6
+
+
+def test_unreadable_files_of_every_split_are_named_in_one_run(random_tree, tmp_path):
+    (random_tree / "train" / "a" / "1.png").write_bytes(b"\x89PNG truncated")
+    (random_tree / "val" / "b" / "0.png").write_bytes(b"not an image")
+    with pytest.raises(AlexNetError) as refused:
+        prepare_dataset(random_tree, tmp_path / "out", size=8, workers=0, progress=False)
+    message = str(refused.value)
+    assert message.startswith("2 unreadable image(s) in train (1), val (1);")
+    assert "a/1.png" in message and "b/0.png" in message
+    manifest = prepare_dataset(random_tree, tmp_path / "out", size=8, workers=0, progress=False, skip_bad=True)
+    assert [len(manifest["splits"][s]["skipped"]) for s in ("train", "val")] == [1, 1]

@@ -180,9 +180,15 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
 
     stats = RunningStatistics(size)
     splits: dict[str, Any] = {}
-    for split in source.splits:
-        splits[split] = _prepare_split(source, split, out, size, workers, stats if split == "train" else None,
-                                       skip_bad, progress, log, storage)
+    unreadable: dict[str, list[str]] = {}
+    for split in source.splits:  # every split is decoded, so one run names every unreadable file
+        try:
+            splits[split] = _prepare_split(source, split, out, size, workers, stats if split == "train" else None,
+                                           skip_bad, progress, log, storage)
+        except _Unreadable as exc:
+            unreadable[split] = exc.files
+    if unreadable:
+        raise AlexNetError(_unreadable_message(unreadable))
 
     mean_path = out / "mean_image.npy"
     with atomic_file(mean_path) as f:
@@ -332,11 +338,7 @@ def _finish_split(source: Source, split: str, out: Path, writer, state: "_SplitP
               else source.pixels[split][1].astype(np.int64))
     skipped = [state.errors[i] for i in sorted(state.errors)]
     if skipped and not skip_bad:
-        listed = "\n  ".join(sorted(skipped)[:MAX_LISTED_BAD_FILES])
-        more = f"\n  ... and {len(skipped) - MAX_LISTED_BAD_FILES} more" if len(skipped) > MAX_LISTED_BAD_FILES else ""
-        raise AlexNetError(f"{len(skipped)} unreadable image(s) in {split}; the dataset was not finished "
-                           f"(rerun with --skip-bad to leave them out; decoded images are kept for that):\n"
-                           f"  {listed}{more}")
+        raise _Unreadable(skipped)
     if skipped:
         log(f"prepare {split}: leaving out {len(skipped)} unreadable image(s), listed in manifest.json")
         labels = labels[~state.bad]
@@ -354,6 +356,26 @@ def _finish_split(source: Source, split: str, out: Path, writer, state: "_SplitP
     write_json(out / f"{split}.done.json", {"digest": state.digest, "split": info})
     (out / f"{split}.progress.npz").unlink(missing_ok=True)
     return info
+
+
+class _Unreadable(Exception):
+    """A split with unreadable files (without --skip-bad): collected so that all splits are named at once."""
+
+    def __init__(self, files: list[str]) -> None:
+        super().__init__(f"{len(files)} unreadable")
+        self.files = files
+
+
+def _unreadable_message(unreadable: dict[str, list[str]]) -> str:
+    total = sum(len(files) for files in unreadable.values())
+    lines = [f"{total} unreadable image(s) in {', '.join(f'{s} ({len(f)})' for s, f in unreadable.items())}; "
+             "the dataset was not finished (rerun with --skip-bad to leave them out; decoded images are kept "
+             "for that):"]
+    listed = [name for files in unreadable.values() for name in sorted(files)]
+    lines += [f"  {name}" for name in listed[:MAX_LISTED_BAD_FILES]]
+    if len(listed) > MAX_LISTED_BAD_FILES:
+        lines.append(f"  ... and {len(listed) - MAX_LISTED_BAD_FILES} more")
+    return "\n".join(lines)
 
 
 def _publish(writer, out: Path, split: str, bad: np.ndarray) -> dict[str, Any]:
