@@ -174,3 +174,13 @@ def test_every_image_mode_is_scaled_like_numpy(mode, tmp_path):
     else:
         with Image.open(path) as reread:
             np.testing.assert_array_equal(got, np.asarray(reread.convert("RGB")))
+
+
+def test_prepare_says_when_it_would_enlarge_most_images(random_tree, tmp_path):
+    """random_tree's images are 20-50 px: prepared at 64 they would all be enlarged."""
+    lines = []
+    prepare_dataset(random_tree, tmp_path / "big", size=64, workers=0, progress=False, log=lines.append)
+    assert any(line.startswith("note: most images are smaller than --size 64") for line in lines)
+    lines.clear()
+    prepare_dataset(random_tree, tmp_path / "fits", size=16, workers=0, progress=False, log=lines.append)
+    assert not any("smaller than --size" in line for line in lines)

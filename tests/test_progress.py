@@ -51,3 +51,19 @@ def test_disabled_is_silent(monkeypatch):
 
 def test_durations():
     assert format_duration(59) == "00:59" and format_duration(3725) == "1:02:05" and format_duration(-3) == "00:00"
+
+
+def test_the_epochs_last_bar_line_shows_its_mean_loss(shapes_data, tmp_path, capsys):
+    """The bar's loss is refreshed every 20 steps; its last line must show the epoch's mean, which is what
+    metrics.csv records (a 19-step epoch would otherwise show the loss of its first step)."""
+    import csv
+
+    from alexnet.training.trainer import TrainSettings, train
+    run = tmp_path / "run"
+    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+                        progress=True, log=lambda line: None))
+    err = capsys.readouterr().err
+    last = [line for line in err.replace("\r", "\n").splitlines() if "mean loss" in line][-1]
+    shown = float(last.rsplit("mean loss", 1)[1].split()[0])
+    recorded = float(next(csv.DictReader(open(run / "metrics.csv")))["train_loss"])
+    assert abs(shown - recorded) < 1e-4

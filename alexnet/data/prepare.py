@@ -120,6 +120,26 @@ def _work_chunk(tasks: list) -> list:
     return [_work(task) for task in tasks]
 
 
+def _warn_if_upscaling(source: Source, size: int, log, sample: int = 64) -> None:
+    """Say so when most images are smaller than --size: they would be enlarged (more disk and compute for
+    no detail). Reads the headers of up to `sample` training images."""
+    from PIL import Image
+    if "train" in source.pixels:
+        sides = [min(source.pixels["train"][0].shape[1:3])]
+    else:
+        sides = []
+        for ref, _ in source.images.get("train", [])[:sample]:
+            try:
+                with Image.open(ref.open()) as img:
+                    sides.append(min(img.size))
+            except Exception:  # noqa: BLE001 - unreadable files are reported by the real pass
+                continue
+    if sides and float(np.median(sides)) < size:
+        log(f"note: most images are smaller than --size {size} (median shorter side {np.median(sides):.0f} px) "
+            f"and will be enlarged; consider --size {int(np.median(sides))} (the `small` preset takes 32-64 px "
+            "images; the paper's presets need 224 px crops, --size 256)")
+
+
 def default_storage(size: int) -> str:
     """JPEG from 128 px up (ImageNet's 256: about a tenth of the raw bytes); raw for small images, where
     decoding would cost more than the disk it saves (CIFAR-10 at 32 px is 150 MB raw)."""
@@ -176,6 +196,7 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
         raise AlexNetError(f"{src}: no such source folder")
     _check_output(src, out)
     source = open_source(src, layout, val_labels)
+    _warn_if_upscaling(source, size, log)
     out.mkdir(parents=True, exist_ok=True)
 
     stats = RunningStatistics(size)

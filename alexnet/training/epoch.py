@@ -101,9 +101,10 @@ def train_epoch(learner: Learner, loader: DataLoader, pre: Preprocessor, ctx: Di
         else:
             totals.add(loss_sum, wrong, len(y))
         show = bar.enabled and step % 20 == 0
-        bar.update(len(y) * ctx.world_size, postfix=f"loss {totals.mean_loss_so_far():.4f}" if show else None)
+        bar.update(len(y) * ctx.world_size, postfix=f"mean loss {totals.mean_loss_so_far():.4f}" if show else None)
         if after_step is not None and after_step(step):
             bar.close()
             return step + 1
-    bar.close()
+    # the loss shown is refreshed every 20 steps; the last line shows the epoch's mean
+    bar.close(postfix=f"mean loss {totals.mean_loss_so_far():.4f}" if bar.enabled else None)
     return None
