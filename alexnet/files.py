@@ -29,6 +29,7 @@ def atomic_path(path: str | Path, what: str = "file") -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # as an ordinary new file: some writers create theirs private
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # a full disk, a read-only or vanished folder (torch's zip writer
         tmp.unlink(missing_ok=True)        # reports a full disk as a RuntimeError): the old file stays
@@ -56,6 +57,12 @@ def write_text(path: str | Path, text: str, what: str = "file") -> Path:
 
 def write_json(path: str | Path, data: Any, what: str = "file", indent: int = 1) -> Path:
     return write_text(path, json.dumps(data, indent=indent) + "\n", what)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class FolderLock:

@@ -59,6 +59,33 @@ def test_safetensors_holds_every_weight(run, tmp_path):
     _check_sidecars(path, ckpt)
 
 
+@pytest.mark.skipif(not _has("safetensors"), reason="safetensors not installed (the [export] extra)")
+def test_an_exported_file_loads_into_a_ready_network_by_itself(run, tmp_path):
+    """What a deployer has is the file and its sidecars: one call rebuilds the network (any crop size,
+    the configuration travels in the metadata), the same function as the run's; files are 0644-like."""
+    import os
+    import stat
+
+    import alexnet
+    folder, ckpt, model = run
+    path = tmp_path / "m.safetensors"
+    export_run(folder, "safetensors", path, log=lambda line: None)
+    loaded = alexnet.load_exported(path)
+    x = torch.randn(3, 3, 28, 28) * 50
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    info = json.loads(path.with_name(path.name + ".preprocessing.json").read_text())
+    from alexnet.config import model_config_from_dict
+    assert model_config_from_dict(info["model_config"]) == model_config_from_dict(ckpt["model_config"])
+    assert info["num_classes"] == len(ckpt["classes"])
+    assert any("DCT scales" in step for step in info["steps"])
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in (path, path.with_name(path.name + ".preprocessing.json")):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask  # the safetensors file too, not 0600
+    with pytest.raises(alexnet.AlexNetError, match="no such file"):
+        alexnet.load_exported(tmp_path / "none.safetensors")
+
+
 @pytest.mark.skipif(not _has("onnx", "onnxscript", "onnxruntime"), reason="onnx, onnxscript, onnxruntime not all installed")
 def test_onnx_matches_pytorch_in_onnxruntime_for_any_batch(run, tmp_path):
     import onnxruntime

@@ -14,6 +14,7 @@ order, value scale), with the mean image itself as FILE.mean.npy, and the class 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,10 @@ def preprocessing(ckpt: dict[str, Any]) -> dict[str, Any]:
     stored, crop = int(ckpt.get("data_size", 0)), int(ckpt["model_config"]["input_size"])
     return {
         "input": "float32, N x 3 x crop x crop (channels R, G, B), pixel values on the 0-255 scale",
-        "steps": ["decode to RGB (apply EXIF orientation)",
-                  f"resize so the shorter side is {stored} pixels (bilinear)",
+        "steps": ["decode to RGB (apply EXIF orientation; 16-bit greyscale scaled by 255/65535); a JPEG is decoded "
+                  "at the smallest of its 1/1, 1/2, 1/4, 1/8 DCT scales whose shorter side is still at least "
+                  f"{stored} pixels (Pillow: Image.draft('RGB', size) before loading), as prepare and predict do",
+                  f"resize so the shorter side is {stored} pixels (bilinear, Pillow's antialiasing when shrinking)",
                   f"take the central {stored} x {stored} square",
                   "subtract the mean image (mean_image file: stored x stored x 3, 0-255 scale)",
                   f"take the central {crop} x {crop} patch (or the paper's ten patches: four corners, "
@@ -42,7 +45,9 @@ def preprocessing(ckpt: dict[str, Any]) -> dict[str, Any]:
         "stored_size": stored, "crop": crop, "mean": _mean_description(ckpt["model_config"]),
         "output": "unnormalised class scores (apply softmax for probabilities)",
         "classes": list(ckpt["classes"]), "class_names": list(ckpt.get("class_names") or ckpt["classes"]),
-        "preset": ckpt["preset"],
+        "preset": ckpt["preset"], "num_classes": len(ckpt["classes"]),
+        # enough to rebuild the network: alexnet.load_exported(FILE), or build_network(model_config_from_dict(...))
+        "model_config": ckpt["model_config"],
     }
 
 
@@ -75,8 +80,10 @@ def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
         except ImportError:
             raise AlexNetError('--format safetensors needs the safetensors package: pip install "alexnet[export]"') from None
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        metadata = {"preset": ckpt["preset"], "classes": str(len(ckpt["classes"])),
+                    "model_config": json.dumps(ckpt["model_config"])}  # what load_exported rebuilds from
         with atomic_path(out, what="export") as tmp:
-            save_file(state, str(tmp), metadata={"preset": ckpt["preset"], "classes": str(len(ckpt["classes"]))})
+            save_file(state, str(tmp), metadata=metadata)
     elif fmt == "onnx":
         missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
         if missing:  # torch.onnx's exporter needs both; say so plainly
