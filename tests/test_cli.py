@@ -125,3 +125,26 @@ def test_prepare_train_evaluate_json(shapes_src, tmp_path, capsys):
 def test_parser_defaults():
     args = build_parser().parse_args(["evaluate", "RUN"])
     assert args.tta == "10crop" and args.data is None
+
+
+def test_evaluate_json_is_rounded_and_few_classes_are_commented(shapes_data, tmp_path, capsys):
+    from alexnet.training.trainer import TrainSettings, train
+    run = tmp_path / "run"
+    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+                        progress=False, log=lambda line: None))
+    assert main(["evaluate", str(run), "--tta", "center", "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert all(len(repr(result[k])) <= 12 for k in ("top1_error", "top5_error"))  # no 0.09999999999999998
+    assert main(["evaluate", str(run), "--tta", "center", "--quiet"]) == 0
+    assert "(with 4 classes every label is in the top 5)" in capsys.readouterr().out
+
+
+def test_torchscript_export_is_quiet(shapes_data, tmp_path, capfd):
+    from alexnet.training.trainer import TrainSettings, train
+    run = tmp_path / "run"
+    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+                        progress=False, log=lambda line: None))
+    capfd.readouterr()
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "m.ts")]) == 0
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out.startswith("exported ") and captured.out.count("\n") == 1

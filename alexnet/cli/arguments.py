@@ -43,7 +43,7 @@ def add_run_inputs(p: argparse.ArgumentParser, out_help: str, out_metavar: str =
     """RUN, --out and --data: the arguments of every command that reads a trained run."""
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
     p.add_argument("--out", required=True, metavar=out_metavar, help=out_help)
-    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    p.add_argument("--data", default=None, metavar="DATA", help="prepared dataset (default: the run's)")
 
 
 def add_speed_flags(p: argparse.ArgumentParser) -> None:

@@ -34,7 +34,7 @@ def add_bench_data(sub) -> None:
                        description="Images per second of the training input pipeline (crops, flips, colour "
                                    "noise, mean image) against a reference reading the same images as JPEG "
                                    "files with PIL in a DataLoader with the same worker count.")
-    p.add_argument("--data", required=True, nargs="+", metavar="OUT",
+    p.add_argument("--data", required=True, nargs="+", metavar="DATA",
                    help="prepared dataset(s), each timed in the same run (e.g. raw and JPEG storage)")
     p.add_argument("--workers", type=nonnegative_int, default=2, help="loader processes for both (default 2)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch (default 128)")

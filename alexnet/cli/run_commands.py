@@ -14,7 +14,7 @@ def add_evaluate(sub) -> None:
                                    "average their softmax outputs (the paper's combination of CNNs).")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", nargs="+", help="run folder(s) or checkpoint file(s)")
     p.add_argument("--split", default="val", help="which split to test (val; test where the dataset has one)")
-    p.add_argument("--data", default=None, metavar="OUT", help="prepared dataset (default: the run's)")
+    p.add_argument("--data", default=None, metavar="DATA", help="prepared dataset (default: the run's)")
     p.add_argument("--tta", default="10crop", choices=["center", "10crop", "both"],
                    help="test patches: the centre only, the paper's ten, or both side by side (default 10crop)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -35,14 +35,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                          progress=show_progress(args) and not args.json, split=args.split)
                for tta in modes}
     keys = ("top1_error", "top5_error", "images")
-    if args.json:
-        print(json.dumps({tta: {k: r[k] for k in keys} for tta, r in results.items()} if args.tta == "both"
-                         else {k: results[args.tta][k] for k in keys}))
+    if args.json:  # rounded: 1 - 0.9 is 0.09999999999999998 in floating point
+        rounded = {tta: {k: round(r[k], 10) for k in keys} for tta, r in results.items()}
+        print(json.dumps(rounded if args.tta == "both" else rounded[args.tta]))
         return 0
     for tta, result in results.items():
         what = result["checkpoint"] if result["networks"] == 1 else f"{result['networks']} networks averaged"
+        few = result.get("classes", 6) <= 5
         print(f"{what} on {result['data']} ({args.split}, {result['images']} images, {tta}): "
-              f"top-1 error {result['top1_error']:.2%}, top-5 error {result['top5_error']:.2%}")
+              f"top-1 error {result['top1_error']:.2%}, top-5 error {result['top5_error']:.2%}"
+              + (f" (with {result['classes']} classes every label is in the top 5)" if few else ""))
     if args.tta == "both":  # the paper's footnote 5 gives both; the gap is what ten patches buy
         c, t = results["center"], results["10crop"]
         print(f"ten patches vs centre patch: top-1 {(t['top1_error'] - c['top1_error']) * 100:+.1f} points, "

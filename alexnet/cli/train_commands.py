@@ -15,7 +15,7 @@ def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a preset on a prepared dataset",
                        description="Train with the preset's recipe; writes RUN/metrics.csv, RUN/last.pt "
                                    "and RUN/config.json each epoch.")
-    p.add_argument("--data", required=True, metavar="OUT", help="prepared dataset folder")
+    p.add_argument("--data", required=True, metavar="DATA", help="prepared dataset folder")
     p.add_argument("--preset", default=None, choices=list(PRESETS), help=f"network and recipe ({'; '.join(PRESETS)})")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="network and recipe from a JSON file instead of a preset (`alexnet config show NAME` "
@@ -50,7 +50,7 @@ def add_train(sub) -> None:
     p.add_argument("--log-steps", type=int, default=None, metavar="N",
                    help="also append the mean training loss of every N steps to RUN/steps.csv (rank 0's share)")
     p.add_argument("--tensorboard", action="store_true",
-                   help="also log scalars, learning rate and the conv1 kernels to OUT/tensorboard")
+                   help="also log scalars, learning rate and the conv1 kernels to RUN/tensorboard")
     p.add_argument("--auto-resume", action="store_true",
                    help="resume when OUT/last.pt exists, else start (for restarts: torchrun --max-restarts, requeues)")
     add_quiet(p, " (epoch lines still print)")
@@ -110,7 +110,7 @@ def add_relu_tanh(sub) -> None:
                                    "(same initial weights and batches, no regularisation) and report the epochs "
                                    "each needs to reach the target training error, their ratio (the paper: about "
                                    "6x) and the curves (relu_tanh.png, .csv, .md in --out).")
-    p.add_argument("--data", required=True, metavar="OUT", help="prepared dataset stored at <= 64 px (CIFAR-10: 32)")
+    p.add_argument("--data", required=True, metavar="DATA", help="prepared dataset stored at <= 64 px (CIFAR-10: 32)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
     p.add_argument("--epochs", type=positive_int, default=40, help="most epochs per net (default 40)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per step (default 128)")

@@ -42,7 +42,7 @@ def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "1
         probs, labels = predict_probabilities(model, dataset, pre, split, tta, eval_batch, workers, progress)
         total = probs if total is None else total + probs
     result = topk_errors(total / len(checkpoints), labels)
-    return {**result, "tta": tta, "split": split, "networks": len(checkpoints),
+    return {**result, "tta": tta, "split": split, "networks": len(checkpoints), "classes": dataset.num_classes,
             "checkpoint": ", ".join(c["path"] for c in checkpoints), "data": str(dataset.root)}
 
 

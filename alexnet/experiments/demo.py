@@ -75,11 +75,11 @@ def run_demo(out: Path, epochs: int | None = None, seed: int = 0, progress: bool
     print(f"  ten patches  : top-1 error {ten['top1_error']:6.2%}   top-5 error {ten['top5_error']:6.2%}")
     if last["stopped_because"].startswith("time limit"):
         print(f"  (training stopped early to keep the demo under five minutes: {last['stopped_because']})")
-    print(f"  trained {last['epoch']} epochs in {time.monotonic() - started:.0f}s all told "
+    print(f"  trained {last['epoch']} epoch{'s' if last['epoch'] != 1 else ''} in {time.monotonic() - started:.0f}s all told "
           f"(metrics: {run / 'metrics.csv'}, weights: {run / 'last.pt'})")
     print()
     print("Next: the same commands on your own images or ImageNet:")
-    print("  alexnet prepare SRC DATA            # SRC/train/<class>/*.jpg, SRC/val/<class>/*.jpg")
-    print("  alexnet train --data DATA --preset paper --out RUN")
+    print("  alexnet prepare SRC DATA            # SRC/train/<class>/*.jpg, SRC/val/<class>/*.jpg; --size 256")
+    print("  alexnet train --data DATA --preset paper --out RUN    # paper: 256 px images; small: 32-64 px")
     print("  alexnet evaluate RUN --tta 10crop")
     return {"center": center, "ten_crop": ten, "last_epoch": last}

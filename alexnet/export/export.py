@@ -13,8 +13,12 @@ order, value scale), with the mean image itself as FILE.mean.npy, and the class 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +64,19 @@ def _mean_description(model_config: dict[str, Any]) -> str:
     return "the training set's mean image, per pixel (Section 2)"
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Warnings and lines the exporters print on success; an error still raises with its message."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
 def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
     if fmt not in FORMATS:
         raise AlexNetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -90,12 +107,13 @@ def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
             raise AlexNetError(f"--format onnx needs {' and '.join(missing)}: pip install \"alexnet[onnx]\"")
         batch = torch.export.Dim("batch", min=1)
 
-        program = torch.onnx.export(model, (example,), input_names=["images"], output_names=["logits"],
-                                    dynamic_shapes={"x": {0: batch}}, dynamo=True)
+        with _quiet():  # the exporter's progress lines and notes on optional packages are not the user's concern
+            program = torch.onnx.export(model, (example,), input_names=["images"], output_names=["logits"],
+                                        dynamic_shapes={"x": {0: batch}}, dynamo=True)
         with atomic_path(out, what="export") as tmp:
             program.save(str(tmp))
     else:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet():  # a TracerWarning from the LRN's shape loop: fixed shapes, traced right
             traced = torch.jit.trace(model, example)
         with atomic_file(out, "wb", what="export") as f:
             torch.jit.save(traced, f)
