@@ -197,7 +197,7 @@ def _known(d: dict[str, Any], cls, where: str) -> set[str]:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ConfigError(f"{where} has unknown setting(s) {', '.join(unknown)}; written by another version?")
+        raise ConfigError(f"{where} has unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     return known
 
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -202,13 +201,6 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
             "recipe": to_dict(preset.recipe)}
 
 
-def _unknown(given: dict, cls, where: str) -> None:
-    known = {f.name for f in dataclasses.fields(cls)}
-    extra = sorted(set(given) - known)
-    if extra:
-        raise AlexNetError(f"{where}: unknown setting(s) {', '.join(extra)} (known: {', '.join(sorted(known))})")
-
-
 def preset_from_file(path: str | Path) -> Preset:
     """A preset from a JSON file: `config show`'s output, edited, or a run's config.json."""
     path = Path(path)
@@ -223,11 +215,7 @@ def preset_from_file(path: str | Path) -> Preset:
     model, recipe = d.get("model", d.get("model_config")), d.get("recipe")
     if not isinstance(model, dict) or not isinstance(recipe, dict):
         raise AlexNetError(f"{path}: needs a 'model' (or 'model_config') object and a 'recipe' object")
-    _unknown(model, ModelConfig, f"{path}: model")
-    _unknown(recipe, Recipe, f"{path}: recipe")
     try:
-        for conv in model.get("convs", []):
-            _unknown(conv, ConvSpec, f"{path}: model.convs")
         return Preset(name=str(d.get("name", d.get("preset", path.stem))),
                       description=str(d.get("description", f"from {path}")),
                       model=model_config_from_dict(model), recipe=recipe_from_dict(recipe))

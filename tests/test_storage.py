@@ -178,5 +178,5 @@ def test_both_decoders_give_the_same_pixels(both):
     _, jpeg = both
     store = jpeg.images["train"]
     for i in range(len(store)):
-        data = bytes(store._bytes(i))
+        data = bytes(store.encoded(i))
         np.testing.assert_array_equal(simplejpeg.decode_jpeg(data, colorspace="RGB"), decode_jpeg_pillow(data))

@@ -148,7 +148,7 @@ def _pipeline(dataset: PreparedDataset, n: int, batch_size: int, workers: int,
 
 
 def _ours(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
-          warmup: int) -> tuple[float, TrainBatches, Preprocessor]:
+          warmup: int) -> float:
     """The trainer's input path over the first n training images: stored pixels -> crops in the loader's
     workers, float work in the workers on the CPU (as `alexnet train` with workers) or on the device."""
     pre, batches = _pipeline(dataset, n, batch_size, workers, dev)
@@ -160,8 +160,7 @@ def _ours(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: 
             torch.cuda.synchronize(dev)
         return x.shape[0]
 
-    rate, _ = _images_per_second(make_loader(batches, workers, dev), consume, warmup)
-    return rate, batches, pre
+    return _images_per_second(make_loader(batches, workers, dev), consume, warmup)[0]
 
 
 def _reference(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
@@ -202,7 +201,7 @@ def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128,
         + (" in the workers" if dev.type == "cpu" and workers else ""))
     runs = []
     for dataset in datasets:
-        rate, batches, pre = _ours(dataset, n, batch_size, workers, dev, warmup)
+        rate = _ours(dataset, n, batch_size, workers, dev, warmup)
         storage = dataset.manifest.get("storage", "raw")
         runs.append({"data": str(dataset.root), "storage": storage, "images_per_second": rate,
                      **({"decoder": DECODER.split(" (")[0]} if storage == "jpeg" else {})})

@@ -17,9 +17,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import multiprocessing
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 import os
 import time
 from pathlib import Path
@@ -30,13 +27,13 @@ import numpy as np
 from ..version import __version__
 from ..errors import AlexNetError
 from ..files import atomic_file, atomic_path, write_json
-from ..interrupt import ignore_stop_signals
 from ..progress import Progress
 from .archives import ImageRef
 from .images import center_crop_array, load_prepared, read_error, resize_shorter_side
 from .prepared import FORMAT_NAME, FORMAT_VERSION, file_sha256
 from .sources import Source, open_source
 from .statistics import RunningStatistics, image_moments
+from .workers import map_in_processes
 from .stores import JPEG_QUALITY, STORAGES, WRITERS, decode_jpeg, encode_jpeg
 
 MAX_LISTED_BAD_FILES = 20
@@ -75,45 +72,14 @@ def _decoded(pixels: np.ndarray, size: int, todo: np.ndarray, moments: bool, sto
         yield (int(index), *_stored(image, storage, moments), None)
 
 
-def _results(tasks: list, workers: int, chunk: int = 16) -> Iterator:
-    """`_work` over the tasks, in `workers` processes. A worker that dies (killed for memory, say) stops
-    the run with a message instead of a hang (multiprocessing.Pool waits for it for ever); what was
-    written is kept for the rerun. Workers leave Ctrl-C to this process."""
+def _results(tasks: list, workers: int) -> Iterator:
+    """`_work` over the tasks, in this process or in `workers` processes (results as they come)."""
     if workers <= 1:
         yield from map(_work, tasks)
         return
-    # fork where the platform has it (fast start); spawn elsewhere.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                             initializer=_worker_start) as pool:
-        pending = {pool.submit(_work_chunk, c) for c in chunks[:2 * workers]}
-        queued = iter(chunks[2 * workers:])
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
-                    following = next(queued, None)
-                    if following is not None:
-                        pending.add(pool.submit(_work_chunk, following))
-        except BrokenProcessPool:
-            raise AlexNetError("a decoding worker process died (killed for lack of memory?); what was written "
-                               "is kept: run the same command again to continue (fewer --workers use less "
-                               "memory)") from None
-
-
-def _worker_start() -> None:
-    """A decoding worker leaves Ctrl-C and SIGTERM to the main process, and dies with it: killed with -9,
-    the main process could not stop its workers, which would wait on their queue for ever (Linux)."""
-    ignore_stop_signals()
-    try:
-        import ctypes
-        import signal
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: orphans end when their queue closes, if ever
-        pass
+    yield from map_in_processes(_work_chunk, tasks, workers, died=(
+        "a decoding worker process died (killed for lack of memory?); what was written is kept: run the same "
+        "command again to continue (fewer --workers use less memory)"))
 
 
 def _work_chunk(tasks: list) -> list:

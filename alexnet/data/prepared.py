@@ -237,7 +237,7 @@ def _check_decodes(dataset: PreparedDataset, split: str, progress: bool, chunk: 
     for start in range(0, len(store), chunk):
         for i in range(start, min(start + chunk, len(store))):
             try:
-                pixels = decode_jpeg(store._bytes(i))
+                pixels = decode_jpeg(store.encoded(i))
             except Exception as exc:  # noqa: BLE001 - any decoder failure names the image
                 raise AlexNetError(f"{dataset.root}: {split} image {i} does not decode ({exc})") from None
             if pixels.shape != (dataset.size, dataset.size, 3):

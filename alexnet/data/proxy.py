@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import colorsys
 import math
-import multiprocessing
 import os
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from PIL import Image, ImageDraw
 from ..errors import AlexNetError
 from ..progress import Progress
 from .synthetic import CLASSES as SHAPES, _draw_shape
+from .workers import map_in_processes
 
 SCHEMES = ("red", "orange", "yellow", "lime", "green", "teal", "cyan", "blue", "purple", "magenta")
 TEXTURES = ("plain", "hlines", "vlines", "diagonal", "grid", "dots", "waves", "rings", "checks", "noise")
@@ -116,6 +116,10 @@ def _make_class(task: tuple[Path, int, tuple[str, str, str], int, int, int, int]
     return train + val
 
 
+def _make_classes(tasks: list) -> list[int]:
+    return [_make_class(task) for task in tasks]
+
+
 def make_proxy_dataset(out: str | Path, classes: int = MAX_CLASSES, train_per_class: int = 100,
                        val_per_class: int = 10, size: int = 256, seed: int = 0, workers: int | None = None,
                        progress: bool = True) -> Path:
@@ -133,14 +137,11 @@ def make_proxy_dataset(out: str | Path, classes: int = MAX_CLASSES, train_per_cl
     tasks = [(partial, i, c, train_per_class, val_per_class, size, seed) for i, c in enumerate(combos)]
     workers = workers if workers is not None else min(16, os.cpu_count() or 1)
     bar = Progress(len(combos) * (train_per_class + val_per_class), "proxy", enabled=progress)
-    if workers <= 1:
-        for task in tasks:
-            bar.update(_make_class(task))
-    else:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with multiprocessing.get_context(method).Pool(workers) as pool:
-            for count in pool.imap_unordered(_make_class, tasks):
-                bar.update(count)
+    counts = map(_make_class, tasks) if workers <= 1 else map_in_processes(
+        _make_classes, tasks, workers, chunk=1, died=f"a worker process died (killed for lack of memory?); the "
+        f"classes already written are kept in {partial}: run the same command again to continue")
+    for count in counts:
+        bar.update(count)
     bar.close()
     for marker in partial.glob(".done-*"):
         marker.unlink()

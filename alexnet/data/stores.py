@@ -108,7 +108,8 @@ class JpegStore(_Store):
         self.shards, self.index, self.size, self.count = [str(s) for s in shards], index, size, len(index)
         self._open_files: list | None = None
 
-    def _bytes(self, i: int) -> memoryview:
+    def encoded(self, i: int) -> memoryview:
+        """Image i's JPEG bytes, as stored."""
         if getattr(self, "_open_files", None) is None:
             self._open_files = [np.memmap(path, dtype=np.uint8, mode="r") for path in self.shards]
         shard, offset, length = (int(v) for v in self.index[i])
@@ -117,13 +118,13 @@ class JpegStore(_Store):
     def read(self, indices: np.ndarray) -> np.ndarray:
         out = np.empty((len(indices), self.size, self.size, 3), np.uint8)
         for i, index in enumerate(np.asarray(indices, np.int64)):
-            out[i] = decode_jpeg(self._bytes(int(index)))
+            out[i] = decode_jpeg(self.encoded(int(index)))
         return out
 
     def crops(self, indices: np.ndarray, corners: np.ndarray, c: int) -> np.ndarray:
         out = np.empty((len(indices), c, c, 3), np.uint8)
         for i, (index, (y, x)) in enumerate(zip(indices, corners)):
-            out[i] = decode_jpeg(self._bytes(int(index)))[y:y + c, x:x + c]
+            out[i] = decode_jpeg(self.encoded(int(index)))[y:y + c, x:x + c]
         return out
 
 

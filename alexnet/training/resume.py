@@ -20,8 +20,7 @@ def checkpoint_to_resume(s: TrainSettings, dataset: PreparedDataset) -> dict[str
     last = Path(s.out) / LAST
     resume = last.exists() if s.auto_resume else s.resume
     if not resume:
-        if last.exists():
-            raise AlexNetError(f"{last} exists: pass --resume to continue that run, or choose a new --out")
+        refuse_to_overwrite(last)
         return None
     if not last.exists():
         raise AlexNetError(f"--resume: no checkpoint {last} to resume from")
@@ -41,6 +40,11 @@ def checkpoint_to_resume(s: TrainSettings, dataset: PreparedDataset) -> dict[str
         raise AlexNetError(f"{where}: the run was trained with ablations {list(ckpt.get('ablations', ()))}, "
                            f"not {list(s.ablations)}; resume with the same --ablate flags")
     return ckpt
+
+
+def refuse_to_overwrite(last: Path) -> None:
+    if last.exists():
+        raise AlexNetError(f"{last} exists: pass --resume to continue that run, or choose a new --out")
 
 
 def init_from(model: AlexNet, source: str) -> str:

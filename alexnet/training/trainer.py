@@ -35,10 +35,11 @@ from ..model import AlexNet, build_network, mean_image_for
 from ..presets import Preset, get_preset, preset_from_file
 from ..progress import Progress
 from ..runs.inference import errors_from_hits, predict_probabilities, topk_hits
+from ..runs.checkpoint import LAST
 from ..runs.writer import RunWriter
 from .distributed import DistributedContext, all_reduce_sum, barrier, device_for, init_distributed, per_rank_batch
 from .epoch import EpochSums, Learner, RunningTotals, train_epoch
-from .resume import checkpoint_to_resume, init_from
+from .resume import checkpoint_to_resume, init_from, refuse_to_overwrite
 from .schedule import LearningRateSchedule, build_optimizer, load_optimizer_state
 from .settings import TrainSettings
 from .speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed
@@ -79,7 +80,6 @@ class Run:
     mean_image: np.ndarray | None = None
     max_loss: float = math.inf    # a mean loss above this is an explosion, treated like a NaN
     step_log_mark: EpochSums | None = None   # the totals at the last steps.csv row
-    rate: float = 0.0                        # training images per second of the last epoch
 
     def payload(self, epoch_done: int, **extra: Any) -> dict[str, Any]:
         """The checkpoint: what the network is, its weights, and everything a resume needs."""
@@ -151,9 +151,12 @@ def _lock_run_folder(s: TrainSettings, ctx: DistributedContext, ckpt: dict[str, 
         return None
     lock = FolderLock(s.out, "this run folder").acquire()
     remove_stale_temporaries(s.out)  # temporaries of writers killed before they could clean up
-    if not ckpt and (Path(s.out) / "last.pt").exists():  # written by a run that ended while we started
-        lock.release()
-        raise AlexNetError(f"{Path(s.out) / 'last.pt'} exists: pass --resume to continue that run, or choose a new --out")
+    if not ckpt:  # a run that ended while this one started may have written it since the first check
+        try:
+            refuse_to_overwrite(Path(s.out) / LAST)
+        except AlexNetError:
+            lock.release()
+            raise
     return lock
 
 
@@ -288,12 +291,12 @@ def run_epochs(run: Run, stop: StopRequest, board) -> str:
             return f"time limit of {run.settings.time_limit:.0f}s: another epoch would not fit"
         lr = run.schedule.apply(run.optimizer, epoch)
         started = time.monotonic()
-        sums, started = _train_one_epoch(run, epoch, stop, started)
+        sums, started, rate = _train_one_epoch(run, epoch, stop, started)
         val = validate(run)
         row = {"epoch": epoch, "lr": lr, "train_loss": round(sums.mean_loss, 6),
                "train_top1_error": round(sums.error, 6), "val_top1_error": round(val["top1_error"], 6),
                "val_top5_error": round(val["top5_error"], 6), "seconds": round(time.monotonic() - started, 2),
-               "images_per_second": round(run.rate, 1), "skipped_batches": int(sums.skipped)}
+               "images_per_second": round(rate, 1), "skipped_batches": int(sums.skipped)}
         run.history.append(row)
         event = run.schedule.end_epoch(epoch, val["top1_error"])
         run.writer.end_epoch(run.payload(epoch), run.history)
@@ -319,9 +322,9 @@ def _out_of_time(run: Run, epoch: int, training_started: float) -> bool:
     return over.item() > 0
 
 
-def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) -> tuple[EpochSums, float]:
+def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) -> tuple[EpochSums, float, float]:
     """Train epoch `epoch` (from where a mid-epoch checkpoint stopped, if it did); return its sums over
-    all ranks and its effective start time. Raises TrainingInterrupted when asked to stop."""
+    all ranks, its effective start time and its training rate. Raises TrainingInterrupted when asked to stop."""
     recipe, batches, ctx = run.recipe, run.batches, run.ctx
     pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
     resume_here = run.partial if run.partial and run.partial["epoch"] == epoch else None
@@ -347,11 +350,11 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
                                                        f"epoch {epoch}, step {stopped_at} of {len(batches)}"))
     sums = totals.summed()
     # training images per second of this epoch's steps (validation excluded; this process's part of a resumed epoch)
-    run.rate = (sums.images - (resume_here["totals"][2] if resume_here else 0)) / max(1e-9, time.monotonic() - stepping)
+    rate = (sums.images - (resume_here["totals"][2] if resume_here else 0)) / max(1e-9, time.monotonic() - stepping)
     if not math.isfinite(sums.mean_loss) or sums.mean_loss > run.max_loss:
         raise AlexNetError(f"training diverged in epoch {epoch} (mean loss {sums.mean_loss:.4g}); the last good "
                            f"checkpoint {run.writer.last} is kept; try a lower --lr, or --skip-bad-batches")
-    return sums, started
+    return sums, started, rate
 
 
 def _after_step(run: Run, epoch: int, step: int, totals: RunningTotals, started: float, stop: StopRequest) -> bool:
