@@ -1,6 +1,7 @@
 """The paper's ablations change exactly the ingredient they name, and `alexnet ablate` compares them."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 from alexnet.ablations import ABLATIONS, apply_ablations
 from alexnet.cli.main import main
 from alexnet.errors import AlexNetError
+from alexnet.experiments.ablate import ablation_table, run_ablation
 from alexnet.model import AlexNet
 from alexnet.model.lrn import LocalResponseNorm
 from alexnet.presets import get_preset
@@ -59,8 +61,31 @@ def test_ablate_writes_a_table_beside_the_paper(shapes_data, tmp_path, capsys):
     table = (out / "ablation.md").read_text()
     assert "| full | nothing |" in table and "| no-lrn | no local response normalisation |" in table
     assert "LRN reduces top-1 / top-5 error by 1.4% / 1.2%" in table
+    assert "One seed (0): the table cannot show its own noise" in table
+    assert (out / "ablation.png").stat().st_size > 1000 and (out / "ablation.svg").is_file()
     import json
-    assert json.loads((out / "no-lrn" / "config.json").read_text())["ablations"] == ["no-lrn"]
-    assert main(["train", "--data", str(shapes_data), "--out", str(out / "no-lrn"), "--preset", "small",
+    assert json.loads((out / "no-lrn" / "seed-0" / "config.json").read_text())["ablations"] == ["no-lrn"]
+    assert main(["train", "--data", str(shapes_data), "--out", str(out / "no-lrn" / "seed-0"), "--preset", "small",
                  "--resume", "--epochs", "2", "--quiet"]) == 1  # resuming without the same --ablate
     assert "resume with the same --ablate flags" in capsys.readouterr().err
+
+
+def test_ablation_table_shows_the_spread_over_seeds():
+    def result(top1, top5):
+        return {"top1_error": top1, "top5_error": top5, "images": 40}
+
+    results = {"full": [result(0.30, 0.10), result(0.34, 0.12), result(0.32, 0.08)],
+               "no-lrn": [result(0.35, 0.11), result(0.37, 0.13), result(0.33, 0.12)]}
+    lines = ablation_table("small", Path("DATA"), results, 2, [0, 1, 2])
+    full = next(line for line in lines if line.startswith("| full"))
+    no_lrn = next(line for line in lines if line.startswith("| no-lrn"))
+    # full: mean 32.00%, sample sd of (30, 34, 32) = 2.0 points, range 30.0-34.0; top-5 (10, 12, 8) likewise
+    assert "| 32.00% ± 2.0 (30.0-34.0) |" in full and "| 10.00% ± 2.0 (8.0-12.0) |" in full
+    # no-lrn: top-1 mean 35.00% (+3.0 vs 32.00), top-5 mean 12.00% (+2.0 vs 10.00)
+    assert "| 35.00% ± 2.0 (33.0-37.0) |" in no_lrn and "| +3.0 pts | +2.0 pts |" in no_lrn
+    assert "Over 3 seeds (0, 1, 2)" in lines[2] and "varies by 2.0 points" in lines[2]
+
+
+def test_ablate_refuses_repeated_seeds(tmp_path):
+    with pytest.raises(AlexNetError, match="seeds must be distinct"):
+        run_ablation(tmp_path, tmp_path / "out", "small", ["no-lrn"], seeds=[1, 1])

@@ -12,7 +12,10 @@ from alexnet.errors import AlexNetError
 from alexnet.experiments.retrieval import (euclidean_distances, hamming_distances, k_nearest, pack_codes, recall_at,
                                            run_retrieval, train_autoencoder)
 from alexnet.runs.writer import read_metrics
-from alexnet.drawing.draw import line_chart, tile
+from alexnet.drawing.charts import save_chart
+from alexnet.drawing.curves import curves_figure
+from alexnet.drawing.draw import tile
+from alexnet.experiments.relu_tanh import figure_1_chart
 from alexnet.drawing.kernels import colour_specificity, kernel_pictures, kernels_figure
 from alexnet.figures.make import make_figures
 from alexnet.runs.inference import outputs
@@ -67,13 +70,41 @@ def test_nearest_matches_brute_force():
     np.testing.assert_array_equal(idx.numpy(), np.argsort(d, axis=1)[:, :4])
 
 
-def test_drawing_helpers_make_real_pictures():
-    chart = line_chart({"a": ([1, 2, 3], [3.0, 2.0, 1.0]), "b": ([1, 2, 3], [1.0, 2.0, float("nan")])},
-                       "t", "x", "y", hline=2.5, dashed=["b"])
-    pixels = np.asarray(chart)
-    assert chart.size == (640, 420) and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10
+def test_image_grid_is_the_pixels_given():
     grid = tile([np.full((2, 2, 3), 9, np.uint8)] * 5, columns=3, scale=2, gap=1)
     assert grid.size == (3 * 5 + 1, 2 * 5 + 1) and np.asarray(grid)[1, 1].tolist() == [9, 9, 9]
+
+
+def test_one_epoch_curves_have_whole_epoch_ticks_and_visible_points(tmp_path):
+    rows = [{"epoch": 1, "train_loss": 2.2, "train_top1_error": 0.8, "val_top1_error": 0.7, "val_top5_error": 0.3}]
+    figure = curves_figure(rows, "small")
+    errors, loss = figure.axes
+    for ax in (errors, loss):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks == [1.0]                              # not 0.6, 0.8, 1.2 ...
+        assert all(line.get_marker() == "o" for line in ax.get_lines())  # a lone point is drawn
+    assert figure._suptitle.get_text() == "small: learning curves, 1 epoch"
+    assert [t.get_text() for t in errors.get_legend().get_texts()] == [
+        "train top-1 (last 80)", "val top-1 (last 70)", "val top-5 (last 30)"]
+    png = save_chart(figure, tmp_path / "curves.png")
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.width > 500
+    svg = (tmp_path / "curves.svg").read_text()
+    assert "<svg" in svg and "learning curves, 1 epoch" in svg    # text kept as text
+
+
+def test_figure_1_legend_matches_the_lines_and_labels_the_target(tmp_path):
+    figure = figure_1_chart({"relu": [0.6, 0.3, 0.2], "tanh": [0.8, 0.7, 0.5, 0.4]}, 0.25)
+    [ax] = figure.axes
+    drawn = {line.get_label(): line for line in ax.get_lines()}
+    legend = {text.get_text(): handle for text, handle in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+    for label in ("ReLU (last 20)", "tanh (last 40)", "target: 25% training error"):
+        assert legend[label].get_linestyle() == drawn[label].get_linestyle()
+    assert drawn["ReLU (last 20)"].get_linestyle() == "-" and drawn["tanh (last 40)"].get_linestyle() == "--"
+    assert list(drawn["target: 25% training error"].get_ydata()) == [25, 25]
+    save_chart(figure, tmp_path / "a.png")
+    save_chart(figure, tmp_path / "b.png")
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()  # reproducible vector copy
 
 
 def test_features_are_the_last_hidden_layer_of_the_centre_patch(run, shapes_data):
@@ -99,13 +130,15 @@ def test_make_figures_writes_four_pngs(run, tmp_path):
     lines = []
     result = make_figures(run, tmp_path / "figs", device="cpu", predictions=4, queries=2, pool=50, log=lines.append)
     assert set(result["files"]) == {"kernels", "predictions", "neighbors", "curves"}
+    assert (tmp_path / "figs" / "curves.svg").is_file()
     for path in result["files"].values():
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 100 and image.height > 100
     assert not list((tmp_path / "figs").glob("*.partial"))
     assert len(result["colour_specificity"]) == 2 and all(0 <= v <= 1 for v in result["colour_specificity"])
     assert 0 <= result["neighbors_same_class"] <= 1
-    assert any("colour specificity per column" in line for line in lines)
+    assert any("colour specificity per column" in line and "freshly initialised" in line for line in lines)
+    assert len(result["initial_colour_specificity"]) == 2
 
 
 def test_metrics_file_errors_are_clear(tmp_path):
@@ -212,3 +245,29 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
     with Image.open(shot) as image:
         pixels = np.asarray(image.convert("RGB"))
     assert len(np.unique(pixels.reshape(-1, 3)[::97], axis=0)) > 50  # pictures drawn, not a blank page
+
+
+def test_kernels_reference_is_the_runs_own_initial_network(run):
+    from alexnet.figures.make import _conv1, _initial_network
+    from alexnet.presets import get_preset
+    from alexnet.training.trainer import _network
+
+    trained = load_trained(run, device="cpu")
+    preset = get_preset("small")
+    state = torch.random.get_rng_state()
+    rebuilt = _initial_network(trained)
+    assert torch.equal(torch.random.get_rng_state(), state)      # the caller's random state is left alone
+    _, as_trained = _network(preset, preset.recipe, trained.dataset, seed=0)  # what `train` started from
+    torch.testing.assert_close(_conv1(rebuilt).weight, _conv1(as_trained).weight, rtol=0, atol=0)
+    assert not torch.equal(_conv1(rebuilt).weight, _conv1(trained.model).weight)  # training moved them
+
+
+def test_prediction_label_and_probability_stand_apart():
+    from alexnet.drawing.predictions import prediction_panel
+    picture = np.zeros((8, 8, 3), np.uint8)
+    panel = np.asarray(prediction_panel(picture, "5", [("9", 0.09)], None, width=220, picture_side=32))
+    band = panel[32 + 28:32 + 28 + 15]                          # the one bar's row
+    dark_columns = np.flatnonzero((band < 100).all(axis=2).any(axis=0))
+    gaps = np.diff(dark_columns)
+    # text "9" near the left, "9%" at the right edge: one wide blank between them, not "9 9%"
+    assert dark_columns[0] < 30 and dark_columns[-1] > 200 and gaps.max() > 100

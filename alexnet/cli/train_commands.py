@@ -8,7 +8,8 @@ from pathlib import Path
 from ..ablations import ABLATIONS
 from ..errors import AlexNetError
 from ..presets import PRESETS
-from .arguments import add_device, add_quiet, add_seed, add_speed_flags, positive_int, show_progress
+from .arguments import (add_device, add_quiet, add_seed, add_speed_flags, nonnegative_int, positive_int,
+                        show_progress)
 
 
 def add_train(sub) -> None:
@@ -79,16 +80,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 def add_ablate(sub) -> None:
     p = sub.add_parser("ablate", help="train the full network and its ablations, compare with the paper",
-                       description="Train the preset and each chosen ablation with one recipe and write "
-                                   "OUT/ablation.md: ten-patch top-1/top-5 error per variant, the difference "
-                                   "from the full network, and the paper's reported difference.")
+                       description="Train the preset and each chosen ablation with one recipe (and each seed) "
+                                   "and write OUT/ablation.md: ten-patch top-1/top-5 error per variant (mean, "
+                                   "spread over seeds), the difference from the full network, and the paper's "
+                                   "reported difference; OUT/ablation.png (and .svg) shows every seed's error.")
     p.add_argument("--data", required=True, metavar="DATA", help="prepared dataset")
     p.add_argument("--out", required=True, metavar="OUT", help="folder for the runs and the table")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help="network and recipe (default paper)")
     p.add_argument("--variants", nargs="+", default=["all"], metavar="NAME",
                    help=f"ablations to run (default all): {', '.join(ABLATIONS)}")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs per run (default: the preset's)")
-    add_seed(p, "one seed for every run")
+    p.add_argument("--seeds", nargs="+", type=nonnegative_int, default=[0], metavar="SEED",
+                   help="train every variant once per seed, to show the noise beside the differences "
+                        "(default: 0; e.g. --seeds 0 1 2)")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_ablate)
@@ -98,7 +102,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     from ..experiments.ablate import run_ablation
 
     variants = list(ABLATIONS) if args.variants == ["all"] else args.variants
-    table = run_ablation(args.data, args.out, args.preset, variants, epochs=args.epochs, seed=args.seed,
+    table = run_ablation(args.data, args.out, args.preset, variants, epochs=args.epochs, seeds=args.seeds,
                          device=args.device, progress=show_progress(args))
     print(f"table: {table}")
     return 0

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from PIL import Image
+from matplotlib.figure import Figure
 
-from .draw import line_chart, stack
+from .charts import Line, Panel, line_chart
 
 
-def curves_figure(rows: list[dict[str, float]], title: str = "") -> Image.Image:
+def curves_figure(rows: list[dict[str, float]], title: str = "") -> Figure:
     epochs = [r["epoch"] for r in rows]
-    errors = line_chart({"train top-1": (epochs, [100 * r["train_top1_error"] for r in rows]),
-                         "val top-1": (epochs, [100 * r["val_top1_error"] for r in rows]),
-                         "val top-5": (epochs, [100 * r["val_top5_error"] for r in rows])},
-                        f"{title} error rates".strip(), "epoch", "error (%)")
-    loss = line_chart({"train loss": (epochs, [r["train_loss"] for r in rows])},
-                      f"{title} training loss".strip(), "epoch", "cross-entropy")
-    return stack([errors, loss])
+
+    def percent(key: str) -> list[float]:
+        return [100 * r[key] for r in rows]
+
+    errors = Panel("error rates", "epoch", "error (%)",
+                   [Line("train top-1", epochs, percent("train_top1_error")),
+                    Line("val top-1", epochs, percent("val_top1_error")),
+                    Line("val top-5", epochs, percent("val_top5_error"), dashed=True)])
+    loss = Panel("training loss", "epoch", "cross-entropy", [Line("train loss", epochs, [r["train_loss"] for r in rows])])
+    count = f"{len(rows)} epoch" + ("" if len(rows) == 1 else "s")
+    return line_chart([errors, loss], f"{title + ': ' if title else ''}learning curves, {count}")

@@ -31,14 +31,22 @@ def colour_specificity(weights: np.ndarray) -> np.ndarray:
     return ((w - grey) ** 2).sum(axis=(1, 2, 3)) / np.maximum(total, 1e-30)
 
 
-def kernels_figure(weights: np.ndarray, columns: int, per_row: int = 16, scale: int = 4) -> tuple[Image.Image, list[float]]:
-    """The grid of Figure 3 (column 1's kernels above column 2's) and each column's mean colour specificity."""
+def kernels_figure(weights: np.ndarray, columns: int, per_row: int = 16, scale: int = 4,
+                   initial: np.ndarray | None = None) -> tuple[Image.Image, list[float]]:
+    """The grid of Figure 3 (column 1's kernels above column 2's) and each column's mean colour specificity.
+
+    `initial`: the same layer's weights before training. Random kernels are already partly colour-specific
+    (about 2/3 for independent channels), so a trained column's number means something only beside them.
+    """
     per_column = len(weights) // columns
     blocks, means = [], []
     for c in range(columns):
         part = weights[c * per_column:(c + 1) * per_column]
         spec = float(colour_specificity(part).mean())
         means.append(spec)
+        text = f"column {c + 1}: {len(part)} kernels, colour specificity {spec:.2f}"
+        if initial is not None:
+            text += f" (at initialisation {colour_specificity(initial[c * per_column:(c + 1) * per_column]).mean():.2f})"
         grid = tile(kernel_pictures(part), min(per_row, len(part)), scale=max(1, scale * 11 // part.shape[-1]))
-        blocks.append(caption(grid, f"column {c + 1}: {len(part)} kernels, colour specificity {spec:.2f}"))
+        blocks.append(caption(grid, text))
     return stack(blocks, gap=16), means

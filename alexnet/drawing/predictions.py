@@ -26,13 +26,16 @@ def prediction_panel(picture: np.ndarray, true_name: str, top: Sequence[tuple[st
     draw = ImageDraw.Draw(panel)
     draw.text((width / 2, picture_side + 8), _shorten(true_name, 30), fill=BLACK, font=font(13), anchor="ma")
     small = font(11)
+    bar_end = width - 44  # the probability stands right of the bar, apart from the label ("5" and "9%", not "5 9%")
     for i, (name, p) in enumerate(top):
         y = picture_side + 28 + 18 * i
         colour = TRUE_COLOUR if i == true_index_in_top else OTHER_COLOUR
-        draw.rectangle([4, y, width - 4, y + 14], outline=GREY)
-        draw.rectangle([4, y, 4 + (width - 8) * max(0.0, min(1.0, p)), y + 14], fill=colour)
-        draw.text((8, y + 7), f"{_shorten(name, 24)} {p:.0%}", fill=BLACK if p < 0.5 else WHITE, font=small,
-                  anchor="lm")
+        draw.rectangle([4, y, bar_end, y + 14], outline=GREY)
+        draw.rectangle([4, y, 4 + (bar_end - 4) * max(0.0, min(1.0, p)), y + 14], fill=colour)
+        on_bar = p >= 0.5  # white on a long bar; otherwise black, haloed in white where it crosses a short bar
+        draw.text((8, y + 7), _shorten(name, 24), fill=WHITE if on_bar else BLACK, font=small, anchor="lm",
+                  stroke_width=0 if on_bar else 2, stroke_fill=WHITE)
+        draw.text((width - 4, y + 7), f"{p:.0%}", fill=BLACK, font=small, anchor="rm")
     return panel
 
 

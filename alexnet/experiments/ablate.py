@@ -1,55 +1,102 @@
-"""`alexnet ablate`: train the full network and each chosen ablation with one recipe, compare.
+"""`alexnet ablate`: train the full network and each chosen ablation with one recipe, over one or more seeds.
 
-Writes `OUT/ablation.md`: top-1 / top-5 error (ten patches) of each variant, its difference from the
-full network, and the difference the paper reports beside it. Runs live in `OUT/<variant>/`; an
+Writes `OUT/ablation.md`: the ten-patch top-1 / top-5 error of each variant (mean, and with several
+seeds the standard deviation and range), its difference from the full network, and the difference the
+paper reports beside it; and `OUT/ablation.png` (with an SVG copy): every seed's top-1 error per
+variant, so the noise can be seen next to the differences. Runs live in `OUT/<variant>/seed-<k>/`; an
 interrupted ablation continues (finished runs are only evaluated again).
 """
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from ..ablations import ABLATIONS
+from ..drawing.charts import save_chart, spread_chart
 from ..errors import AlexNetError
-from ..files import write_text
 from ..evaluation.evaluate import evaluate_checkpoint
+from ..files import write_text
 from ..runs.checkpoint import LAST
 from ..training.trainer import TrainSettings, train
 
 
+def _train_and_evaluate(data: Path, run: Path, preset: str, variant: str, epochs: int | None, seed: int,
+                        device: str | None, progress: bool, log) -> dict:
+    train(TrainSettings(data=data, out=run, preset=preset, epochs=epochs, seed=seed, device=device,
+                        resume=(run / LAST).exists(), progress=progress, log=log,
+                        ablations=() if variant == "full" else (variant,)))
+    return evaluate_checkpoint(str(run), tta="10crop", device=device)
+
+
+def _summary(values: list[float]) -> str:
+    """'31.2%' for one seed; '31.2% ± 1.1 (29.0-32.5)' for several: mean, sample standard deviation, range."""
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.2%}"
+    return (f"{mean:.2%} ± {statistics.stdev(values) * 100:.1f} "
+            f"({min(values) * 100:.1f}-{max(values) * 100:.1f})")
+
+
+def ablation_table(preset: str, data: Path, results: dict[str, list[dict]], epochs: int | None,
+                   seeds: list[int]) -> list[str]:
+    """The markdown lines of ablation.md from each variant's per-seed evaluations ('full' first)."""
+    def errors(name: str, key: str) -> list[float]:
+        return [r[key] for r in results[name]]
+
+    full_top1, full_top5 = errors("full", "top1_error"), errors("full", "top5_error")
+    several = len(seeds) > 1
+    noise = (f"Over {len(seeds)} seeds ({', '.join(map(str, seeds))}) each cell is mean ± standard deviation "
+             f"(range) in points; the full network's top-1 varies by {statistics.stdev(full_top1) * 100:.1f} points "
+             "from seed to seed, and a difference much smaller than that is not distinguishable from noise."
+             if several else
+             f"One seed ({seeds[0]}): the table cannot show its own noise; `--seeds 3` trains every variant "
+             "three times and shows the spread.")
+    lines = [f"# Ablations of `{preset}` on {data}", "",
+             f"Ten-patch error on {results['full'][0]['images']} validation images; every variant trained with the "
+             f"same recipe{f' for {epochs} epochs' if epochs else ''}. A positive difference means the ingredient "
+             "helps (removing it raised the error). " + noise, "",
+             "| variant | removed | top-1 | top-5 | top-1 vs full | top-5 vs full | the paper |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name in results:
+        top1, top5 = errors(name, "top1_error"), errors(name, "top5_error")
+        if name == "full":
+            lines.append(f"| full | nothing | {_summary(top1)} | {_summary(top5)} | | | |")
+            continue
+        a = ABLATIONS[name]
+        lines.append(f"| {name} | {a.description} | {_summary(top1)} | {_summary(top5)} | "
+                     f"{(statistics.fmean(top1) - statistics.fmean(full_top1)) * 100:+.1f} pts | "
+                     f"{(statistics.fmean(top5) - statistics.fmean(full_top5)) * 100:+.1f} pts | {a.paper} |")
+    return lines
+
+
 def run_ablation(data: str | Path, out: str | Path, preset: str, variants: list[str], epochs: int | None = None,
-                 seed: int = 0, device: str | None = None, progress: bool = True, log=print) -> Path:
-    out = Path(out)
+                 seeds: list[int] | tuple[int, ...] = (0,), device: str | None = None, progress: bool = True,
+                 log=print) -> Path:
+    out, data, seeds = Path(out), Path(data), list(seeds)
     unknown = [v for v in variants if v not in ABLATIONS]
     if unknown:
         raise AlexNetError(f"unknown ablation(s) {', '.join(unknown)}; known: {', '.join(ABLATIONS)}")
     if not variants:
         raise AlexNetError("no ablation chosen; give --variants NAME ... or --variants all")
-    rows = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise AlexNetError(f"seeds must be distinct and at least one, got {seeds}")
+    results: dict[str, list[dict]] = {}
     for name in ["full"] + variants:
-        run = out / name
-        log(f"--- {name}: {'the full preset' if name == 'full' else ABLATIONS[name].description} -> {run}")
-        train(TrainSettings(data=Path(data), out=run, preset=preset, epochs=epochs, seed=seed, device=device,
-                            resume=(run / LAST).exists(), progress=progress, log=log,
-                            ablations=() if name == "full" else (name,)))
-        result = evaluate_checkpoint(str(run), tta="10crop", device=device)
-        rows.append((name, result))
-    full = rows[0][1]
-    lines = [f"# Ablations of `{preset}` on {Path(data)}", "",
-             f"Ten-patch error on {full['images']} validation images; every variant trained with the same recipe"
-             f"{f' for {epochs} epochs' if epochs else ''} and seed {seed}. A positive difference means the "
-             "ingredient helps (removing it raised the error).", "",
-             "| variant | removed | top-1 | top-5 | top-1 vs full | top-5 vs full | the paper |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, r in rows:
-        if name == "full":
-            lines.append(f"| full | nothing | {r['top1_error']:.2%} | {r['top5_error']:.2%} | | | |")
-            continue
-        a = ABLATIONS[name]
-        lines.append(f"| {name} | {a.description} | {r['top1_error']:.2%} | {r['top5_error']:.2%} | "
-                     f"{(r['top1_error'] - full['top1_error']) * 100:+.1f} pts | "
-                     f"{(r['top5_error'] - full['top5_error']) * 100:+.1f} pts | {a.paper} |")
+        what = "the full preset" if name == "full" else ABLATIONS[name].description
+        for i, seed in enumerate(seeds, 1):
+            run = out / name / f"seed-{seed}"
+            log(f"--- {name} ({what}), seed {seed} ({i} of {len(seeds)}) -> {run}")
+            results.setdefault(name, []).append(
+                _train_and_evaluate(data, run, preset, name, epochs, seed, device, progress, log))
+    lines = ablation_table(preset, data, results, epochs, seeds)
     table = out / "ablation.md"
     write_text(table, "\n".join(lines) + "\n", what="table")
+    full_mean = statistics.fmean(r["top1_error"] * 100 for r in results["full"])
+    chart = spread_chart(list(results), [[r["top1_error"] * 100 for r in rs] for rs in results.values()],
+                         f"Ablations of {preset}: ten-patch top-1 error, {len(seeds)} seed(s) each",
+                         "top-1 error (%)", reference=(full_mean, "full network, mean"))
+    save_chart(chart, out / "ablation.png")
     log("\n".join(lines))
+    log(f"chart: {out / 'ablation.png'} (and ablation.svg)")
     return table

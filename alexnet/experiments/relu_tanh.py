@@ -4,7 +4,7 @@ The paper: with ReLUs the net reaches 25% training error on CIFAR-10 six times f
 each net's learning rate chosen for speed; no regularisation of any kind (no weight decay, no dropout,
 no augmentation). Here both nets start from the same weights, see the same batches in the same order,
 and the training error of each epoch is the error on its own minibatches as training went, as in the
-figure. Writes OUT/relu_tanh.csv, OUT/relu_tanh.png and OUT/relu_tanh.md.
+figure. Writes OUT/relu_tanh.csv, OUT/relu_tanh.png (with an SVG copy) and OUT/relu_tanh.md.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
 from ..files import atomic_file, write_text
-from ..drawing.draw import line_chart, save_png
+from ..drawing.charts import Line, Panel, line_chart, save_chart
 from ..model.cifar_net import FourLayerNet
 from ..progress import Progress
 from ..training.optim import PaperSGD
@@ -70,6 +71,15 @@ def _train_one(activation: str, images: torch.Tensor, labels: torch.Tensor, mean
     return errors
 
 
+def figure_1_chart(curves: dict[str, list[float]], target: float) -> Figure:
+    """The paper's Figure 1: training error against epochs, ReLU solid, tanh dashed, the target marked."""
+    lines = [Line(name, list(range(1, len(curves[act]) + 1)), [100 * e for e in curves[act]], dashed=act == "tanh")
+             for act, name in (("relu", "ReLU"), ("tanh", "tanh"))]
+    panel = Panel("", "epochs", "training error rate (%)", lines, ylim=(0, 100),
+                  reference=(100 * target, f"target: {target:.0%} training error"))
+    return line_chart([panel], "Figure 1: four-layer net, ReLU (solid) against tanh (dashed)", panel_size=(7, 4.5))
+
+
 def epochs_to_reach(errors: list[float], target: float) -> int | None:
     """The first epoch (1-based) whose training error is at or below `target`, or None."""
     return next((i + 1 for i, e in enumerate(errors) if e <= target), None)
@@ -108,11 +118,7 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
         writer.writerow(["epoch", "relu_train_error", "tanh_train_error"])
         for e in range(max(len(c) for c in curves.values())):
             writer.writerow([e + 1] + [f"{c[e]:.6f}" if e < len(c) else "" for c in curves.values()])
-    chart = line_chart({"ReLU": (list(range(1, len(curves["relu"]) + 1)), [100 * e for e in curves["relu"]]),
-                        "tanh": (list(range(1, len(curves["tanh"]) + 1)), [100 * e for e in curves["tanh"]])},
-                       "Figure 1: four-layer net, ReLU (solid) vs tanh (dashed)", "epochs",
-                       "training error rate (%)", hline=100 * target, ylim=(0, 100), dashed=["tanh"])
-    png = save_png(chart, out / "relu_tanh.png")
+    png = save_chart(figure_1_chart(curves, target), out / "relu_tanh.png")
 
     def said(act: str) -> str:
         return f"{reached[act]}" if reached[act] else f"not within {len(curves[act])}"
@@ -127,4 +133,4 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
     write_text(out / "relu_tanh.md", "\n".join(lines) + "\n", what="table")
     log("\n".join(lines))
     return {"epochs_to_target": reached, "ratio": ratio, "curves": curves, "lrs": lrs,
-            "files": [out / "relu_tanh.csv", png, out / "relu_tanh.md"]}
+            "files": [out / "relu_tanh.csv", png, png.with_suffix(".svg"), out / "relu_tanh.md"]}

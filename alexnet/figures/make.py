@@ -1,9 +1,10 @@
 """`alexnet figures RUN`: write the paper's pictures for a trained run.
 
-- kernels.png: Figure 3, the conv1 kernels, one block per column, with each column's colour specificity;
+- kernels.png: Figure 3, the conv1 kernels, one block per column, with each column's colour specificity
+  beside that of the same network freshly initialised;
 - predictions.png: Figure 4 left, validation images with their top-5 labels (ten-patch softmax);
 - neighbors.png: Figure 4 right, query images and the training images nearest in the last hidden layer;
-- curves.png: the run's learning curves.
+- curves.png: the run's learning curves, with curves.svg beside it.
 """
 
 from __future__ import annotations
@@ -12,22 +13,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
+from ..drawing.charts import save_chart
 from ..drawing.curves import curves_figure
 from ..drawing.draw import save_png
-from ..drawing.kernels import kernels_figure
+from ..drawing.kernels import colour_specificity, kernels_figure
 from ..drawing.neighbors import nearest, neighbors_figure
 from ..drawing.predictions import predictions_figure
 from ..errors import AlexNetError
 from ..runs.checkpoint import resolve_checkpoint
 from ..runs.inference import outputs
-from ..runs.trained import load_trained
+from ..model import build_network
+from ..runs.trained import Trained, load_trained
 from ..runs.writer import METRICS, read_metrics
 
 
 def _pick(count: int, available: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(available, size=min(count, available), replace=False))
+
+
+def _conv1(model: nn.Module) -> nn.Conv2d:
+    return next(m for m in model.features if isinstance(m, nn.Conv2d))
+
+
+def _initial_network(trained: Trained) -> nn.Module:
+    """The run's network as training began: its config, initialised from its seed (as `train` does), without
+    touching the caller's random state. (A fine-tuned run began from other weights; this is still the
+    reference for what initialisation alone gives.)"""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(trained.ckpt.get("seed", 0)))
+        return build_network(trained.model.cfg, len(trained.names))
 
 
 def make_figures(run: str, out: str | Path, data: str | None = None, device: str | None = None,
@@ -45,13 +62,17 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
     display_scale = max(1, 96 // dataset.size)
 
     # Figure 3. The columns are the network's (conv1's maps are split between them in order).
-    conv1 = next(m for m in trained.model.features if isinstance(m, nn.Conv2d))
+    conv1 = _conv1(trained.model)
     columns = max(spec.groups for spec in trained.model.cfg.convs)
-    image, specificity = kernels_figure(conv1.weight.detach().float().cpu().numpy(), columns)
+    initial = _conv1(_initial_network(trained)).weight.detach().numpy()
+    image, specificity = kernels_figure(conv1.weight.detach().float().cpu().numpy(), columns, initial=initial)
     result["files"]["kernels"] = save_png(image, out / "kernels.png")
     result["colour_specificity"] = specificity
+    result["initial_colour_specificity"] = [float(colour_specificity(part).mean())
+                                            for part in np.split(initial, columns)]
     log(f"kernels.png: {conv1.out_channels} conv1 kernels in {columns} column(s); colour specificity per column "
-        f"(0 = the same in R, G and B): {', '.join(f'{s:.3f}' for s in specificity)}")
+        f"(0 = the same in R, G and B): {', '.join(f'{s:.3f}' for s in specificity)}; the same network freshly "
+        f"initialised: {', '.join(f'{s:.3f}' for s in result['initial_colour_specificity'])}")
 
     # Figure 4, left: ten-patch predictions of a random sample of validation images.
     val = dataset.images["val"]
@@ -90,7 +111,7 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
         f"({pool_features.shape[1]}-d last hidden layer); {result['neighbors_same_class']:.0%} share the query's class")
 
     if rows is not None:
-        result["files"]["curves"] = save_png(curves_figure(rows, str(trained.ckpt.get("preset", ""))),
-                                             out / "curves.png")
-        log(f"curves.png: {len(rows)} epochs from {run_dir / 'metrics.csv'}")
+        chart = curves_figure(rows, str(trained.ckpt.get("preset", "")))
+        result["files"]["curves"] = save_chart(chart, out / "curves.png")
+        log(f"curves.png (and curves.svg): {len(rows)} epoch(s) from {run_dir / 'metrics.csv'}")
     return result
