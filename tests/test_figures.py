@@ -201,22 +201,35 @@ def test_markdown_subset_is_escaped_and_tabulated():
     page = markdown_to_html("# Title <x>\n\n| a | b |\n| --- | --- |\n| 1 | <script> |\n\nsome **text**\n")
     assert "<h2>Title &lt;x&gt;</h2>" in page
     assert "<th>a</th><th>b</th>" in page and "<td>&lt;script&gt;</td>" in page and "<script>" not in page
-    assert "<p>some text</p>" in page
+    assert "<p>some <strong>text</strong></p>" in page
+    inline = markdown_to_html("# Ablations of `small`\n\n| a | `b` |\n| --- | --- |\n| **1** | `<i>` |\n")
+    assert "<h2>Ablations of <code>small</code></h2>" in inline and "`" not in inline
+    assert "<th><code>b</code></th>" in inline and "<td><strong>1</strong></td><td><code>&lt;i&gt;</code></td>" in inline
 
 
 @pytest.fixture(scope="module")
 def report(run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     extra = folder / "ablation.md"
-    extra.write_text("# Ablations\n\n| variant | top-1 |\n| --- | --- |\n| full | 50.0% |\n")
-    return write_report(run, folder / "report.html", device="cpu", include=[str(extra)], log=lambda line: None)
+    extra.write_text("# Ablations\n\nChart: `ablation.png`.\n\n| variant | top-1 |\n| --- | --- |\n| full | 50.0% |\n")
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(folder / "ablation.png")   # the chart it names, beside it
+    plain = folder / "notes.md"
+    plain.write_text("no heading here\n")
+    lines = []
+    page = write_report(run, folder / "report.html", device="cpu", include=[str(extra), str(plain)], log=lines.append)
+    assert [line.split(" ", 2)[1] for line in lines[:3]] == ["1/3", "2/3", "3/3"]   # progress while it works
+    return page
 
 
 def test_report_is_one_self_contained_file(report):
     page = report.read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count('src="data:image/png;base64,') == 4
+    assert page.startswith("<!DOCTYPE html>") and page.count('src="data:image/png;base64,') == 5
     assert "ILSVRC-2012 val, 1 CNN" in page and "40.7%" in page and "ten patches" in page
-    assert "<h2>ablation.md</h2>" in page and "<td>full</td>" in page
+    assert "<h2>Ablations</h2>" in page and "<h2>ablation.md</h2>" not in page and "<td>full</td>" in page
+    assert '<img alt="ablation.png"' in page            # the chart the table names is shown with it
+    assert "<h2>notes.md</h2>" in page                  # a file without a heading gets its name as one
+    assert "<td>lr</td><td>0.01</td>" in page and "<th>out_channels</th>" in page and "<pre>" not in page
+    assert "at initialisation" in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
     assert not list(report.parent.glob("*.partial"))
 
@@ -238,7 +251,7 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
                report.as_uri()]
     dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
-    assert 'data-images-loaded="4/4"' in dom, dom[-500:]
+    assert 'data-images-loaded="5/5"' in dom, dom[-500:]
     shot = tmp_path / "shot.png"
     subprocess.run(command[:-2] + [f"--screenshot={shot}", "--window-size=1000,2000", report.as_uri()],
                    capture_output=True, timeout=120)

@@ -143,6 +143,7 @@ def add_report(sub) -> None:
                    help="result tables to add (ablation.md, relu_tanh.md, retrieval.md)")
     p.add_argument("--figures", default=None, metavar="DIR", help="also keep the PNG files in DIR")
     add_device(p)
+    add_quiet(p)
     p.set_defaults(func=run_report)
 
 
@@ -150,7 +151,7 @@ def run_report(args: argparse.Namespace) -> int:
     from ..figures.report import write_report
 
     write_report(args.run, args.out, data=args.data, device=args.device, include=args.include,
-                 figures_dir=args.figures)
+                 figures_dir=args.figures, progress=show_progress(args))
     return 0
 
 

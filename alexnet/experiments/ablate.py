@@ -56,6 +56,7 @@ def ablation_table(preset: str, data: Path, results: dict[str, list[dict]], epoc
              f"Ten-patch error on {results['full'][0]['images']} validation images; every variant trained with the "
              f"same recipe{f' for {epochs} epochs' if epochs else ''}. A positive difference means the ingredient "
              "helps (removing it raised the error). " + noise, "",
+             "Chart: `ablation.png` (each seed's top-1 error per variant).", "",
              "| variant | removed | top-1 | top-5 | top-1 vs full | top-5 vs full | the paper |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name in results:
