@@ -87,3 +87,22 @@ def test_init_from_copies_all_but_a_resized_output_layer(two_runs):
     assert torch.equal(model.classifier.fc8.weight, before)
     with pytest.raises(AlexNetError, match="fc6.weight has shape"):
         _init_from(AlexNet(replace(cfg, input_size=40), num_classes=4), a)
+
+
+def test_predict_takes_a_folder_and_its_sub_folders(two_runs, shapes_src, tmp_path):
+    a, _ = two_runs
+    _, items = scan_split(shapes_src, "val")
+    chosen = [items[0][0], items[40][0], items[80][0]]
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    copies = [folder / "x.png", folder / "more" / "y.png", folder / "z.png"]
+    for source, copy in zip(chosen, copies):
+        copy.write_bytes(source.read_bytes())
+    (folder / "notes.txt").write_text("not an image")
+    from_folder = list(predict_files(a, [str(folder)], tta="center", device="cpu", k=3))
+    assert [p for p, _ in from_folder] == [str(folder / "more" / "y.png"), str(folder / "x.png"), str(folder / "z.png")]
+    one_by_one = {str(c): top for c in copies for _, top in predict_files(a, [str(c)], tta="center", device="cpu", k=3)}
+    assert all(top == one_by_one[p] for p, top in from_folder)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AlexNetError, match="empty: no image files in this folder"):
+        predict_files(a, [str(tmp_path / "empty")], device="cpu")

@@ -184,3 +184,22 @@ def test_prepare_says_when_it_would_enlarge_most_images(random_tree, tmp_path):
     lines.clear()
     prepare_dataset(random_tree, tmp_path / "fits", size=16, workers=0, progress=False, log=lines.append)
     assert not any("smaller than --size" in line for line in lines)
+
+
+def test_images_in_sub_folders_of_a_class_belong_to_it(tmp_path):
+    """As torchvision's ImageFolder: a class folder is walked; hidden folders are not; a symlink loop ends."""
+    rng = np.random.default_rng(5)
+    src = tmp_path / "src"
+    paths = {"train/cat/1.png": 0, "train/cat/2023/summer/2.png": 0, "train/dog/3.png": 1,
+             "train/dog/sub/4.jpg": 1, "val/cat/a/5.png": 0, "val/dog/6.png": 1}
+    for name in paths:
+        write_image(src / name, rng.integers(0, 255, (12, 14, 3), dtype=np.uint8))
+    write_image(src / "train/cat/.thumbnails/7.png", np.zeros((12, 14, 3), np.uint8))  # hidden: skipped
+    (src / "train/dog/sub/loop").symlink_to(src / "train/dog", target_is_directory=True)
+    _, items = scan_split(src, "train")
+    want = sorted(["train/cat/1.png", "train/cat/2023/summer/2.png"]) + ["train/dog/3.png", "train/dog/sub/4.jpg"]
+    assert [str(p.relative_to(src)) for p, _ in items] == want and [label for _, label in items] == [0, 0, 1, 1]
+    prepare_dataset(src, tmp_path / "out", size=8, progress=False)
+    ds = PreparedDataset(tmp_path / "out")
+    assert len(ds.labels["train"]) == 4 and len(ds.labels["val"]) == 2
+    np.testing.assert_array_equal(ds.images["train"][1], expected_pixels(src / "train/cat/2023/summer/2.png", 8))

@@ -54,11 +54,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="the most probable classes for image files",
+    p = sub.add_parser("predict", help="the most probable classes for image files or folders of them",
                        description="Top-k class names and probabilities for any image files (any size or mode), "
-                                   "preprocessed exactly as at test time.")
+                                   "preprocessed exactly as at test time. A folder stands for every image in "
+                                   "it and its sub-folders.")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
-    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files, or folders of them")
     p.add_argument("--tta", default="10crop", choices=["center", "10crop"], help="test patches (default 10crop)")
     p.add_argument("--top", type=positive_int, default=5, help="how many classes to list (default 5)")
     add_device(p)

@@ -1,10 +1,12 @@
 """The image-folder layout users bring: `SRC/train/<class>/*` and `SRC/val/<class>/*`.
 
-Classes are the train split's folder names in sorted order; a class's label is its position.
+Classes are the train split's folder names in sorted order; a class's label is its position. Images in
+sub-folders of a class folder belong to that class (as with torchvision's ImageFolder).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import AlexNetError
@@ -16,9 +18,20 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def image_files(folder: Path) -> list[Path]:
-    """The image files directly in `folder`, sorted by name."""
-    return sorted(p for p in folder.iterdir() if _is_image(p))
+def image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The image files in `folder`, sorted by path. With `recursive`, those in its sub-folders too, as
+    torchvision's ImageFolder reads a class folder: hidden folders are skipped, and a folder reached twice
+    through symbolic links is read once."""
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if _is_image(p))
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        dirs[:] = [] if real in seen else [d for d in dirs if not d.startswith(".")]
+        if real not in seen:
+            seen.add(real)
+            found += [p for p in (Path(root) / f for f in files) if _is_image(p)]
+    return sorted(found)
 
 
 def list_classes(split_dir: Path) -> list[str]:
@@ -45,7 +58,7 @@ def scan_split(src: Path, split: str, classes: list[str] | None = None) -> tuple
     label_of = {c: i for i, c in enumerate(classes)}
     items: list[tuple[Path, int]] = []
     for name in found:
-        files = image_files(split_dir / name)
+        files = image_files(split_dir / name, recursive=True)
         if not files:
             raise AlexNetError(f"{split_dir / name}: class folder has no images "
                                f"({', '.join(IMAGE_EXTENSIONS)})")

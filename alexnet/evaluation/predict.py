@@ -1,4 +1,5 @@
-"""`alexnet predict`: the most probable classes for image files, preprocessed exactly as at test time.
+"""`alexnet predict`: the most probable classes for image files (or folders of them), preprocessed exactly
+as at test time.
 
 Each file is read like `alexnet prepare` reads it (EXIF orientation, RGB, shorter side to the
 network's stored size, central square), the checkpoint's training mean image is subtracted, and the
@@ -8,10 +9,12 @@ softmax outputs of the centre patch or of the paper's ten patches are averaged.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from ..data.augment import views_for
+from ..data.imagefolder import IMAGE_EXTENSIONS, image_files
 from ..data.images import load_prepared, read_error
 from ..device import resolve_device
 from ..errors import AlexNetError
@@ -20,25 +23,44 @@ from ..runs.inference import view_outputs
 from ..runs.trained import file_preprocessor, model_from_checkpoint
 
 
+def expand_folders(paths: list[str]) -> list[str]:
+    """Each path as given, a folder replaced by the image files in it and its sub-folders (sorted)."""
+    files = []
+    for path in paths:
+        if Path(path).is_dir():
+            found = image_files(Path(path), recursive=True)
+            if not found:
+                raise AlexNetError(f"{path}: no image files in this folder ({', '.join(IMAGE_EXTENSIONS)})")
+            files += [str(p) for p in found]
+        elif not Path(path).is_file():
+            raise AlexNetError(f"{path}: no such image file or folder")
+        else:
+            files.append(path)
+    return files
+
+
 def predict_files(run_or_checkpoint: str, images: list[str], tta: str = "10crop", device: str | None = None,
-                  k: int = 5) -> list[tuple[str, list[tuple[str, float]]]]:
-    """[(path, [(class name, probability), ...k]), ...] in the order given."""
+                  k: int = 5) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """(path, [(class name, probability), ...k]) for each image file, folders expanded. Missing files and a
+    bad checkpoint fail here, at the call; the results come one at a time as they are computed (so a long
+    list shows its first lines at once), and an unreadable image fails when its turn comes."""
+    images = expand_folders(images)
     ckpt = load_checkpoint(run_or_checkpoint)
     dev = resolve_device(device)
     pre = file_preprocessor(ckpt, dev)
     model = model_from_checkpoint(ckpt).to(dev).eval()
-    stored = int(ckpt["data_size"])
     names = list(ckpt.get("class_names") or ckpt["classes"])
+    return _predictions(model, pre, int(ckpt["data_size"]), names, images, tta, k)
+
+
+def _predictions(model, pre, stored: int, names: list[str], images: list[str], tta: str,
+                 k: int) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     views = views_for(tta, stored, pre.crop)
-    results = []
     for path in images:
-        if not Path(path).is_file():
-            raise AlexNetError(f"{path}: no such image file")
         try:
             pixels = load_prepared(path, stored)
         except Exception as exc:  # any decoding failure is reported by name
             raise AlexNetError(read_error(path, exc)) from None
         probs = view_outputs(model, pre, torch.from_numpy(pixels[None]), views)[0]
         top = probs.topk(min(k, len(names)))
-        results.append((path, [(names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]))
-    return results
+        yield path, [(names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
