@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 15 on one GPU machine: the input pipeline at a size no prefetch queue or small cache hides.
 #   bash scripts/gpu_data.sh make      # 200,000 proxy images at 256 px (200 classes x 1,000), JPEG storage
-#   bash scripts/gpu_data.sh bench     # bench data alone, then feeding paper training steps, 16 workers
+#   bash scripts/gpu_data.sh bench     # bench data alone, then feeding paper training steps, 16 workers,
+#                                      # each input pipeline (host, device, nvjpeg: `train --pipeline`)
 # Results in $OUT (or ./gpu-results): logs, /usr/bin/time of each part (cores used), BENCHMARKS lines.
 set -uo pipefail
 phase=${1:?usage: gpu_data.sh make|bench}
@@ -24,9 +25,9 @@ make)
 bench)
     python3 -c "import simplejpeg" 2>/dev/null && echo "decoder: simplejpeg" || echo "decoder: Pillow"
     /usr/bin/time -v python3 -m alexnet bench data --data "$work/jpeg" --device cuda --workers "$workers" \
-        --images 200000 --record "$out/BENCHMARKS.fragment.md" 2> "$out/bench-loader.time" | tee "$out/bench-loader.log"
+        --pipelines host device nvjpeg --images 100000 --record "$out/BENCHMARKS.fragment.md" 2> "$out/bench-loader.time" | tee "$out/bench-loader.log"
     /usr/bin/time -v python3 -m alexnet bench data --data "$work/jpeg" --device cuda --workers "$workers" \
-        --images 20000 --train-preset paper --train-batches 1500 --record "$out/BENCHMARKS.fragment.md" \
+        --pipelines host device nvjpeg --images 20000 --train-preset paper --train-batches 1500 --record "$out/BENCHMARKS.fragment.md" \
         2> "$out/bench-e2e.time" | tee "$out/bench-e2e.log"
     ;;
 esac

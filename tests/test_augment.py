@@ -61,8 +61,9 @@ def test_train_batches_crop_exact_pixels(tmp_path):
     order = np.random.default_rng((7, 3)).permutation(10)
     seen = []
     for b in range(len(batches)):
-        crops, y, corners, flips, alphas, inputs = batches[batches.key(b)]
-        assert inputs is None  # no preprocessor given: the float work is left to the training device
+        batch = batches[batches.key(b)]
+        crops, y, corners, flips, alphas = batch.crops, batch.labels, batch.corners, batch.flips, batch.alphas
+        assert batch.inputs is None  # no preprocessor given: the float work is left to the training device
         for i in range(len(y)):
             index = order[b * 4 + i]
             yy, xx, f, a = sample_augmentation(7, 3, int(index), 16, 12, 0.1)
@@ -124,6 +125,12 @@ def test_preprocessor_train_batch_matches_numpy():
             shift = 255.0 * (vecs.astype(np.float64) @ (alphas[i] * vals))
             want = (patch + shift).transpose(2, 0, 1)
             np.testing.assert_allclose(got[i], want, rtol=0, atol=2e-4)
+        # the device pipeline: the same input from whole stored images, cropped and reflected in one gather,
+        # also from a decoder's CHW output seen as HWC
+        for stored in (torch.from_numpy(images), torch.from_numpy(images.transpose(0, 3, 1, 2).copy()).permute(0, 2, 3, 1)):
+            whole = pre.train_batch_from_stored(stored, torch.from_numpy(corners), torch.from_numpy(flips),
+                                                torch.from_numpy(alphas))
+            assert torch.equal(whole, torch.from_numpy(got))
 
 
 def test_test_views_match_numpy(tmp_path):
@@ -163,9 +170,9 @@ def test_sharded_batches_cover_each_image_once(tmp_path, n, batch, world):
         evals = EvalBatches(path, labels, batch, rank=rank, world_size=world)
         lengths.add((len(shard), len(evals)))
         for b in range(len(shard)):
-            crops, y, *_ = shard[shard.key(b)]
+            part, whole = shard[shard.key(b)], single[single.key(b)]  # whole: the global batch in one process
+            crops, y, whole_crops, whole_y = part.crops, part.labels, whole.crops, whole.labels
             assert len(y) <= batch
-            whole_crops, whole_y, *_ = single[single.key(b)]  # the same global batch in one process
             for i, index in enumerate(y.tolist()):
                 j = whole_y.tolist().index(index)
                 np.testing.assert_array_equal(crops[i].numpy(), whole_crops[j].numpy())  # same augmentation

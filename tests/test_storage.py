@@ -69,7 +69,8 @@ def test_the_loader_reads_either_storage_the_same_way(both):
     for ds in (raw, jpeg):
         batches = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=1, pca_std=0.1)
         batches.set_epoch(2)
-        crops, labels, corners, flips, _, _ = batches[batches.key(1)]
+        batch = batches[batches.key(1)]
+        crops, labels, corners, flips = batch.crops, batch.labels, batch.corners, batch.flips
         stored = ds.read("train", batches._indices(1, batches.order))
         for i in range(len(labels)):
             y, x = corners[i].tolist()
@@ -81,8 +82,8 @@ def test_the_loader_reads_either_storage_the_same_way(both):
     a = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=1, pca_std=0.1)
     b = TrainBatches(jpeg.images["train"], jpeg.labels["train"], 4, 28, seed=1, pca_std=0.1)
     a.set_epoch(3), b.set_epoch(3)
-    for x, y in zip(a[a.key(0)][1:], b[b.key(0)][1:]):
-        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    for field in ("labels", "corners", "flips", "alphas"):
+        torch.testing.assert_close(getattr(a[a.key(0)], field), getattr(b[b.key(0)], field), rtol=0, atol=0)
 
 
 def test_verify_decodes_and_catches_a_corrupt_shard(tree, tmp_path, capsys):
@@ -164,7 +165,7 @@ def test_float_work_in_loader_workers_equals_the_training_process(both):
         plain.set_epoch(1), in_workers.set_epoch(1)
         for b, batch in enumerate(make_loader(in_workers, 2, torch.device("cpu"))):
             want = plain[plain.key(b)]
-            assert batch.inputs is not None and batch.inputs.is_shared() and len(batch.crops) == 0
+            assert batch.inputs is not None and batch.inputs.is_shared() and batch.crops is None
             torch.testing.assert_close(batch.inputs, pre.train_batch(want.crops, want.corners, want.flips,
                                                                      want.alphas), rtol=0, atol=0)
             torch.testing.assert_close(batch.labels, want.labels, rtol=0, atol=0)
@@ -180,3 +181,55 @@ def test_both_decoders_give_the_same_pixels(both):
     for i in range(len(store)):
         data = bytes(store.encoded(i))
         np.testing.assert_array_equal(simplejpeg.decode_jpeg(data, colorspace="RGB"), decode_jpeg_pillow(data))
+
+
+def test_every_pipeline_gives_the_same_network_input(both):
+    """host (crops cut in the loader), device (whole stored images cut on the device) and nvjpeg (JPEG bytes
+    decoded on the device: here a stand-in decoder, the CPU's, on the same bytes) give the same input bit
+    for bit, through worker processes too; only the bytes each batch carries differ."""
+    from alexnet.data.augment import Preprocessor
+    from alexnet.data.device_decode import split_encoded
+    from alexnet.data.loader import make_loader, network_input
+
+    def cpu_decode(encoded, lengths, device):
+        return torch.stack([torch.from_numpy(decode_jpeg(p.numpy())) for p in split_encoded(encoded, lengths)])
+
+    for ds in both:
+        pre = Preprocessor(ds.mean_image, ds.eigenvalues, ds.eigenvectors, 28, "aligned", "cpu")
+        names = ("host", "device", "nvjpeg") if ds.manifest["storage"] == "jpeg" else ("host", "device")
+        inputs = {}
+        for name in names:
+            batches = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=3, pca_std=0.1, pipeline=name)
+            batches.set_epoch(2)
+            got = list(make_loader(batches, 2, torch.device("cpu")))
+            carried = {f for f in ("crops", "images", "encoded") if getattr(got[0], f) is not None}
+            assert carried == {{"host": "crops", "device": "images", "nvjpeg": "encoded"}[name]}
+            inputs[name] = [network_input(b, pre, cpu_decode) for b in got]
+        for name in names[1:]:
+            for a, b in zip(inputs["host"], inputs[name]):
+                assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="nvjpeg pipeline reads JPEG storage"):
+        TrainBatches(both[0].images["train"], both[0].labels["train"], 4, 28, seed=3, pca_std=0.1, pipeline="nvjpeg")
+
+
+def test_nvjpeg_without_torchvision_is_one_clear_error(monkeypatch):
+    import sys
+    from alexnet.data.device_decode import nvjpeg_decoder
+    monkeypatch.setitem(sys.modules, "torchvision.io", None)   # as where torchvision cannot be imported
+    with pytest.raises(AlexNetError, match="--pipeline nvjpeg needs torchvision's GPU JPEG decoder"):
+        nvjpeg_decoder()
+
+
+def test_torchvision_decoder_reads_the_stored_jpegs(both):
+    """Where torchvision loads (the GPU machine): its decoder on the stored bytes, as the nvjpeg pipeline
+    calls it (on the CPU here, or on CUDA where there is one), against the CPU decoder."""
+    pytest.importorskip("torchvision.io", exc_type=ImportError)
+    from alexnet.data.device_decode import nvjpeg_decoder
+    _, jpeg = both
+    store = jpeg.images["train"]
+    parts = [np.frombuffer(store.encoded(i), np.uint8) for i in range(4)]
+    encoded, lengths = torch.from_numpy(np.concatenate(parts)), torch.tensor([len(p) for p in parts])
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    got = nvjpeg_decoder()(encoded, lengths, device).cpu().numpy().astype(int)
+    want = store.read(range(4)).astype(int)
+    assert got.shape == want.shape and np.abs(got - want).mean() < 1.5  # IDCTs differ by a level or so

@@ -192,3 +192,30 @@ def test_linear_lr_scaling_warms_up_step_by_step(shapes_data, tmp_path):
     assert [float(r["lr"]) for r in rows] == pytest.approx([0.01 * (0.5 + 0.5 * s / 50) for s in (5, 10)])
     saved = json.loads((run / "config.json").read_text())["recipe"]
     assert (saved["lr"], saved["batch_size"], saved["warmup_epochs"], saved["warmup_start_factor"]) == (0.01, 64, 5, 0.5)
+
+
+def test_the_device_pipeline_trains_the_same_network(shapes_data, tmp_path):
+    """Crops cut on the training device from whole stored images: the same weights as crops cut in the loader."""
+    train(settings(shapes_data, tmp_path / "host", epochs=1, seed=2))
+    train(settings(shapes_data, tmp_path / "device", epochs=1, seed=2, pipeline="device"))
+    a, b = load_checkpoint(tmp_path / "host"), load_checkpoint(tmp_path / "device")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert json.loads((tmp_path / "device" / "config.json").read_text())["pipeline"] == "device"
+
+
+def test_pipeline_mistakes_are_one_clear_line(shapes_data, tmp_path):
+    from alexnet.errors import UsageError
+    with pytest.raises(UsageError, match="--pipeline must be one of host, device, nvjpeg"):
+        settings(shapes_data, tmp_path / "a", pipeline="gpu")
+    with pytest.raises(AlexNetError, match="--pipeline nvjpeg decodes JPEG storage; .* stores raw pixels"):
+        train(settings(shapes_data, tmp_path / "b", epochs=1, pipeline="nvjpeg"))
+    assert not (tmp_path / "b").exists()   # refused before anything was written
+
+
+def test_nvjpeg_needs_cuda(tmp_path, shapes_src):
+    from alexnet.data.prepare import prepare_dataset
+    data = tmp_path / "jpeg"
+    prepare_dataset(shapes_src, data, size=32, workers=0, progress=False, storage="jpeg")
+    with pytest.raises(AlexNetError, match="--pipeline nvjpeg decodes on a CUDA device; training runs on cpu"):
+        train(settings(data, tmp_path / "run", epochs=1, pipeline="nvjpeg"))

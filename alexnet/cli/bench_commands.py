@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..data.loader import PIPELINES
 from ..presets import PRESETS
 from .arguments import add_device, add_output_flags, add_speed_flags, nonnegative_int, positive_int
 
@@ -44,6 +45,8 @@ def add_bench_data(sub) -> None:
                    help="also time the loader feeding training steps of this network, end to end")
     p.add_argument("--train-batches", type=positive_int, default=400,
                    help="timed batches for the end-to-end figure (default 400)")
+    p.add_argument("--pipelines", nargs="+", default=["host"], choices=list(PIPELINES), metavar="PIPELINE",
+                   help=f"input pipelines to time, as `train --pipeline` ({', '.join(PIPELINES)}; default host)")
     add_output_flags(p)
     p.set_defaults(func=run_bench_data)
 
@@ -53,9 +56,9 @@ def run_bench_data(args: argparse.Namespace) -> int:
 
     result = bench_data(args.data, workers=args.workers, batch_size=args.batch_size, images=args.images,
                         device=args.device, train_preset=args.train_preset, timed_batches=args.train_batches,
-                        log=(lambda line: None) if args.json else print)
+                        pipelines=args.pipelines, log=(lambda line: None) if args.json else print)
     keys = ["images_per_second", "baseline_images_per_second", "workers", "runs"]
-    keys += ["train_images_per_second", "imagenet_epoch_seconds"] if args.train_preset else []
+    keys += ["train_images_per_second", "imagenet_epoch_seconds", "end_to_end"] if args.train_preset else []
     return _finish(args, result, "input pipeline", record_line(result), keys)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..ablations import ABLATIONS
 from ..errors import AlexNetError
+from ..data.loader import PIPELINES
 from ..presets import PRESETS
 from .arguments import (add_device, add_quiet, add_seed, add_speed_flags, nonnegative_int, positive_int,
                         show_progress)
@@ -39,6 +40,9 @@ def add_train(sub) -> None:
     add_speed_flags(p)
     p.add_argument("--workers", type=int, default=None,
                    help="data-loading processes (default: CPU count up to 8 on cuda, 0 = in-process on cpu)")
+    p.add_argument("--pipeline", default="host", choices=list(PIPELINES),
+                   help="where crops are cut and JPEGs decoded: " + "; ".join(f"{k}: {v}" for k, v in PIPELINES.items())
+                        + " (default host)")
     p.add_argument("--ablate", action="append", default=[], choices=list(ABLATIONS), metavar="NAME",
                    help=f"remove one ingredient of the preset (repeatable): {', '.join(ABLATIONS)}")
     p.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
@@ -66,7 +70,7 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(TrainSettings(
         data=Path(args.data), out=Path(args.out), preset=args.preset or "paper", config=args.config,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-        resume=args.resume, workers=args.workers, time_limit=args.time_limit, precision=args.precision,
+        resume=args.resume, workers=args.workers, pipeline=args.pipeline, time_limit=args.time_limit, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, init_from=args.init_from,
         ablations=tuple(args.ablate), checkpoint_every=args.checkpoint_every,
         skip_bad_batches=args.skip_bad_batches, auto_resume=args.auto_resume, tensorboard=args.tensorboard,

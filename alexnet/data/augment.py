@@ -1,8 +1,10 @@
 """The paper's two forms of augmentation (Section 4.1) and its ten-patch test (Section 4.1, end).
 
-The split of work: what picks pixels (crop position, reflection) happens on uint8 data in the
-loader's workers; what computes on them (mean subtraction, colour noise, float conversion, layout)
-happens in `Preprocessor` on the training device.
+The split of work depends on the input pipeline (see `data.loader.PIPELINES`). "host": what picks pixels
+(crop position, reflection) happens on uint8 data in the loader's workers, and what computes on them
+(mean subtraction, colour noise, float conversion, layout) in `Preprocessor` on the training device (in
+the workers too, on the CPU). "device" and "nvjpeg": the workers only gather stored (or encoded) bytes
+and `Preprocessor.train_batch_from_stored` does all of it on the device.
 
 Randomness is drawn per image from a generator keyed by (seed, epoch, image index), so a run's
 augmentation does not depend on the number of workers, the batch composition or an interruption.
@@ -149,31 +151,50 @@ class Preprocessor:
         self.mean_chw = self.mean.permute(2, 0, 1).contiguous()
         self.mean_chw_reflected = self.mean_chw.flip(2).contiguous()
 
-    def _mean_patches(self, corners: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        """(B, crop, crop, 3) mean patches at the given (y, x) corners, reflected where flips."""
-        if self.mean_crop == "center":
-            return self.center_mean.unsqueeze(0)
+    def _patch_index(self, corners: torch.Tensor, flips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, crop, 1) rows and (B, 1, crop) columns of each crop in the stored image, the columns read
+        right to left where the crop is reflected: indexing a stored image (or the mean image) with them
+        gives the crop, reflected, in one gather."""
         rows = corners[:, 0:1] + self.steps                    # (B, crop)
         cols = corners[:, 1:2] + self.steps                    # (B, crop)
         cols = torch.where(flips[:, None], cols.flip(1), cols)
-        return self.mean[rows[:, :, None], cols[:, None, :]]  # (B, crop, crop, 3)
+        return rows[:, :, None], cols[:, None, :]
+
+    def _mean_patches(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """(B, crop, crop, 3) mean patches at the crops' positions (see `_patch_index`)."""
+        return self.center_mean.unsqueeze(0) if self.mean_crop == "center" else self.mean[rows, cols]
 
     def train_batch(self, crops: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
                     alphas: torch.Tensor) -> torch.Tensor:
         """Cropped, reflected uint8 (B, c, c, 3) -> mean-subtracted, colour-shifted (B, 3, c, c)."""
         if self.device.type == "cpu":
             return self._train_batch_cpu(crops, corners, flips, alphas)
-        crops = crops.to(self.device, non_blocking=True)
         # non_blocking throughout: the loader hands over pinned memory, and a blocking copy would make
         # the host wait for the previous training step before queueing the next (measured on an H100).
+        crops = crops.to(self.device, non_blocking=True)
         corners, flips = corners.to(self.device, non_blocking=True), flips.to(self.device, non_blocking=True)
-        x = crops.float() - self._mean_patches(corners, flips)
+        return self._finish(crops.float() - self._mean_patches(*self._patch_index(corners, flips)), alphas)
+
+    def train_batch_from_stored(self, images: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
+                                alphas: torch.Tensor) -> torch.Tensor:
+        """Whole stored uint8 images (B, S, S, 3) -> the same input as `train_batch` gives for their crops:
+        crop, reflection, mean image, colour noise, float and layout in one place on the device, where the
+        host has only gathered the stored bytes. `images` may be any strided view (e.g. a decoder's CHW
+        output permuted)."""
+        images = images.to(self.device, non_blocking=True)
+        corners, flips = corners.to(self.device, non_blocking=True), flips.to(self.device, non_blocking=True)
+        rows, cols = self._patch_index(corners, flips)
+        picked = images[torch.arange(len(images), device=self.device)[:, None, None], rows, cols]
+        return self._finish(picked.float() - self._mean_patches(rows, cols), alphas)
+
+    def _finish(self, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+        """(B, c, c, 3) mean-subtracted pixels -> plus colour noise, scaled, as (B, 3, c, c). The NCHW view of
+        NHWC memory is already channels-last, so a channels-last network takes it without another copy."""
         alphas = alphas.to(self.device, non_blocking=True).float()
-        shift = pca_shift(alphas, self.eigenvalues, self.eigenvectors) * 255.0
-        x = x + shift[:, None, None, :]
+        x = x + (pca_shift(alphas, self.eigenvalues, self.eigenvectors) * 255.0)[:, None, None, :]
         if self.train_scale != 1.0:
             x = x * self.train_scale
-        return x.permute(0, 3, 1, 2).contiguous()
+        return x.permute(0, 3, 1, 2)
 
     def _train_batch_cpu(self, crops: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
                          alphas: torch.Tensor) -> torch.Tensor:

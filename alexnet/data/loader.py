@@ -8,7 +8,7 @@ worker; only file names and small arrays travel to the workers.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -19,14 +19,38 @@ from .augment import Preprocessor, sample_augmentations
 from .stores import JpegStore, RawStore
 
 
+PIPELINES = {
+    "host": "the loader's workers crop and reflect (and on the CPU do the float work too)",
+    "device": "the workers gather whole stored images (decoding JPEGs on the CPU); crop, reflection, mean, "
+              "colour noise and layout run on the training device in one place",
+    "nvjpeg": "the workers gather JPEG bytes only; the GPU decodes them (torchvision's nvJPEG), then as 'device'",
+}
+
+
 class TrainBatch(NamedTuple):
-    """One training batch as the loader hands it over: uint8 pixels picked, float work still to do."""
-    crops: torch.Tensor     # (B, c, c, 3) uint8, cropped and reflected
+    """One training batch as the loader hands it over: the augmentation's draws, and the pixels in the
+    form the pipeline gives them (exactly one of crops, inputs, images, encoded is set)."""
     labels: torch.Tensor    # (B,) int64
-    corners: torch.Tensor   # (B, 2) the crops' (y, x) in the stored image (for the aligned mean)
+    corners: torch.Tensor   # (B, 2) the crops' (y, x) in the stored image
     flips: torch.Tensor     # (B,) bool
     alphas: torch.Tensor    # (B, 3) float32 colour-noise draws
-    inputs: torch.Tensor | None = None  # (B, 3, c, c) float, when the workers did the float work (CPU)
+    crops: torch.Tensor | None = None    # host: (B, c, c, 3) uint8, cropped and reflected
+    inputs: torch.Tensor | None = None   # host on the CPU: (B, 3, c, c) float, the network's input
+    images: torch.Tensor | None = None   # device: (B, S, S, 3) uint8 whole stored images
+    encoded: torch.Tensor | None = None  # nvjpeg: the batch's JPEG files back to back (uint8) ...
+    lengths: torch.Tensor | None = None  # ... and each one's length in bytes
+
+
+def network_input(batch: TrainBatch, pre: Preprocessor, decode: Callable | None = None) -> torch.Tensor:
+    """The network's input for a training batch, whatever the pipeline: the one place the trainer and the
+    benchmarks turn a `TrainBatch` into (B, 3, c, c) floats on `pre.device`. `decode` (nvjpeg): encoded
+    bytes and lengths -> (B, S, S, 3) uint8 images on the device."""
+    if batch.inputs is not None:
+        return batch.inputs
+    if batch.crops is not None:
+        return pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+    images = batch.images if batch.images is not None else decode(batch.encoded, batch.lengths, pre.device)
+    return pre.train_batch_from_stored(images, batch.corners, batch.flips, batch.alphas)
 
 
 class EvalBatch(NamedTuple):
@@ -73,7 +97,8 @@ class _Batches(Dataset):
 
 
 class TrainBatches(_Batches):
-    """Batch b of the current epoch: a random crop (and reflection) of each image, uint8.
+    """Batch b of the current epoch: a random crop (and reflection) of each image, uint8, or with the
+    "device" and "nvjpeg" pipelines the stored images (or their JPEG bytes) and the crops' draws.
 
     The epoch's order is a permutation keyed by (seed, epoch); call `set_epoch` before iterating.
     Items are `TrainBatch`es, looked up by `EpochKey`.
@@ -81,10 +106,14 @@ class TrainBatches(_Batches):
 
     def __init__(self, images_path: RawStore | JpegStore | str | Path, labels: np.ndarray, batch_size: int,
                  crop_size: int, seed: int, pca_std: float, flip: bool = True, rank: int = 0, world_size: int = 1,
-                 preprocessor: Preprocessor | None = None) -> None:
+                 preprocessor: Preprocessor | None = None, pipeline: str = "host") -> None:
         super().__init__(images_path, labels, batch_size, rank, world_size)
-        # A CPU Preprocessor here: the float work happens where the batch is built (in loader workers).
-        self.preprocessor = preprocessor
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown input pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
+        if pipeline == "nvjpeg" and not isinstance(self.images, JpegStore):
+            raise ValueError("the nvjpeg pipeline reads JPEG storage; this split stores raw pixels")
+        # A CPU Preprocessor here (host pipeline): the float work happens where the batch is built (in workers).
+        self.preprocessor, self.pipeline = preprocessor if pipeline == "host" else None, pipeline
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
         self.epoch, self.start = 0, 0
         self.order = np.arange(len(labels))
@@ -108,15 +137,20 @@ class TrainBatches(_Batches):
         c = self.crop_size
         corners, flips, alphas = sample_augmentations(self.seed, self.epoch, indices, self.images.size, c,
                                                       self.pca_std, self.flip)
-        crops, reflected = torch.from_numpy(self.images.crops(indices, corners, c)), torch.from_numpy(flips)
-        if reflected.any():  # torch.flip: ~10x faster than copying NumPy's negative-stride view
-            crops[reflected] = crops[reflected].flip(2)
-        batch = TrainBatch(crops, torch.from_numpy(self.labels[indices]),
-                           torch.from_numpy(corners), reflected, torch.from_numpy(alphas))
+        batch = TrainBatch(torch.from_numpy(self.labels[indices]), torch.from_numpy(corners), torch.from_numpy(flips),
+                           torch.from_numpy(alphas))
+        if self.pipeline == "device":
+            return batch._replace(images=torch.from_numpy(self.images.read(indices)))
+        if self.pipeline == "nvjpeg":
+            parts = [self.images.encoded(int(i)) for i in indices]
+            return batch._replace(encoded=torch.from_numpy(np.concatenate(parts) if parts else np.empty(0, np.uint8)),
+                                  lengths=torch.tensor([len(p) for p in parts], dtype=torch.int64))
+        crops = torch.from_numpy(self.images.crops(indices, corners, c))
+        if batch.flips.any():  # torch.flip: ~10x faster than copying NumPy's negative-stride view
+            crops[batch.flips] = crops[batch.flips].flip(2)
         if self.preprocessor is not None:  # the pixels are not sent on once they are the network's input
-            batch = batch._replace(inputs=self.preprocessor.train_batch(crops, batch.corners, reflected, batch.alphas),
-                                   crops=crops[:0])
-        return batch
+            return batch._replace(inputs=self.preprocessor.train_batch(crops, batch.corners, batch.flips, batch.alphas))
+        return batch._replace(crops=crops)
 
 
 class EvalBatches(_Batches):

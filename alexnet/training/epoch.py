@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..data.augment import Preprocessor
-from ..data.loader import TrainBatch
+from ..data.loader import TrainBatch, network_input
 from ..progress import Progress
 from .distributed import DistributedContext, all_reduce_sum, global_batch_count
 from .speed import SpeedSettings, train_step
@@ -80,7 +80,7 @@ class Learner:
 def train_epoch(learner: Learner, loader: DataLoader, pre: Preprocessor, ctx: DistributedContext,
                 totals: RunningTotals, bar: Progress, start: int = 0,
                 after_step: Callable[[int], bool] | None = None, max_loss: float | None = None,
-                log=print) -> int | None:
+                log=print, decode: Callable | None = None) -> int | None:
     """Train on the loader's batches from batch `start`, adding into `totals`; return None, or the
     number of steps done when `after_step(step)` asked to stop."""
     learner.runner.train()
@@ -89,8 +89,7 @@ def train_epoch(learner: Learner, loader: DataLoader, pre: Preprocessor, ctx: Di
     bar.update(min(total_images, start * batches.batch_size * ctx.world_size))
     for step, batch in enumerate(loader, start=start):
         batch: TrainBatch
-        x = batch.inputs if batch.inputs is not None else \
-            pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+        x = network_input(batch, pre, decode)
         y = batch.labels.to(pre.device, non_blocking=True)
         # The mean over the global batch, also when ranks hold different numbers of images.
         weight = ctx.world_size / max(1, global_batch_count(step, batches.batch_size, ctx, total_images))

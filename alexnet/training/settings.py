@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data.loader import PIPELINES
 from ..errors import AlexNetError, UsageError
 
 
@@ -23,6 +24,7 @@ class TrainSettings:
     device: str | None = None        # None: cuda if available, else cpu
     resume: bool = False
     workers: int | None = None       # None: a default for the device
+    pipeline: str = "host"           # where crops are cut and JPEGs decoded: host, device, nvjpeg (data/loader.py)
     time_limit: float | None = None  # seconds: no epoch is started that would be predicted to end later
     precision: str | None = None     # None: the device's default (see speed.py)
     channels_last: bool | None = None
@@ -51,6 +53,8 @@ class TrainSettings:
         for flag, value in (("--lr", self.lr), ("--time-limit", self.time_limit)):
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise UsageError(f"{flag} must be a positive number, got {value}")
+        if self.pipeline not in PIPELINES:
+            raise UsageError(f"--pipeline must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
         if self.lr_scaling not in ("none", "linear"):
             raise UsageError(f"--lr-scaling must be none or linear, got {self.lr_scaling!r}")
         if self.seed >= 2**63:

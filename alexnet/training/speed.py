@@ -86,7 +86,8 @@ def prepare_for_speed(model: nn.Module, device: torch.device, speed: SpeedSettin
 
 
 def to_input(x: torch.Tensor, speed: SpeedSettings) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if speed.channels_last else x
+    """The batch in the layout the network runs in (a no-op when the preprocessor already wrote it so)."""
+    return x.contiguous(memory_format=torch.channels_last if speed.channels_last else torch.contiguous_format)
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,

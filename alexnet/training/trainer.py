@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..ablations import apply_ablations
 from ..config import ModelConfig, Recipe, recipe_from_dict, to_dict
 from ..data.augment import Preprocessor, crop_size_for
+from ..data.device_decode import nvjpeg_decoder
 from ..data.loader import TrainBatches, make_loader
 from ..data.prepared import PreparedDataset
 from ..data.stores import DECODER
@@ -77,6 +78,7 @@ class Run:
     batches: TrainBatches | None = None
     loader: Any = None
     pre: Preprocessor | None = None
+    decode: Callable | None = None   # the nvjpeg pipeline's GPU decoder
     mean_image: np.ndarray | None = None
     max_loss: float = math.inf    # a mean loss above this is an explosion, treated like a NaN
     step_log_mark: EpochSums | None = None   # the totals at the last steps.csv row
@@ -126,6 +128,7 @@ def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str,
     device = device_for(ctx, resolve_device(s.device))
     speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
     dataset = PreparedDataset(s.data)
+    decode = _pipeline_decoder(s.pipeline, dataset, device)  # before anything is written to the run folder
     base = preset_from_file(s.config) if s.config else get_preset(s.preset)
     s = replace(s, preset=base.name)
     preset = apply_ablations(base, s.ablations)
@@ -136,7 +139,7 @@ def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str,
     model.to(device)
     run = Run(s, ctx, log, device, speed, dataset, preset, recipe, seed, model_cfg, model,
               build_optimizer(model, recipe), LearningRateSchedule(recipe), RunWriter(s.out, enabled=ctx.is_main),
-              lock=_lock_run_folder(s, ctx, ckpt))
+              lock=_lock_run_folder(s, ctx, ckpt), decode=decode)
     if s.init_from and not ckpt:
         log(init_from(model, s.init_from))
     if ckpt:
@@ -239,11 +242,24 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
                            run.model_cfg.input_size, recipe.mean_crop, device, recipe.train_input_scale)
     run.batches = TrainBatches(dataset.images["train"], dataset.labels["train"],
                                batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
-                               ctx.world_size, preprocessor=run.pre if device.type == "cpu" and workers else None)
+                               ctx.world_size, preprocessor=run.pre if device.type == "cpu" and workers else None,
+                               pipeline=s.pipeline)
     run.loader = make_loader(run.batches, workers, device)  # workers persist across epochs (EpochKeys)
     # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
     run.max_loss = 100 * math.log(max(2, dataset.num_classes))
     _announce(run, ckpt is not None, batch)
+
+
+def _pipeline_decoder(pipeline: str, dataset: PreparedDataset, device: torch.device) -> Callable | None:
+    """The nvjpeg pipeline's GPU decoder (None for the others), or one line saying why it cannot run."""
+    if pipeline != "nvjpeg":
+        return None
+    if dataset.manifest.get("storage") != "jpeg":
+        raise AlexNetError(f"--pipeline nvjpeg decodes JPEG storage; {dataset.root} stores raw pixels "
+                           "(use --pipeline device or host)")
+    if device.type != "cuda":
+        raise AlexNetError(f"--pipeline nvjpeg decodes on a CUDA device; training runs on {device}")
+    return nvjpeg_decoder()
 
 
 def colour_scales(recipe: Recipe, eigenvalues: np.ndarray) -> np.ndarray:
@@ -257,7 +273,8 @@ def _run_config(run: Run) -> dict[str, Any]:
             "data_fingerprint": run.dataset.fingerprint, "seed": run.seed, "device": str(run.device),
             "crop": run.model_cfg.input_size, "classes": run.dataset.classes, "recipe": to_dict(run.recipe),
             "model_config": to_dict(run.model_cfg), "speed": to_dict(run.speed),
-            "world_size": run.ctx.world_size, "ablations": list(run.settings.ablations)}
+            "world_size": run.ctx.world_size, "ablations": list(run.settings.ablations),
+            "pipeline": run.settings.pipeline}
 
 
 def _announce(run: Run, resuming: bool, per_rank: int) -> None:
@@ -267,7 +284,8 @@ def _announce(run: Run, resuming: bool, per_rank: int) -> None:
     run.log(f"{'resuming' if resuming else 'training'} preset {run.preset.name!r} ({n_params:,} parameters) on "
             f"{run.device}: {run.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
             f"crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, "
-            f"epochs {run.start_epoch}..{r.epochs}, seed {run.seed}, {run.speed.describe()}")
+            f"epochs {run.start_epoch}..{r.epochs}, seed {run.seed}, {run.speed.describe()}, "
+            f"input pipeline {run.settings.pipeline!r}")
     if run.dataset.num_classes == 1:
         run.log(f"warning: {run.dataset.root} has one class: every prediction is right, every error rate 0%")
     if run.ctx.enabled:
@@ -344,7 +362,7 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
     stepping = time.monotonic()
     stopped_at = train_epoch(run.learner, run.loader, run.pre, ctx, totals, bar, batches.start,
                              lambda step: _after_step(run, epoch, step, totals, started, stop),
-                             run.max_loss if run.settings.skip_bad_batches else None, run.log)
+                             run.max_loss if run.settings.skip_bad_batches else None, run.log, run.decode)
     if stopped_at is not None:
         raise TrainingInterrupted(_interrupted_message(stop, run.settings.out,
                                                        f"epoch {epoch}, step {stopped_at} of {len(batches)}"))
