@@ -1,9 +1,13 @@
 """Where a paper-network training step spends its time on a GPU, and what each candidate change buys.
 
 Run on a CUDA machine: `python3 scripts/gpu_profile.py [--batch-size 128] [--steps 50]`.
-Times several variants of the same step (same weights, same synthetic batch) and prints the top
-kernels of the profiler for the first and the last. Variants are built here by swapping modules, so
-that the package itself changes only for what the numbers justify (BENCHMARKS.md, "GPU notes").
+Times the step `alexnet train` runs (its optimizer groups, bf16, channels-last, torch.compile, the
+band-matrix LRN) and variants of it on the same weights and synthetic batch, and prints the top kernels
+of the profiler for the baseline and the best. Variants are built here, so that the package changes only
+for what the numbers justify (BENCHMARKS.md, "GPU notes"). Earlier rounds adopted the multi-tensor
+optimizer and the band-matrix LRN and rejected the plain-expression LRN; this round measures issue 16's
+remaining candidates: the fused (compiled) optimizer, CUDA graphs, max-autotune, conv1's input padded
+to 4 channels, grouped convolutions split into dense ones, and larger batches.
 """
 
 from __future__ import annotations
@@ -17,26 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet import build_model
-from alexnet.model import lrn
-from alexnet.model.lrn import LocalResponseNorm
+from alexnet.presets import get_preset
 from alexnet.training.optim import PaperSGD
+from alexnet.training.schedule import parameter_groups
 from alexnet.training.speed import SpeedSettings, autocast, to_input
-
-
-class PlainLRN(nn.Module):
-    """The same formula written as plain tensor expressions, which torch.compile can fuse."""
-
-    def __init__(self, lrn: LocalResponseNorm) -> None:
-        super().__init__()
-        self.size, self.alpha, self.beta, self.k, self.groups = lrn.size, lrn.alpha, lrn.beta, lrn.k, lrn.groups
-
-    def forward(self, x):
-        n, c, h, w = x.shape
-        m = c // self.groups
-        half = self.size // 2
-        sq = F.pad((x * x).reshape(n, self.groups, m, h, w), (0, 0, 0, 0, half, half))
-        window = sum(sq[:, :, i:i + m] for i in range(self.size)).reshape(n, c, h, w)
-        return x * (self.k + self.alpha * window).pow(-self.beta)
 
 
 class SplitGroupConv(nn.Module):
@@ -53,57 +41,51 @@ class SplitGroupConv(nn.Module):
         return torch.cat([F.conv2d(xi, wi, bi, c.stride, c.padding) for xi, wi, bi in zip(xs, ws, bs)], 1)
 
 
-class ForeachPaperSGD(torch.optim.Optimizer):
-    """PaperSGD's rule with multi-tensor (foreach) kernels: v = m v - wd lr p - lr g; p += v."""
+class FourChannelConv1(nn.Module):
+    """conv1 on an input that already has a zero fourth channel (the augmentation would write it): the
+    weight gets a zero fourth input channel each step (35k numbers), so the stored weights keep 3."""
 
-    def __init__(self, params, lr, momentum=0.9, weight_decay=5e-4):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
 
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            ps = [p for p in group["params"] if p.grad is not None]
-            vs = []
-            for p in ps:
-                if "velocity" not in self.state[p]:
-                    self.state[p]["velocity"] = torch.zeros_like(p)
-                vs.append(self.state[p]["velocity"])
-            torch._foreach_mul_(vs, group["momentum"])
-            torch._foreach_add_(vs, ps, alpha=-group["weight_decay"] * group["lr"])
-            torch._foreach_add_(vs, [p.grad for p in ps], alpha=-group["lr"])
-            torch._foreach_add_(ps, vs)
-
-
-def swap(model: nn.Module, kind, make) -> None:
-    found = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
-             if isinstance(child, kind) and (kind is not nn.Conv2d or child.groups > 1)]
-    for parent, name, child in found:  # replaced after the walk: a wrapper holds the original inside
-        setattr(parent, name, make(child))
-
-
-class BandLRN(PlainLRN):
     def forward(self, x):
-        # The package's CUDA implementation (adopted from this script's measurements).
-        return lrn._BandedCrossMapNorm.apply(x, self.size, self.alpha, self.beta, self.k, self.groups)
+        c = self.conv
+        return F.conv2d(x, F.pad(c.weight, (0, 0, 0, 0, 0, 1)), c.bias, c.stride, c.padding)
 
 
-def run_variant(name, base, x, y, *, plain_lrn=False, band_lrn=False, foreach=False, split=False, mode=None,
-                steps=50, profile=False):
+def swap_grouped(model: nn.Module) -> None:
+    found = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
+             if isinstance(child, nn.Conv2d) and child.groups > 1]
+    for parent, name, child in found:  # replaced after the walk: a wrapper holds the original inside
+        setattr(parent, name, SplitGroupConv(child))
+
+
+def swap_conv1(model: nn.Module) -> None:
+    parent, name = next((parent, name) for parent in model.modules() for name, child in parent.named_children()
+                        if isinstance(child, nn.Conv2d))
+    setattr(parent, name, FourChannelConv1(getattr(parent, name)))
+
+
+def run_variant(name, base, x, y, *, fused=False, split=False, pad_conv1=False, mode=None, steps=50,
+                profile=False):
     model = copy.deepcopy(base)
-    if plain_lrn:
-        swap(model, LocalResponseNorm, PlainLRN)
-    if band_lrn:
-        swap(model, LocalResponseNorm, BandLRN)
     if split:
-        swap(model, nn.Conv2d, SplitGroupConv)
+        swap_grouped(model)
+    if pad_conv1:
+        swap_conv1(model)
+        x = F.pad(x, (0, 0, 0, 0, 0, 1))  # outside the timed step, as if the augmentation wrote it
     model.cuda().to(memory_format=torch.channels_last).train()
     runner = torch.compile(model, mode=mode, dynamic=False)
-    opt = (ForeachPaperSGD if foreach else PaperSGD)(model.parameters(), lr=1e-4)
+    recipe = get_preset("paper").recipe  # the optimizer groups `alexnet train` builds
+    opt = PaperSGD(parameter_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
+                   weight_decay=recipe.weight_decay, fused=fused)
     speed = SpeedSettings("bf16", True, True)
+    x = to_input(x, speed)
 
     def step():
         with autocast(x.device, speed):
-            logits = runner(to_input(x, speed))
+            logits = runner(x)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -125,7 +107,7 @@ def run_variant(name, base, x, y, *, plain_lrn=False, band_lrn=False, foreach=Fa
         torch.cuda.synchronize()
         times.append((time.perf_counter() - t) / steps)
     ms = sorted(times)[1] * 1e3
-    print(f"{name:40s} {ms:7.2f} ms/step  {x.shape[0] / ms * 1e3:9.0f} images/s  (runs {', '.join(f'{t*1e3:.2f}' for t in times)} ms; "
+    print(f"{name:44s} {ms:7.2f} ms/step  {x.shape[0] / ms * 1e3:9.0f} images/s  (runs {', '.join(f'{t*1e3:.2f}' for t in times)} ms; "
           f"warm-up incl. compile {compile_s:.0f} s)", flush=True)
     if profile:
         from torch.profiler import ProfilerActivity, profile as prof
@@ -151,20 +133,28 @@ def main() -> None:
     torch.manual_seed(0)
     base = build_model("paper", 1000)
     b = args.batch_size
-    x = torch.randn(b, 3, 224, 224, device="cuda") * 50
-    y = torch.randint(0, 1000, (b,), device="cuda")
+
+    def batch(n):
+        return torch.randn(n, 3, 224, 224, device="cuda") * 50, torch.randint(0, 1000, (n,), device="cuda")
+
+    x, y = batch(b)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, batch {b}")
-    run_variant("current (custom-autograd LRN, PaperSGD)", base, x, y, steps=args.steps)
-    run_variant("+ foreach SGD", base, x, y, foreach=True, steps=args.steps)
-    run_variant("+ foreach SGD + split groups", base, x, y, foreach=True, split=True, steps=args.steps)
-    run_variant("+ foreach SGD + band-matmul LRN", base, x, y, foreach=True, band_lrn=True, steps=args.steps,
-                profile=True)
-    run_variant("+ foreach + band LRN + split groups", base, x, y, foreach=True, band_lrn=True, split=True,
-                steps=args.steps, profile=True)
-    x2 = torch.randn(2 * b, 3, 224, 224, device="cuda") * 50
-    y2 = torch.randint(0, 1000, (2 * b,), device="cuda")
-    run_variant(f"+ foreach + band LRN, batch {2 * b}", base, x2, y2, foreach=True, band_lrn=True,
-                steps=args.steps)
+    results = {}
+    for name, kw in [("the step alexnet train runs", dict(profile=True)),
+                     ("+ fused optimizer", dict(fused=True)),
+                     ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs")),
+                     ("+ CUDA graphs (reduce-overhead)", dict(mode="reduce-overhead")),
+                     ("+ fused optimizer + CUDA graphs", dict(fused=True, mode="reduce-overhead")),
+                     ("+ conv1 input padded to 4 channels", dict(pad_conv1=True)),
+                     ("+ grouped convolutions split", dict(split=True))]:
+        try:
+            results[name] = run_variant(name, base, x, y, steps=args.steps, **kw)
+        except Exception as exc:  # a variant that fails to build is reported, the others still run
+            print(f"{name:44s} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+    for n in (2 * b, 4 * b):
+        xn, yn = batch(n)
+        run_variant(f"the step alexnet train runs, batch {n}", base, xn, yn, steps=args.steps)
+
 
 if __name__ == "__main__":
     main()
