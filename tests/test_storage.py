@@ -233,3 +233,22 @@ def test_torchvision_decoder_reads_the_stored_jpegs(both):
     got = nvjpeg_decoder()(encoded, lengths, device).cpu().numpy().astype(int)
     want = store.read(range(4)).astype(int)
     assert got.shape == want.shape and np.abs(got - want).mean() < 1.5  # IDCTs differ by a level or so
+
+
+def test_the_feed_hands_over_the_same_batches_ahead_or_not(both):
+    """`InputFeed`: (batch, input, labels) for each batch; with `ahead` on CUDA (the GPU checks run this) the
+    next batch is prepared on a side stream, and what the steps receive must not change."""
+    from alexnet.data.augment import Preprocessor
+    from alexnet.data.loader import InputFeed, make_loader
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    raw, _ = both
+    pre = Preprocessor(raw.mean_image, raw.eigenvalues, raw.eigenvectors, 28, "aligned", device)
+    batches = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=4, pca_std=0.1, pipeline="device")
+    batches.set_epoch(1)
+    loader = make_loader(batches, 0, device)
+    plain = [(x.cpu(), y.cpu()) for _, x, y in InputFeed(pre)(loader)]
+    ahead = [(x.float().sum().item(), x.cpu(), y.cpu()) for _, x, y in InputFeed(pre, ahead=True)(loader)]
+    assert len(plain) == len(ahead) == len(batches)
+    for (x, y), (_, x2, y2) in zip(plain, ahead):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert InputFeed.for_pipeline(pre, "device").ahead and not InputFeed.for_pipeline(pre, "host").ahead

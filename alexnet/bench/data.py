@@ -6,8 +6,8 @@ loader's workers), takes random crops and reflections, and `Preprocessor.train_b
 image, PCA colour noise, float and layout: in the workers on the CPU, on the device on CUDA. device: the
 workers gather whole stored images and all the rest runs on the device. nvjpeg: the workers gather JPEG
 bytes and the GPU decodes them. Several prepared datasets (e.g. the same images with raw and with JPEG
-storage) are timed in one run against one reference; each through `loader.network_input`, the
-trainer's own call.
+storage) are timed in one run against one reference; each through `loader.InputFeed`, the
+trainer's own feed.
 
 The reference a user would otherwise write: the same stored images as JPEG files (quality 90) in an
 image-folder tree, a `torch.utils.data.Dataset` that opens each with PIL, takes a random crop and
@@ -24,7 +24,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import Preprocessor, crop_size_for
 from ..data.device_decode import nvjpeg_decoder
-from ..data.loader import TrainBatch, TrainBatches, make_loader, network_input
+from ..data.loader import InputFeed, TrainBatches, make_loader
 from ..data.stores import DECODER
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
@@ -98,11 +98,10 @@ IMAGENET_TRAIN_IMAGES = 1_281_167
 
 
 class _Pipeline(NamedTuple):
-    """What `alexnet train` builds to feed its steps: the batches, the preprocessing, the GPU decoder."""
+    """What `alexnet train` builds to feed its steps: the batches and the feed that turns them into input."""
     name: str
     batches: TrainBatches
-    pre: Preprocessor
-    decode: Callable | None
+    feed: InputFeed
 
 
 def _pipeline(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
@@ -113,7 +112,7 @@ def _pipeline(dataset: PreparedDataset, n: int, batch_size: int, workers: int, d
     pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, "aligned", dev)
     batches = TrainBatches(dataset.images["train"], dataset.labels["train"][:n], batch_size, crop, seed=0,
                            pca_std=0.1, preprocessor=pre if dev.type == "cpu" and workers else None, pipeline=name)
-    return _Pipeline(name, batches, pre, nvjpeg_decoder() if name == "nvjpeg" else None)
+    return _Pipeline(name, batches, InputFeed.for_pipeline(pre, name))
 
 
 def _end_to_end(pipe: _Pipeline, preset: str, num_classes: int, workers: int, dev: torch.device,
@@ -142,9 +141,8 @@ def _end_to_end(pipe: _Pipeline, preset: str, num_classes: int, workers: int, de
             yield from loader
             epoch += 1
 
-    def consume(batch: TrainBatch):
-        x = network_input(batch, pipe.pre, pipe.decode)
-        labels = batch.labels.to(dev, non_blocking=True)
+    def consume(item):
+        _, x, labels = item
         learner.step(x, labels, 1 / len(labels), None)
         return x.shape[0]
 
@@ -152,7 +150,7 @@ def _end_to_end(pipe: _Pipeline, preset: str, num_classes: int, workers: int, de
     stream = epochs()
     limited = (next(stream) for _ in range(warmup + timed_batches))
 
-    rate, _ = _images_per_second(limited, consume, warmup, sync=dev)
+    rate, _ = _images_per_second(pipe.feed(limited), consume, warmup, sync=dev)
     stream.close()  # the workers stop when `loader` goes out of scope
     return rate
 
@@ -161,13 +159,13 @@ def _ours(pipe: _Pipeline, workers: int, dev: torch.device, warmup: int) -> floa
     """The trainer's input path alone: stored bytes -> the network's input on the device."""
     pipe.batches.set_epoch(1)
 
-    def consume(batch: TrainBatch):
-        x = network_input(batch, pipe.pre, pipe.decode)
+    def consume(item):
+        x = item[1]
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         return x.shape[0]
 
-    return _images_per_second(make_loader(pipe.batches, workers, dev), consume, warmup)[0]
+    return _images_per_second(pipe.feed(make_loader(pipe.batches, workers, dev)), consume, warmup)[0]
 
 
 def _reference(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,

@@ -8,7 +8,7 @@ worker; only file names and small arrays travel to the workers.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..interrupt import ignore_stop_signals
 from .augment import Preprocessor, sample_augmentations
+from .device_decode import nvjpeg_decoder
 from .stores import JpegStore, RawStore
 
 
@@ -51,6 +52,59 @@ def network_input(batch: TrainBatch, pre: Preprocessor, decode: Callable | None 
         return pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
     images = batch.images if batch.images is not None else decode(batch.encoded, batch.lengths, pre.device)
     return pre.train_batch_from_stored(images, batch.corners, batch.flips, batch.alphas)
+
+
+def device_batches(batches: Iterable[TrainBatch], pre: Preprocessor, decode: Callable | None = None,
+                   ahead: bool = False) -> Iterator[tuple[TrainBatch, torch.Tensor, torch.Tensor]]:
+    """(batch, input, labels), the last two on `pre.device`. With `ahead` on CUDA, batch n+1's copies,
+    decoding and augmentation are queued on a side stream before step n is queued on the default one, so
+    they run while step n does; each batch is handed over only once the default stream has waited for it."""
+    dev = pre.device
+    if not (ahead and dev.type == "cuda"):
+        for batch in batches:
+            yield batch, network_input(batch, pre, decode), batch.labels.to(dev, non_blocking=True)
+        return
+    side, main = torch.cuda.Stream(dev), torch.cuda.current_stream(dev)
+
+    def stage(batch: TrainBatch):
+        with torch.cuda.stream(side):
+            return batch, network_input(batch, pre, decode), batch.labels.to(dev, non_blocking=True)
+
+    staged = None
+    for batch in batches:
+        if staged is not None:
+            main.wait_stream(side)          # the step may use what the side stream has made so far
+        ready, staged = staged, stage(batch)
+        if ready is not None:
+            yield _used_on(ready, main)
+    if staged is not None:
+        main.wait_stream(side)
+        yield _used_on(staged, main)
+
+
+class InputFeed(NamedTuple):
+    """How the trainer's batches become (batch, input, labels) on the device: the preprocessing, the
+    nvjpeg pipeline's decoder, and whether the next batch is prepared on a side stream (`device_batches`)."""
+    pre: Preprocessor
+    decode: Callable | None = None
+    ahead: bool = False
+
+    def __call__(self, batches: Iterable[TrainBatch]) -> Iterator[tuple[TrainBatch, torch.Tensor, torch.Tensor]]:
+        return device_batches(batches, self.pre, self.decode, self.ahead)
+
+    @classmethod
+    def for_pipeline(cls, pre: Preprocessor, pipeline: str) -> "InputFeed":
+        """The feed `alexnet train` (and `bench data`) uses: device and nvjpeg prepare the next batch on a
+        side stream while a step runs; host keeps the default stream (not measured with one yet)."""
+        return cls(pre, nvjpeg_decoder() if pipeline == "nvjpeg" else None, ahead=pipeline != "host")
+
+
+def _used_on(item: tuple[TrainBatch, torch.Tensor, torch.Tensor], stream) -> tuple[TrainBatch, torch.Tensor, torch.Tensor]:
+    """Tensors made on the side stream and used on `stream`: their memory must not be reused before
+    `stream` is done with them."""
+    item[1].record_stream(stream)
+    item[2].record_stream(stream)
+    return item
 
 
 class EvalBatch(NamedTuple):

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..data.augment import Preprocessor
-from ..data.loader import TrainBatch, network_input
+from ..data.loader import InputFeed
 from ..progress import Progress
 from .distributed import DistributedContext, all_reduce_sum, global_batch_count
 from .speed import SpeedSettings, train_step
@@ -77,20 +76,17 @@ class Learner:
         return train_step(self.runner, self.optimizer, self.scaler, x, y, self.device, self.speed, weight, max_loss)
 
 
-def train_epoch(learner: Learner, loader: DataLoader, pre: Preprocessor, ctx: DistributedContext,
+def train_epoch(learner: Learner, loader: DataLoader, feed: InputFeed, ctx: DistributedContext,
                 totals: RunningTotals, bar: Progress, start: int = 0,
                 after_step: Callable[[int], bool] | None = None, max_loss: float | None = None,
-                log=print, decode: Callable | None = None) -> int | None:
+                log=print) -> int | None:
     """Train on the loader's batches from batch `start`, adding into `totals`; return None, or the
     number of steps done when `after_step(step)` asked to stop."""
     learner.runner.train()
     batches = loader.dataset
     total_images = len(batches.labels)
     bar.update(min(total_images, start * batches.batch_size * ctx.world_size))
-    for step, batch in enumerate(loader, start=start):
-        batch: TrainBatch
-        x = network_input(batch, pre, decode)
-        y = batch.labels.to(pre.device, non_blocking=True)
+    for step, (_, x, y) in enumerate(feed(loader), start=start):
         # The mean over the global batch, also when ranks hold different numbers of images.
         weight = ctx.world_size / max(1, global_batch_count(step, batches.batch_size, ctx, total_images))
         loss_sum, wrong = learner.step(x, y, weight, max_loss)

@@ -25,7 +25,7 @@ from ..ablations import apply_ablations
 from ..config import ModelConfig, Recipe, recipe_from_dict, to_dict
 from ..data.augment import Preprocessor, crop_size_for
 from ..data.device_decode import nvjpeg_decoder
-from ..data.loader import TrainBatches, make_loader
+from ..data.loader import InputFeed, TrainBatches, make_loader
 from ..data.prepared import PreparedDataset
 from ..data.stores import DECODER
 from ..device import resolve_device
@@ -78,7 +78,7 @@ class Run:
     batches: TrainBatches | None = None
     loader: Any = None
     pre: Preprocessor | None = None
-    decode: Callable | None = None   # the nvjpeg pipeline's GPU decoder
+    feed: InputFeed | None = None    # batches -> the network's input on the device
     mean_image: np.ndarray | None = None
     max_loss: float = math.inf    # a mean loss above this is an explosion, treated like a NaN
     step_log_mark: EpochSums | None = None   # the totals at the last steps.csv row
@@ -128,7 +128,7 @@ def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str,
     device = device_for(ctx, resolve_device(s.device))
     speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
     dataset = PreparedDataset(s.data)
-    decode = _pipeline_decoder(s.pipeline, dataset, device)  # before anything is written to the run folder
+    _check_pipeline(s.pipeline, dataset, device)  # before anything is written to the run folder
     base = preset_from_file(s.config) if s.config else get_preset(s.preset)
     s = replace(s, preset=base.name)
     preset = apply_ablations(base, s.ablations)
@@ -139,7 +139,7 @@ def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str,
     model.to(device)
     run = Run(s, ctx, log, device, speed, dataset, preset, recipe, seed, model_cfg, model,
               build_optimizer(model, recipe), LearningRateSchedule(recipe), RunWriter(s.out, enabled=ctx.is_main),
-              lock=_lock_run_folder(s, ctx, ckpt), decode=decode)
+              lock=_lock_run_folder(s, ctx, ckpt))
     if s.init_from and not ckpt:
         log(init_from(model, s.init_from))
     if ckpt:
@@ -244,22 +244,23 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
                                batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
                                ctx.world_size, preprocessor=run.pre if device.type == "cpu" and workers else None,
                                pipeline=s.pipeline)
+    run.feed = InputFeed.for_pipeline(run.pre, s.pipeline)
     run.loader = make_loader(run.batches, workers, device)  # workers persist across epochs (EpochKeys)
     # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
     run.max_loss = 100 * math.log(max(2, dataset.num_classes))
     _announce(run, ckpt is not None, batch)
 
 
-def _pipeline_decoder(pipeline: str, dataset: PreparedDataset, device: torch.device) -> Callable | None:
-    """The nvjpeg pipeline's GPU decoder (None for the others), or one line saying why it cannot run."""
+def _check_pipeline(pipeline: str, dataset: PreparedDataset, device: torch.device) -> None:
+    """One line saying why the nvjpeg pipeline cannot run here, if it cannot."""
     if pipeline != "nvjpeg":
-        return None
+        return
     if dataset.manifest.get("storage") != "jpeg":
         raise AlexNetError(f"--pipeline nvjpeg decodes JPEG storage; {dataset.root} stores raw pixels "
                            "(use --pipeline device or host)")
     if device.type != "cuda":
         raise AlexNetError(f"--pipeline nvjpeg decodes on a CUDA device; training runs on {device}")
-    return nvjpeg_decoder()
+    nvjpeg_decoder()  # torchvision's decoder can be imported
 
 
 def colour_scales(recipe: Recipe, eigenvalues: np.ndarray) -> np.ndarray:
@@ -360,9 +361,9 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
     run.step_log_mark = totals.local() if run.settings.log_steps else None
     bar = Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}", enabled=run.settings.progress and ctx.is_main)
     stepping = time.monotonic()
-    stopped_at = train_epoch(run.learner, run.loader, run.pre, ctx, totals, bar, batches.start,
+    stopped_at = train_epoch(run.learner, run.loader, run.feed, ctx, totals, bar, batches.start,
                              lambda step: _after_step(run, epoch, step, totals, started, stop),
-                             run.max_loss if run.settings.skip_bad_batches else None, run.log, run.decode)
+                             run.max_loss if run.settings.skip_bad_batches else None, run.log)
     if stopped_at is not None:
         raise TrainingInterrupted(_interrupted_message(stop, run.settings.out,
                                                        f"epoch {epoch}, step {stopped_at} of {len(batches)}"))
