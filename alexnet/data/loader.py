@@ -200,8 +200,8 @@ class TrainBatches(_Batches):
             return batch._replace(encoded=torch.from_numpy(np.concatenate(parts) if parts else np.empty(0, np.uint8)),
                                   lengths=torch.tensor([len(p) for p in parts], dtype=torch.int64))
         crops = torch.from_numpy(self.images.crops(indices, corners, c))
-        if batch.flips.any():  # torch.flip: ~10x faster than copying NumPy's negative-stride view
-            crops[batch.flips] = crops[batch.flips].flip(2)
+        for i in np.flatnonzero(flips):  # torch.flip image by image: 3.6 ms a batch here, where NumPy's
+            crops[i] = crops[i].flip(1)  # negative-stride copy took ~100 ms and a boolean-mask assignment 86 ms
         if self.preprocessor is not None:  # the pixels are not sent on once they are the network's input
             return batch._replace(inputs=self.preprocessor.train_batch(crops, batch.corners, batch.flips, batch.alphas))
         return batch._replace(crops=crops)
