@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 15 on one GPU machine: the input pipeline at a size no prefetch queue or small cache hides.
-#   bash scripts/gpu_data.sh make      # 200,000 proxy images at 256 px (200 classes x 1,000), JPEG storage
+#   bash scripts/gpu_data.sh make      # 210,000 proxy images at 256 px (1,000 classes x 200 + 10), JPEG storage;
+#                                      # gpu_learning.sh uses the same set when it is there (one generation)
 #   bash scripts/gpu_data.sh bench     # bench data alone, then feeding paper training steps, 16 workers,
 #                                      # each input pipeline (host, device, nvjpeg: `train --pipeline`)
 # Results in $OUT (or ./gpu-results): logs, /usr/bin/time of each part (cores used), BENCHMARKS lines.
@@ -13,11 +14,18 @@ export PYTHONUNBUFFERED=1
 if ! python3 -m pip install -q --no-deps --no-build-isolation -e . >/dev/null 2>&1; then
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
+# simplejpeg is not installed on the device image: carry its wheel (run with carry [".whl"]), fetched here by
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl simplejpeg==1.9.0
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 workers=$(nproc)
 case "$phase" in
 make)
-    [ -d "$work/src" ] || /usr/bin/time -v python3 -m alexnet proxy "$work/src" --classes 200 \
-        --train-per-class 1000 --val-per-class 10 --workers "$workers" --quiet 2> "$out/proxy.time"
+    [ -d "$work/src" ] || /usr/bin/time -v python3 -m alexnet proxy "$work/src" --classes 1000 \
+        --train-per-class 200 --val-per-class 10 --workers "$workers" --quiet 2> "$out/proxy.time"
     [ -f "$work/jpeg/manifest.json" ] || /usr/bin/time -v python3 -m alexnet prepare "$work/src" "$work/jpeg" \
         --storage jpeg --workers "$workers" --quiet 2> "$out/prepare.time" | tee "$out/prepare.log"
     du -sh "$work/src" "$work/jpeg" | tee "$out/sizes.txt"

@@ -19,6 +19,10 @@ workers=$(nproc)
 
 case "$phase" in
 data)
+    # gpu_data.sh's 210,000-image proxy (1,000 classes, JPEG storage), when this machine made it already
+    if [ ! -e "$work/data" ] && [ -f "${DATA_DIR:-/tmp/data15}/jpeg/manifest.json" ]; then
+        ln -s "${DATA_DIR:-/tmp/data15}/jpeg" "$work/data"
+    fi
     # PROXY_ARGS: e.g. "--classes 20 --train-per-class 10" for a quick try of this script
     [ -d "$work/src" ] || /usr/bin/time -v python3 -m alexnet proxy "$work/src" --workers "$workers" --quiet ${PROXY_ARGS:-} \
         2> "$out/proxy.time" | tee "$out/proxy.log"
