@@ -45,7 +45,7 @@ WORK = [("alexnet.training.trainer", "prepare_inputs"), ("alexnet.data.prepare",
         ("alexnet.figures.make", "outputs"), ("alexnet.figures.report", "make_figures"),
         ("alexnet.experiments.retrieval", "outputs"), ("alexnet.experiments.relu_tanh", "_train_one"),
         ("alexnet.experiments.ablate", "train"), ("alexnet.experiments.demo", "make_shapes_dataset"),
-        ("alexnet.bench.train", "_time_steps")]
+        ("alexnet.bench.train", "time_steps")]
 
 
 class WorkStarted(Exception):

@@ -46,3 +46,16 @@ def test_bench_prepare_reports_both_sizes(capsys):
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"500x375", "1600x1200"}
     assert all(v["images_per_second"] > 0 and v["baseline_images_per_second"] > 0 for v in result.values())
+
+
+def test_bench_data_end_to_end_reports_the_overlap(shapes_data, capsys):
+    code = main(["bench", "data", "--data", str(shapes_data), "--images", "96", "--batch-size", "16", "--workers", "0",
+                 "--train-preset", "small", "--train-batches", "3", "--pipelines", "host", "device", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = result["end_to_end"]
+    assert [r["pipeline"] for r in rows] == ["host", "device"]
+    for r in rows:
+        assert r["images_per_second"] > 0 and r["step_images_per_second"] > 0 and r["loader_images_per_second"] > 0
+        slower = min(r["step_images_per_second"], r["loader_images_per_second"])
+        assert abs(r["overlap"] - r["images_per_second"] / slower) < 1e-9

@@ -41,7 +41,7 @@ from ..errors import AlexNetError
 from ..model import build_model
 from ..presets import get_preset
 from ..training.speed import resolve_speed
-from .train import fast_training
+from .train import fast_training, time_steps
 
 
 class _ReferenceJpegDataset(Dataset):
@@ -116,21 +116,20 @@ def _pipeline(dataset: PreparedDataset, n: int, batch_size: int, workers: int, d
 
 
 def _end_to_end(pipe: _Pipeline, preset: str, num_classes: int, workers: int, dev: torch.device,
-                timed_batches: int, log=print) -> float:
+                timed_batches: int, log=print) -> tuple[float, float]:
     """Images per second of loader + float work + training steps of `preset`, over `timed_batches`
     batches after the model is compiled and warmed on a synthetic batch (so compilation is not timed
-    and the loader's prefetch queue does not fill while the model compiles)."""
+    and the loader's prefetch queue does not fill while the model compiles); and of the same step alone
+    on that synthetic batch, timed just before, for the overlap."""
     batches = pipe.batches
     speed = resolve_speed(dev)
     learner = fast_training(build_model(preset, num_classes), dev, speed, get_preset(preset).recipe)
     x = torch.randn(batches.batch_size, 3, batches.crop_size, batches.crop_size, device=dev)
     y = torch.randint(0, num_classes, (batches.batch_size,), device=dev)
-    for _ in range(3):
-        learner.step(x, y, 1 / len(y), None)
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    log(f"  end to end ({pipe.name} pipeline): {preset} network ({speed.describe()}) warmed; "
-        f"timing {timed_batches} batches ...")
+    steps_alone = max(1, min(timed_batches, 200))
+    step_rate = steps_alone * len(y) / time_steps(lambda: learner.step(x, y, 1 / len(y), None), 3, steps_alone, dev)
+    log(f"  end to end ({pipe.name} pipeline): {preset} network ({speed.describe()}) warmed, its step alone "
+        f"{step_rate:.0f} images/s; timing {timed_batches} batches ...")
 
     loader = make_loader(batches, workers, dev)  # one set of workers for all epochs, as in training
 
@@ -152,7 +151,7 @@ def _end_to_end(pipe: _Pipeline, preset: str, num_classes: int, workers: int, de
 
     rate, _ = _images_per_second(pipe.feed(limited), consume, warmup, sync=dev)
     stream.close()  # the workers stop when `loader` goes out of scope
-    return rate
+    return rate, step_rate
 
 
 def _ours(pipe: _Pipeline, workers: int, dev: torch.device, warmup: int) -> float:
@@ -249,12 +248,21 @@ def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128,
         # the timed window (a real run pays that once per run, not per epoch).
         whole = len(first.labels["train"]) // batch_size * batch_size
         for name in (p for p in pipelines if not _usable(first, p, dev)):
-            rate = _end_to_end(_pipeline(first, whole, batch_size, workers, dev, name), train_preset,
-                               first.num_classes, workers, dev, timed_batches, log)
+            rate, step_rate = _end_to_end(_pipeline(first, whole, batch_size, workers, dev, name), train_preset,
+                                          first.num_classes, workers, dev, timed_batches, log)
             epoch_seconds = IMAGENET_TRAIN_IMAGES / rate if rate > 0 else float("inf")
-            result["end_to_end"].append({"pipeline": name, "images_per_second": rate, "imagenet_epoch_seconds": epoch_seconds})
-            log(f"  end to end ({name} pipeline, loader + {train_preset} training): {rate:9.0f} images/s; one "
-                f"ILSVRC-2012 epoch ({IMAGENET_TRAIN_IMAGES:,} images) would take {epoch_seconds:.0f} s")
+            loader_rate = next((r["images_per_second"] for r in runs
+                                if r["data"] == str(first.root) and r["pipeline"] == name), None)
+            # overlap: end to end against the slower of its two parts; 1.0 = the two hide each other fully
+            slower = min(step_rate, loader_rate) if loader_rate else step_rate
+            overlap = rate / slower if slower > 0 else 0.0
+            result["end_to_end"].append({"pipeline": name, "images_per_second": rate, "step_images_per_second": step_rate,
+                                         "loader_images_per_second": loader_rate, "overlap": overlap,
+                                         "imagenet_epoch_seconds": epoch_seconds})
+            log(f"  end to end ({name} pipeline, loader + {train_preset} training): {rate:9.0f} images/s, "
+                f"{overlap:.2f} of the slower part (step alone {step_rate:.0f}, loader alone "
+                f"{f'{loader_rate:.0f}' if loader_rate else 'not timed'}); one ILSVRC-2012 epoch "
+                f"({IMAGENET_TRAIN_IMAGES:,} images) would take {epoch_seconds:.0f} s")
         best = max(result["end_to_end"], key=lambda r: r["images_per_second"])
         result.update(train_images_per_second=best["images_per_second"],
                       imagenet_epoch_seconds=best["imagenet_epoch_seconds"])
@@ -270,6 +278,7 @@ def record_line(result: dict) -> str:
             f"{result['size']} px stored, crops {result['crop']}, float work on {result['device']}")
     if result.get("train_preset"):
         line += f"; end to end with {result['train_preset']} training: " + ", ".join(
-            f"{r['pipeline']} pipeline {r['images_per_second']:.0f} images/s ({r['imagenet_epoch_seconds']:.0f} s "
-            "per ILSVRC-2012 epoch)" for r in result["end_to_end"])
+            f"{r['pipeline']} pipeline {r['images_per_second']:.0f} images/s, overlap {r['overlap']:.2f} (step alone "
+            f"{r['step_images_per_second']:.0f}), {r['imagenet_epoch_seconds']:.0f} s per ILSVRC-2012 epoch"
+            for r in result["end_to_end"])
     return line

@@ -68,7 +68,7 @@ def plain_reference(model: nn.Module) -> nn.Module:
     return reference
 
 
-def _time_steps(step, warmup: int, steps: int, device: torch.device) -> float:
+def time_steps(step, warmup: int, steps: int, device: torch.device) -> float:
     for _ in range(warmup):
         step()
     if device.type == "cuda":
@@ -94,7 +94,7 @@ def fast_training(model: nn.Module, dev: torch.device, speed: SpeedSettings, rec
 def _time_ours(base: nn.Module, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, dev: torch.device,
                speed: SpeedSettings, warmup: int, steps: int) -> float:
     learner = fast_training(copy.deepcopy(base), dev, speed, recipe)
-    return _time_steps(lambda: learner.step(x, y, 1 / len(y), None), warmup, steps, dev)
+    return time_steps(lambda: learner.step(x, y, 1 / len(y), None), warmup, steps, dev)
 
 
 def bench_train(preset: str = "paper", device: str | None = None, batch_size: int = 128, steps: int | None = None,
@@ -125,7 +125,7 @@ def bench_train(preset: str = "paper", device: str | None = None, batch_size: in
         nn.functional.cross_entropy(reference(x), y).backward()
         ref_opt.step()
 
-    ref_s = _time_steps(ref_step, warmup, steps, dev)
+    ref_s = time_steps(ref_step, warmup, steps, dev)
     ours_ips, ref_ips = batch_size * steps / ours_s, batch_size * steps / ref_s
     flops_per_image = 3 * 2 * macs
     result = {"images_per_second": ours_ips, "baseline_images_per_second": ref_ips, "device": str(dev),
