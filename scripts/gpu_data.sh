@@ -33,9 +33,9 @@ make)
 bench)
     python3 -c "import simplejpeg" 2>/dev/null && echo "decoder: simplejpeg" || echo "decoder: Pillow"
     /usr/bin/time -v python3 -m alexnet bench data --data "$work/jpeg" --device cuda --workers "$workers" \
-        --pipelines host device nvjpeg --images 100000 --record "$out/BENCHMARKS.fragment.md" 2> "$out/bench-loader.time" | tee "$out/bench-loader.log"
+        --pipelines host device nvjpeg --images 50000 --record "$out/BENCHMARKS.fragment.md" 2> "$out/bench-loader.time" | tee "$out/bench-loader.log"
     /usr/bin/time -v python3 -m alexnet bench data --data "$work/jpeg" --device cuda --workers "$workers" \
-        --pipelines host device nvjpeg --images 20000 --train-preset paper --train-batches 1500 --record "$out/BENCHMARKS.fragment.md" \
+        --pipelines host device nvjpeg --images 10000 --train-preset paper --train-batches 800 --record "$out/BENCHMARKS.fragment.md" \
         2> "$out/bench-e2e.time" | tee "$out/bench-e2e.log"
     ;;
 esac
