@@ -32,8 +32,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import Preprocessor, crop_size_for
-from ..data.device_decode import nvjpeg_decoder
-from ..data.loader import InputFeed, TrainBatches, make_loader
+from ..data.loader import InputFeed, TrainBatches, make_loader, pipeline_problem
 from ..data.stores import DECODER
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
@@ -189,18 +188,8 @@ def _reference(dataset: PreparedDataset, n: int, batch_size: int, workers: int, 
 
 
 def _usable(dataset: PreparedDataset, pipeline: str, dev: torch.device) -> str | None:
-    """Why `pipeline` cannot run on this dataset and device, or None."""
-    if pipeline != "nvjpeg":
-        return None
-    if dataset.manifest.get("storage") != "jpeg":
-        return "raw storage"
-    if dev.type != "cuda":
-        return "no CUDA device"
-    try:
-        nvjpeg_decoder()
-    except AlexNetError as exc:
-        return str(exc).split("(")[0].strip()
-    return None
+    """Why `pipeline` cannot run on this dataset and device (the trainer's own check), or None."""
+    return pipeline_problem(pipeline, dataset.manifest.get("storage", "raw"), dataset.root, dev)
 
 
 def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128, images: int = 4096,

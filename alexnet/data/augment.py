@@ -160,9 +160,10 @@ class Preprocessor:
         cols = torch.where(flips[:, None], cols.flip(1), cols)
         return rows[:, :, None], cols[:, None, :]
 
-    def _mean_patches(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        """(B, crop, crop, 3) mean patches at the crops' positions (see `_patch_index`)."""
-        return self.center_mean.unsqueeze(0) if self.mean_crop == "center" else self.mean[rows, cols]
+    def _mean_patches(self, index: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """(B, crop, crop, 3) mean patches at the crops' positions (`_patch_index`; not needed, and may be
+        None, for the "center" mode's one patch)."""
+        return self.center_mean.unsqueeze(0) if self.mean_crop == "center" else self.mean[index]
 
     def train_batch(self, crops: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
                     alphas: torch.Tensor) -> torch.Tensor:
@@ -173,7 +174,8 @@ class Preprocessor:
         # the host wait for the previous training step before queueing the next (measured on an H100).
         crops = crops.to(self.device, non_blocking=True)
         corners, flips = corners.to(self.device, non_blocking=True), flips.to(self.device, non_blocking=True)
-        return self._finish(crops.float() - self._mean_patches(*self._patch_index(corners, flips)), alphas)
+        index = self._patch_index(corners, flips) if self.mean_crop == "aligned" else None
+        return self._finish(crops.float() - self._mean_patches(index), alphas)
 
     def train_batch_from_stored(self, images: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
                                 alphas: torch.Tensor) -> torch.Tensor:
@@ -185,7 +187,7 @@ class Preprocessor:
         corners, flips = corners.to(self.device, non_blocking=True), flips.to(self.device, non_blocking=True)
         rows, cols = self._patch_index(corners, flips)
         picked = images[torch.arange(len(images), device=self.device)[:, None, None], rows, cols]
-        return self._finish(picked.float() - self._mean_patches(rows, cols), alphas)
+        return self._finish(picked.float() - self._mean_patches((rows, cols)), alphas)
 
     def _finish(self, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
         """(B, c, c, 3) mean-subtracted pixels -> plus colour noise, scaled, as (B, 3, c, c). The NCHW view of

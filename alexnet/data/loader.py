@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..errors import AlexNetError
 from ..interrupt import ignore_stop_signals
 from .augment import Preprocessor, sample_augmentations
 from .device_decode import nvjpeg_decoder
@@ -40,6 +41,22 @@ class TrainBatch(NamedTuple):
     images: torch.Tensor | None = None   # device: (B, S, S, 3) uint8 whole stored images
     encoded: torch.Tensor | None = None  # nvjpeg: the batch's JPEG files back to back (uint8) ...
     lengths: torch.Tensor | None = None  # ... and each one's length in bytes
+
+
+def pipeline_problem(pipeline: str, storage: str, root, device: torch.device) -> str | None:
+    """Why `pipeline` cannot run on the dataset at `root` (stored as `storage`) on `device`, in one line;
+    None when it can. The trainer refuses with it, `bench data` skips and says it."""
+    if pipeline != "nvjpeg":
+        return None
+    if storage != "jpeg":
+        return f"--pipeline nvjpeg decodes JPEG storage; {root} stores raw pixels (use --pipeline device or host)"
+    if device.type != "cuda":
+        return f"--pipeline nvjpeg decodes on a CUDA device; training runs on {device}"
+    try:
+        nvjpeg_decoder()
+    except AlexNetError as exc:
+        return str(exc)
+    return None
 
 
 def network_input(batch: TrainBatch, pre: Preprocessor, decode: Callable | None = None) -> torch.Tensor:

@@ -53,9 +53,10 @@ def _esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+def _table(header: list[Any], rows: list[list[Any]], cell=_esc) -> str:
+    """An HTML table; `cell` turns each value into safe HTML (escaped text by default)."""
+    head = "".join(f"<th>{cell(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -72,13 +73,9 @@ def _inline(text: str) -> str:
 
 
 def _md_table(lines: list[str]) -> str:
-    rows = [[_inline(c.strip()) for c in line.strip().strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
             for line in lines if not set(line.replace("|", "").strip()) <= set("-: ")]
-    if not rows:
-        return ""
-    head = "".join(f"<th>{c}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows[1:])
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return _table(rows[0], rows[1:], cell=_inline) if rows else ""
 
 
 def markdown_to_html(text: str) -> str:

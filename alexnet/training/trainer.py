@@ -24,8 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..ablations import apply_ablations
 from ..config import ModelConfig, Recipe, recipe_from_dict, to_dict
 from ..data.augment import Preprocessor, crop_size_for
-from ..data.device_decode import nvjpeg_decoder
-from ..data.loader import InputFeed, TrainBatches, make_loader
+from ..data.loader import InputFeed, TrainBatches, make_loader, pipeline_problem
 from ..data.prepared import PreparedDataset
 from ..data.stores import DECODER
 from ..device import resolve_device
@@ -128,7 +127,9 @@ def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str,
     device = device_for(ctx, resolve_device(s.device))
     speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
     dataset = PreparedDataset(s.data)
-    _check_pipeline(s.pipeline, dataset, device)  # before anything is written to the run folder
+    problem = pipeline_problem(s.pipeline, dataset.manifest.get("storage", "raw"), dataset.root, device)
+    if problem:  # before anything is written to the run folder
+        raise AlexNetError(problem)
     base = preset_from_file(s.config) if s.config else get_preset(s.preset)
     s = replace(s, preset=base.name)
     preset = apply_ablations(base, s.ablations)
@@ -249,18 +250,6 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
     # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
     run.max_loss = 100 * math.log(max(2, dataset.num_classes))
     _announce(run, ckpt is not None, batch)
-
-
-def _check_pipeline(pipeline: str, dataset: PreparedDataset, device: torch.device) -> None:
-    """One line saying why the nvjpeg pipeline cannot run here, if it cannot."""
-    if pipeline != "nvjpeg":
-        return
-    if dataset.manifest.get("storage") != "jpeg":
-        raise AlexNetError(f"--pipeline nvjpeg decodes JPEG storage; {dataset.root} stores raw pixels "
-                           "(use --pipeline device or host)")
-    if device.type != "cuda":
-        raise AlexNetError(f"--pipeline nvjpeg decodes on a CUDA device; training runs on {device}")
-    nvjpeg_decoder()  # torchvision's decoder can be imported
 
 
 def colour_scales(recipe: Recipe, eigenvalues: np.ndarray) -> np.ndarray:
