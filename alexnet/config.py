@@ -126,13 +126,16 @@ class Recipe:
     # False: biases keep bias_lr_multiplier x the initial rate all run (cuda-convnet's constant epsB),
     # whatever the schedule does to the weights' rate.
     bias_lr_follows_schedule: bool = True
-    frozen_bias_layers: tuple[str, ...] = ()   # layers whose biases never learn (cuda-convnet: conv1, epsB=0)
+    frozen_bias_layers: tuple[str, ...] = ()   # layers whose biases never learn (no preset: a knob for configs)
     # The paper's text reads "for weight w"; whether biases decay too is not said. Our reading: they do.
     bias_weight_decay: bool = True
     epochs: int = 90
     schedule: str = "plateau"            # "plateau" (paper) or "steps" (cuda-convnet's logged run)
     plateau_patience: int = 3            # epochs without improvement before lr /= 10
     plateau_min_delta: float = 1e-3      # an improvement is a drop of val top-1 error by this much
+    # Epochs without improvement count only once val top-1 error has been this far below chance
+    # (1 - 1/classes): a run still on its initial plateau keeps its rate (our reading, schedule.py).
+    plateau_start_margin: float = 0.02
     max_lr_drops: int = 3                # the paper: "reduced three times prior to termination"
     lr_steps: tuple[tuple[int, float], ...] = ()   # (first epoch, factor of base lr), 1-based
     # Not the paper's (named departure for large batches, Goyal et al. 2017): over the first warmup_epochs
@@ -160,7 +163,8 @@ class Recipe:
             require(_whole(getattr(self, name), 0), f"recipe.{name}", getattr(self, name), "a whole number >= 0")
         require(_finite(self.lr) and self.lr > 0, "recipe.lr", self.lr, "a positive number")
         require(_finite(self.momentum) and 0 <= self.momentum < 1, "recipe.momentum", self.momentum, "in [0, 1)")
-        for name in ("weight_decay", "bias_lr_multiplier", "plateau_min_delta", "conv1_slow_factor", "pca_std"):
+        for name in ("weight_decay", "bias_lr_multiplier", "plateau_min_delta", "plateau_start_margin",
+                     "conv1_slow_factor", "pca_std"):
             require(_finite(getattr(self, name)) and getattr(self, name) >= 0, f"recipe.{name}", getattr(self, name),
                     "a number >= 0")
         require(_finite(self.warmup_start_factor) and 0 < self.warmup_start_factor <= 1, "recipe.warmup_start_factor",

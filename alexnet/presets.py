@@ -58,11 +58,15 @@ PAPER = Preset(
 # normalisation (size 5, scale 0.001, pow 0.75); conv5: pooling before ReLU (the same function).
 # The LRN scale 1e-4 was divided by the size 5, so each squared term is weighted 2e-5: in our
 # formula, where alpha multiplies the sum, alpha = 2e-5 (PyTorch's nn.LocalResponseNorm alpha=1e-4).
-# Init std 0.03 for conv3-conv5. Biases: epsB = 0.02 (twice the initial weight rate) in every layer
-# but conv1 (epsB = 0), constant all run (the run's notes lower only the weights' epsW), no weight decay.
+# Init std 0.03 for conv3-conv5. Biases: epsB = 0.02 (twice the initial weight rate) in every layer,
+# constant all run (the run's notes lower only the weights' epsW), no weight decay. conv1's epsB is
+# 0.02 too in every parameter file where its weights still learn (layer-params-126-2012-full, -141);
+# only -145, written after the freeze, shows 0.
 # The logged schedule: 0.01, 0.001 at epoch 25, 0.0001 at 51, 0.00001 at 79, stop after 90;
-# conv1's weights 0.0001 -> 0.00001 at 67 (x0.1, recorded in the file's notes) and 0 at 72; colour
-# noise off from 67; mean = centre crop of the mean. Dropout as the paper (kept outputs unscaled).
+# conv1's weights 0.0001 -> 0.00001 at 67 (x0.1, recorded in the file's notes), and conv1's weights and
+# biases at 0 from 72: frozen exactly (a rate of 0 skips the update, velocity included, as the
+# original's Weights::update does); colour noise off from 67, and with it the division by 1.1 (both sit
+# under one `if` in convdata.py); mean = centre crop of the mean. Dropout as the paper (kept outputs unscaled).
 # Colour noise: alpha_i x "colour standard deviation" (our reading: sqrt of the eigenvalue), then the
 # whole training crop divided by 1.1. Not reproduced (named choices): the pool of 1,024 noise vectors
 # drawn in advance and one crop position per chunk of 32 images; we draw per image and presentation.
@@ -78,14 +82,13 @@ CUDA_CONVNET_2012 = Preset(
     name="cuda-convnet-2012",
     description="What the original 2012 code ran: LRN before ReLU in conv1, extra within-map "
                 "norm in conv2, LRN alpha 2e-5 per term, conv3-5 init 0.03, biases at a constant 0.02 "
-                "(conv1's at 0) without decay, colour noise by sqrt eigenvalues then crops /1.1, the "
-                "logged step schedule with conv1 slowed/frozen and colour noise off late.",
+                "without decay, colour noise by sqrt eigenvalues then crops /1.1, the "
+                "logged step schedule with conv1 slowed and then frozen and colour noise off late.",
     model=replace(PAPER.model, convs=_CUDA_CONVS, lrn_alpha=2e-5),
     recipe=replace(
         PAPER.recipe,
         bias_lr_multiplier=2.0,
         bias_lr_follows_schedule=False,
-        frozen_bias_layers=("conv1",),
         bias_weight_decay=False,
         pca_scale="sqrt",
         train_input_scale=1 / 1.1,

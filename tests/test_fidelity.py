@@ -1,6 +1,6 @@
 """The presets as the 2012 code ran them (FIDELITY.md), each fix against an independent reference:
 dropout's training and test outputs, cuda-convnet's bias rates through its schedule, its colour step
-(sqrt eigenvalues, then crops / 1.1), and conv1's path once its rate is 0, computed by hand."""
+(sqrt eigenvalues, then crops / 1.1 while the noise is on), and conv1's freeze, computed by hand."""
 
 import numpy as np
 import pytest
@@ -50,13 +50,14 @@ def _rates(optimizer) -> dict[str, float]:
 
 
 def test_cuda_convnet_rates_through_its_schedule():
-    """layer-params-145.cfg: epsW 0.01 -> 0.001 (25) -> 0.0001 (51) -> 0.00001 (79); epsB 0.02 all run,
-    conv1's epsB 0; conv1's epsW 0.00001 from 67 and 0 from 72."""
+    """layer-params-145.cfg: epsW 0.01 -> 0.001 (25) -> 0.0001 (51) -> 0.00001 (79); epsB 0.02 all run;
+    conv1's epsW 0.00001 from 67 and 0 from 72; conv1's epsB 0.02 (layer-params-126-2012-full, -141)
+    until the freeze at 72, then 0 (-145)."""
     recipe = get_preset("cuda-convnet-2012").recipe
     optimizer = build_optimizer(build_model("small", 3), recipe)
-    schedule = LearningRateSchedule(recipe)
-    expected = {1: 0.01, 25: 0.001, 51: 1e-4, 67: 1e-4, 72: 1e-4, 79: 1e-5}
-    conv1_weight = {1: 0.01, 25: 0.001, 51: 1e-4, 67: 1e-5, 72: 0.0, 79: 0.0}
+    schedule = LearningRateSchedule(recipe, classes=3)
+    expected = {1: 0.01, 25: 0.001, 51: 1e-4, 67: 1e-4, 71: 1e-4, 72: 1e-4, 79: 1e-5}
+    conv1_weight = {1: 0.01, 25: 0.001, 51: 1e-4, 67: 1e-5, 71: 1e-5, 72: 0.0, 79: 0.0}
     for epoch, weight_rate in expected.items():
         schedule.apply(optimizer, epoch)
         rates = _rates(optimizer)
@@ -65,7 +66,7 @@ def test_cuda_convnet_rates_through_its_schedule():
         assert rates["features.conv1.weight"] == pytest.approx(conv1_weight[epoch], rel=1e-12, abs=0)
         for bias in ("features.conv2.bias", "features.conv5.bias", "classifier.fc6.bias", "classifier.fc8.bias"):
             assert rates[bias] == pytest.approx(0.02, rel=1e-12)
-        assert rates["features.conv1.bias"] == 0.0
+        assert rates["features.conv1.bias"] == (0.0 if epoch >= 72 else pytest.approx(0.02, rel=1e-12))
     decay = {name: g["weight_decay"] for g in optimizer.param_groups for name in g["names"]}
     assert decay["features.conv2.bias"] == 0.0 and decay["features.conv2.weight"] == 5e-4
 
@@ -73,31 +74,40 @@ def test_cuda_convnet_rates_through_its_schedule():
 def test_paper_biases_follow_the_weights_and_decay():
     recipe = get_preset("paper").recipe
     optimizer = build_optimizer(build_model("small", 3), recipe)
-    LearningRateSchedule(recipe).apply(optimizer, 1)
+    LearningRateSchedule(recipe, classes=3).apply(optimizer, 1)
     assert set(_rates(optimizer).values()) == {0.01}
     assert {g["weight_decay"] for g in optimizer.param_groups} == {5e-4}
 
 
-def test_conv1_with_a_zero_rate_still_moves_by_its_decaying_velocity():
-    """From epoch 72 conv1's rate is 0: v <- 0.9 v - 0 - 0, w <- w + v. Three steps by hand, float64."""
+def test_conv1_is_frozen_exactly_from_epoch_72():
+    """Two steps in epoch 71 (conv1's weights at 1e-4 x 0.1 with decay 5e-4, its biases at 0.02 without),
+    then two in epoch 72, where a rate of 0 skips the update, velocity included (Weights::update):
+    conv1 ends exactly where epoch 71 left it, its velocity untouched. Float64, by hand."""
     recipe = get_preset("cuda-convnet-2012").recipe
     model = build_model("small", 3).double()
     optimizer = build_optimizer(model, recipe)
-    conv1 = model.features.conv1.weight
-    v0 = torch.randn(conv1.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1e-3
-    optimizer.state[conv1]["velocity"] = v0.clone()
-    w0 = conv1.detach().clone()
-    LearningRateSchedule(recipe).apply(optimizer, 72)
-    for p in model.parameters():
-        p.grad = torch.ones_like(p)  # a gradient that a non-zero rate would feel
-    path = []
-    for _ in range(3):
+    schedule = LearningRateSchedule(recipe, classes=3)
+    params = dict(model.named_parameters())
+    gen = torch.Generator().manual_seed(0)
+    grads = [{n: torch.randn(p.shape, generator=gen, dtype=torch.float64) for n, p in params.items()} for _ in range(4)]
+    want = {n: (p.detach().clone(), torch.zeros_like(p)) for n, p in params.items() if ".conv1." in n}
+    for step, epoch in enumerate((71, 71, 72, 72)):
+        schedule.apply(optimizer, epoch)
+        for n, p in params.items():
+            p.grad = grads[step][n].clone()
         optimizer.step()
-        path.append(conv1.detach().clone())
-    # by hand: w_k = w0 + (0.9 + 0.81 + ... + 0.9^k) v0
-    for k, w in enumerate(path, start=1):
-        want = w0 + sum(0.9 ** j for j in range(1, k + 1)) * v0
-        torch.testing.assert_close(w, want, rtol=0, atol=1e-15)
+        for n, (w, v) in want.items():  # the paper's rule, by hand, with cuda-convnet's rates for conv1
+            rate, decay = (1e-5, 5e-4) if n.endswith("weight") else (0.02, 0.0)
+            if epoch < 72:
+                v = 0.9 * v - decay * rate * w - rate * grads[step][n]
+                w = w + v
+            want[n] = (w, v)
+            torch.testing.assert_close(params[n].detach(), w, rtol=0, atol=1e-15, msg=f"{n} after step {step}")
+            torch.testing.assert_close(optimizer.state[params[n]]["velocity"], v, rtol=0, atol=1e-15)
+    assert torch.equal(params["features.conv1.weight"].detach(), want["features.conv1.weight"][0])
+    assert not torch.equal(want["features.conv1.bias"][1], torch.zeros_like(want["features.conv1.bias"][1]))
+    # conv2 kept learning through epoch 72
+    assert not torch.equal(optimizer.state[params["features.conv2.weight"]]["velocity"], torch.zeros(1, dtype=torch.float64))
 
 
 def test_cuda_convnet_colour_step_matches_numpy():
@@ -110,9 +120,9 @@ def test_cuda_convnet_colour_step_matches_numpy():
     vals = np.array([0.05, 0.01, 0.002], np.float32)
     crops = rng.integers(0, 256, (2, 12, 12, 3), dtype=np.uint8)
     alphas = rng.normal(0, 0.1, (2, 3)).astype(np.float32)
-    pre = Preprocessor(mean, colour_scales(recipe, vals), vecs, 12, recipe.mean_crop, "cpu", recipe.train_input_scale)
+    pre = Preprocessor(mean, colour_scales(recipe, vals), vecs, 12, recipe.mean_crop, "cpu")
     got = pre.train_batch(torch.from_numpy(crops), torch.zeros(2, 2, dtype=torch.int64), torch.zeros(2, dtype=torch.bool),
-                          torch.from_numpy(alphas)).numpy()
+                          torch.from_numpy(alphas), recipe.train_input_scale).numpy()
     for i in range(2):
         shift = 255.0 * (vecs.astype(np.float64) @ (alphas[i] * np.sqrt(vals.astype(np.float64))))
         want = ((crops[i] - mean[2:14, 2:14].astype(np.float64) + shift) / 1.1).transpose(2, 0, 1)
@@ -120,3 +130,37 @@ def test_cuda_convnet_colour_step_matches_numpy():
     images = torch.from_numpy(rng.integers(0, 256, (1, 16, 16, 3), dtype=np.uint8))
     view = next(pre.test_views(images, [(2, 2, False)])).numpy()[0]
     np.testing.assert_allclose(view, (images[0, 2:14, 2:14].numpy() - mean[2:14, 2:14]).transpose(2, 0, 1), atol=1e-4)
+
+
+@pytest.mark.parametrize("pipeline", ["host", "device"])
+def test_cuda_convnet_divides_crops_only_while_the_colour_noise_is_on(pipeline, tmp_path):
+    """Epoch 66: crop - centre of the mean + 255 P (alpha sqrt(lambda)), all / 1.1. Epoch 67 (noise off):
+    crop - centre of the mean, undivided (convdata.py: the division sits in the noise's `if`). NumPy,
+    float64, on the same stored pixels and the same draws."""
+    from alexnet.data.augment import colour_noise_std, sample_augmentations
+    from alexnet.data.loader import TrainBatches, network_input
+
+    recipe = get_preset("cuda-convnet-2012").recipe
+    rng = np.random.default_rng(9)
+    stored = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    np.save(tmp_path / "train.npy", stored)
+    labels = np.arange(6) % 2
+    mean = rng.uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    vecs = np.linalg.qr(rng.normal(size=(3, 3)))[0].astype(np.float32)
+    vals = np.array([0.05, 0.01, 0.002], np.float32)
+    pre = Preprocessor(mean, colour_scales(recipe, vals), vecs, 12, recipe.mean_crop, "cpu")
+    batches = TrainBatches(tmp_path / "train.npy", labels, 6, 12, seed=4, pca_std=recipe.pca_std, flip=recipe.flip,
+                           pipeline=pipeline, input_scale=recipe.train_input_scale)
+    assert (colour_noise_std(recipe, 66), colour_noise_std(recipe, 67)) == (0.1, 0.0)
+    for epoch, divided in ((66, True), (67, False)):
+        batches.set_epoch(epoch, colour_noise_std(recipe, epoch))
+        got = network_input(batches[batches.key(0)], pre).numpy()
+        order = np.random.default_rng((4, epoch)).permutation(6)
+        corners, flips, alphas = sample_augmentations(4, epoch, order, 16, 12, colour_noise_std(recipe, epoch))
+        for i, image in enumerate(order):
+            (y, x), patch = corners[i], stored[image].astype(np.float64)
+            crop = patch[y:y + 12, x:x + 12][:, ::-1] if flips[i] else patch[y:y + 12, x:x + 12]
+            shift = 255.0 * (vecs.astype(np.float64) @ (alphas[i] * np.sqrt(vals.astype(np.float64))))
+            want = (crop - mean[2:14, 2:14] + shift) / (1.1 if divided else 1.0)
+            np.testing.assert_allclose(got[i], want.transpose(2, 0, 1), rtol=0, atol=3e-4, err_msg=f"epoch {epoch}")
+        assert (np.abs(alphas).sum() > 0) == divided

@@ -27,7 +27,7 @@ def _one_group_per_tensor(model, recipe):
     for n, p in model.named_parameters():
         bias, conv1 = n.endswith("bias"), ".conv1." in n
         groups.append({"params": [p], "names": [n], "layer": "conv1" if conv1 else "",
-                       "lr_multiplier": (0.0 if conv1 else recipe.bias_lr_multiplier) if bias else 1.0,
+                       "lr_multiplier": recipe.bias_lr_multiplier if bias else 1.0,
                        "follows_schedule": not bias, "weight_decay": 0.0 if bias else recipe.weight_decay})
     return groups
 
@@ -41,15 +41,15 @@ def test_train_builds_a_handful_of_groups(preset, count, data256, tmp_path):
     assert sorted(n for names, *_ in groups for n in names) == sorted(PAPER_TENSORS)  # each tensor once
     conv1 = [names for names, _, _, layer in groups if layer == "conv1"]
     assert sorted(n for names in conv1 for n in names) == ["features.conv1.bias", "features.conv1.weight"]
-    if preset == "cuda-convnet-2012":  # biases: twice the rate (conv1's: none), no decay; weights: decay
-        assert {(mult, decay) for _, mult, decay, _ in groups} == {(1.0, 5e-4), (2.0, 0.0), (0.0, 0.0)}
+    if preset == "cuda-convnet-2012":  # biases (conv1's too): twice the rate, no decay; weights: decay
+        assert {(mult, decay) for _, mult, decay, _ in groups} == {(1.0, 5e-4), (2.0, 0.0)}
     # `bench train` times this very optimizer: the same groups, built the same way
     bench = fast_training(build_model(preset, 2), torch.device("cpu"), SpeedSettings(), run.recipe)
     assert _groups(bench.optimizer) == groups
 
 
 def test_grouped_steps_equal_one_group_per_tensor():
-    """Regrouping changes no number: cuda-convnet's recipe (constant bias rate x2, conv1's biases fixed,
+    """Regrouping changes no number: cuda-convnet's recipe (constant bias rate x2,
     no bias decay, conv1 slowed at epoch 67), three steps with the same gradients, against a PaperSGD with one group per tensor."""
     recipe = get_preset("cuda-convnet-2012").recipe
     torch.manual_seed(0)
@@ -58,7 +58,7 @@ def test_grouped_steps_equal_one_group_per_tensor():
     single_model.load_state_dict(grouped_model.state_dict())
     grouped = build_optimizer(grouped_model, recipe)
     singles = PaperSGD(_one_group_per_tensor(single_model, recipe), lr=recipe.lr, momentum=recipe.momentum)
-    schedule = LearningRateSchedule(recipe)
+    schedule = LearningRateSchedule(recipe, classes=3)
     for optimizer in (grouped, singles):
         schedule.apply(optimizer, 67)
     assert len(grouped.param_groups) == 4 < len(singles.param_groups)

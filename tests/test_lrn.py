@@ -95,3 +95,33 @@ def test_within_map_norm_matches_loop():
             want[:, :, y, x] = a[:, :, y, x] / (k + scale / size ** 2 * (win ** 2).sum(axis=(2, 3))) ** power
     got = WithinMapResponseNorm(size, scale, power, k)(torch.from_numpy(a)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@IMPLEMENTATIONS
+def test_half_precision_inputs_are_squared_and_summed_in_fp32(impl):
+    """fp16 ReLU outputs in the 0-255 range: squared in fp16 a value above 256 is inf and the layer would
+    output 0. Forward and gradient against the float64 formula (the tolerance is fp16's rounding)."""
+    rng = np.random.default_rng(7)
+    a = rng.uniform(0, 255, (2, 10, 3, 3))
+    a[0, 3, 1, 1] = 250.0  # 250^2 = 62,500: within fp16's range, the window's sum of five such is not
+    x = torch.from_numpy(a).half().requires_grad_()
+    out = impl.apply(x, 5, 1e-4, 0.75, 2.0, 2)
+    assert out.dtype == torch.float16 and torch.isfinite(out).all() and (out > 0).float().mean() > 0.99
+    exact = torch.from_numpy(x.detach().double().numpy()).requires_grad_()
+    want = torch.cat([torch.from_numpy(reference_lrn(part)) for part in np.split(exact.detach().numpy(), 2, axis=1)], 1)
+    np.testing.assert_allclose(out.detach().double().numpy(), want.numpy(), rtol=2e-3, atol=1e-3)
+    weights = torch.from_numpy(rng.normal(size=a.shape))
+    (out.double() * weights).sum().backward()
+    (impl.apply(exact, 5, 1e-4, 0.75, 2.0, 2) * weights).sum().backward()
+    assert x.grad.dtype == torch.float16 and torch.isfinite(x.grad).all()
+    np.testing.assert_allclose(x.grad.double().numpy(), exact.grad.numpy(), rtol=1e-2, atol=2e-3)
+
+
+def test_within_map_norm_in_fp16_matches_float64():
+    """Activations up to 400 (ReLU outputs are unbounded): squared in fp16 they would be inf."""
+    rng = np.random.default_rng(8)
+    a = rng.uniform(0, 400, (1, 3, 6, 6))
+    got = WithinMapResponseNorm(5, 1e-3, 0.75, 1.0)(torch.from_numpy(a).half())
+    want = WithinMapResponseNorm(5, 1e-3, 0.75, 1.0)(torch.from_numpy(a.astype(np.float16).astype(np.float64)))
+    assert got.dtype == torch.float16 and torch.isfinite(got).all()
+    np.testing.assert_allclose(got.double().numpy(), want.numpy(), rtol=2e-3, atol=1e-3)

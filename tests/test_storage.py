@@ -220,6 +220,33 @@ def test_nvjpeg_without_torchvision_is_one_clear_error(monkeypatch):
         nvjpeg_decoder()
 
 
+def test_nvjpeg_waits_for_the_callers_stream_before_decoding(monkeypatch):
+    """torchvision's GPU decoder writes from its own stream without waiting for the caller's: the stage
+    must leave the caller's stream idle first (a stand-in decoder and stream record the order)."""
+    import sys
+    import types
+    from alexnet.data.device_decode import nvjpeg_decoder
+    calls = []
+
+    class FakeStream:
+        def synchronize(self):
+            calls.append("synchronize")
+
+    def fake_decode_jpeg(files, mode, device):
+        calls.append("decode")
+        return [torch.zeros(3, 2, 2, dtype=torch.uint8) for _ in files]
+
+    fake = types.SimpleNamespace(decode_jpeg=fake_decode_jpeg, ImageReadMode=types.SimpleNamespace(RGB="RGB"))
+    monkeypatch.setitem(sys.modules, "torchvision.io", fake)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
+    decode = nvjpeg_decoder()
+    images = decode(torch.zeros(6, dtype=torch.uint8), torch.tensor([3, 3]), torch.device("cuda", 0))
+    assert calls == ["synchronize", "decode"] and tuple(images.shape) == (2, 2, 2, 3)
+    calls.clear()
+    decode(torch.zeros(6, dtype=torch.uint8), torch.tensor([3, 3]), torch.device("cpu"))
+    assert calls == ["decode"]  # nothing to wait for off the GPU
+
+
 def test_torchvision_decoder_reads_the_stored_jpegs(both):
     """Where torchvision loads (the GPU machine): its decoder on the stored bytes, as the nvjpeg pipeline
     calls it (on the CPU here, or on CUDA where there is one), against the CPU decoder."""

@@ -43,6 +43,10 @@ def add_train(sub) -> None:
     p.add_argument("--pipeline", default="host", choices=list(PIPELINES),
                    help="where crops are cut and JPEGs decoded: " + "; ".join(f"{k}: {v}" for k, v in PIPELINES.items())
                         + " (default host)")
+    p.add_argument("--model-parallel", default=None, metavar="DEV0,DEV1",
+                   help="the paper's own parallelism (Section 3.2): one column of the network per device, e.g. "
+                        "cuda:0,cuda:1; they exchange activations only at conv3 and the fully-connected layers "
+                        "(default: the whole network on --device)")
     p.add_argument("--ablate", action="append", default=[], choices=list(ABLATIONS), metavar="NAME",
                    help=f"remove one ingredient of the preset (repeatable): {', '.join(ABLATIONS)}")
     p.add_argument("--init-from", default=None, metavar="RUN_OR_CHECKPOINT",
@@ -75,6 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
         ablations=tuple(args.ablate), checkpoint_every=args.checkpoint_every,
         skip_bad_batches=args.skip_bad_batches, auto_resume=args.auto_resume, tensorboard=args.tensorboard,
         log_steps=args.log_steps, lr_scaling=args.lr_scaling, warmup_epochs=args.warmup_epochs,
+        model_parallel=tuple(args.model_parallel.split(",")) if args.model_parallel else None,
         progress=show_progress(args)))
     print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
           f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "

@@ -68,6 +68,12 @@ def sample_augmentations(seed: int, epoch: int, indices: np.ndarray, stored: int
     return corners, flips, alphas
 
 
+def colour_noise_std(recipe, epoch: int) -> float:
+    """The std of the colour-noise alphas in `epoch`: the recipe's, or 0 from `pca_off_epoch` on
+    (cuda-convnet turned the noise off late in its run)."""
+    return 0.0 if recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch else recipe.pca_std
+
+
 def sample_augmentation(seed: int, epoch: int, index: int, stored: int, crop: int,
                         pca_std: float, flip: bool = True) -> tuple[int, int, bool, np.ndarray]:
     """Crop corner (y, x), reflection, and the three colour-noise alphas of one presentation."""
@@ -134,8 +140,7 @@ class Preprocessor:
     """
 
     def __init__(self, mean_image: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
-                 crop: int, mean_crop: str = "aligned", device: str | torch.device = "cpu",
-                 train_scale: float = 1.0) -> None:
+                 crop: int, mean_crop: str = "aligned", device: str | torch.device = "cpu") -> None:
         if mean_crop not in ("aligned", "center"):
             raise ValueError(f"mean_crop must be 'aligned' or 'center', got {mean_crop!r}")
         self.device = torch.device(device)
@@ -143,7 +148,6 @@ class Preprocessor:
         self.eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float32, device=self.device)
         self.eigenvectors = torch.as_tensor(eigenvectors, dtype=torch.float32, device=self.device)
         self.crop, self.mean_crop, self.stored = crop, mean_crop, int(mean_image.shape[0])
-        self.train_scale = train_scale  # training crops only (cuda-convnet divides them by 1.1)
         mid = (self.stored - crop) // 2
         self.center_mean = self.mean[mid:mid + crop, mid:mid + crop]
         self.steps = torch.arange(crop, device=self.device)
@@ -166,19 +170,20 @@ class Preprocessor:
         return self.center_mean.unsqueeze(0) if self.mean_crop == "center" else self.mean[index]
 
     def train_batch(self, crops: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
-                    alphas: torch.Tensor) -> torch.Tensor:
-        """Cropped, reflected uint8 (B, c, c, 3) -> mean-subtracted, colour-shifted (B, 3, c, c)."""
+                    alphas: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """Cropped, reflected uint8 (B, c, c, 3) -> mean-subtracted, colour-shifted (B, 3, c, c), times
+        `scale` (cuda-convnet divides training crops by 1.1 while the colour noise is on)."""
         if self.device.type == "cpu":
-            return self._train_batch_cpu(crops, corners, flips, alphas)
+            return self._train_batch_cpu(crops, corners, flips, alphas, scale)
         # non_blocking throughout: the loader hands over pinned memory, and a blocking copy would make
         # the host wait for the previous training step before queueing the next (measured on an H100).
         crops = crops.to(self.device, non_blocking=True)
         corners, flips = corners.to(self.device, non_blocking=True), flips.to(self.device, non_blocking=True)
         index = self._patch_index(corners, flips) if self.mean_crop == "aligned" else None
-        return self._finish(crops.float() - self._mean_patches(index), alphas)
+        return self._finish(crops.float() - self._mean_patches(index), alphas, scale)
 
     def train_batch_from_stored(self, images: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
-                                alphas: torch.Tensor) -> torch.Tensor:
+                                alphas: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """Whole stored uint8 images (B, S, S, 3) -> the same input as `train_batch` gives for their crops:
         crop, reflection, mean image, colour noise, float and layout in one place on the device, where the
         host has only gathered the stored bytes. `images` may be any strided view (e.g. a decoder's CHW
@@ -187,19 +192,19 @@ class Preprocessor:
         corners, flips = corners.to(self.device, non_blocking=True), flips.to(self.device, non_blocking=True)
         rows, cols = self._patch_index(corners, flips)
         picked = images[torch.arange(len(images), device=self.device)[:, None, None], rows, cols]
-        return self._finish(picked.float() - self._mean_patches((rows, cols)), alphas)
+        return self._finish(picked.float() - self._mean_patches((rows, cols)), alphas, scale)
 
-    def _finish(self, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    def _finish(self, x: torch.Tensor, alphas: torch.Tensor, scale: float) -> torch.Tensor:
         """(B, c, c, 3) mean-subtracted pixels -> plus colour noise, scaled, as (B, 3, c, c). The NCHW view of
         NHWC memory is already channels-last, so a channels-last network takes it without another copy."""
         alphas = alphas.to(self.device, non_blocking=True).float()
         x = x + (pca_shift(alphas, self.eigenvalues, self.eigenvectors) * 255.0)[:, None, None, :]
-        if self.train_scale != 1.0:
-            x = x * self.train_scale
+        if scale != 1.0:
+            x = x * scale
         return x.permute(0, 3, 1, 2)
 
     def _train_batch_cpu(self, crops: torch.Tensor, corners: torch.Tensor, flips: torch.Tensor,
-                         alphas: torch.Tensor) -> torch.Tensor:
+                         alphas: torch.Tensor, scale: float) -> torch.Tensor:
         """The same result in three passes over memory: uint8 NHWC -> float NCHW in one copy, then per image
         the mean patch (a slice: of the reflected mean for a reflected crop) and the colour shift."""
         c, s = self.crop, self.stored
@@ -215,8 +220,8 @@ class Preprocessor:
             else:
                 patch = self.mean_chw[:, y:y + c, x:x + c]
             out[i].sub_(patch).add_(shifts[i].view(3, 1, 1))
-        if self.train_scale != 1.0:
-            out.mul_(self.train_scale)
+        if scale != 1.0:
+            out.mul_(scale)
         return out
 
     def test_views(self, images: torch.Tensor, views: list[tuple[int, int, bool]]):

@@ -31,6 +31,13 @@ def nvjpeg_decoder() -> Callable[[torch.Tensor, torch.Tensor, torch.device], tor
                            "use --pipeline device or host") from None
 
     def decode(encoded: torch.Tensor, lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
+        if torch.device(device).type == "cuda":
+            # The decoder's output is allocated on the caller's stream but written from a stream of its own
+            # that does not wait for the caller's, so it may be handed memory freed on the caller's stream
+            # that queued kernels still read, and overwrite it first (pytorch/vision PR 9606). Once the
+            # caller's stream is idle no such kernel is left. On the input pipeline's side stream this
+            # waits for the previous batch's augmentation, queued a step earlier, not for a training step.
+            torch.cuda.current_stream(device).synchronize()
         images = decode_jpeg(split_encoded(encoded, lengths), mode=ImageReadMode.RGB, device=device)
         return torch.stack(images).permute(0, 2, 3, 1)
 

@@ -41,6 +41,7 @@ class TrainBatch(NamedTuple):
     images: torch.Tensor | None = None   # device: (B, S, S, 3) uint8 whole stored images
     encoded: torch.Tensor | None = None  # nvjpeg: the batch's JPEG files back to back (uint8) ...
     lengths: torch.Tensor | None = None  # ... and each one's length in bytes
+    scale: float = 1.0      # what the crops are multiplied by after the colour noise (cuda-convnet: 1/1.1)
 
 
 def pipeline_problem(pipeline: str, storage: str, root, device: torch.device) -> str | None:
@@ -66,9 +67,9 @@ def network_input(batch: TrainBatch, pre: Preprocessor, decode: Callable | None 
     if batch.inputs is not None:
         return batch.inputs
     if batch.crops is not None:
-        return pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas)
+        return pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas, batch.scale)
     images = batch.images if batch.images is not None else decode(batch.encoded, batch.lengths, pre.device)
-    return pre.train_batch_from_stored(images, batch.corners, batch.flips, batch.alphas)
+    return pre.train_batch_from_stored(images, batch.corners, batch.flips, batch.alphas, batch.scale)
 
 
 def device_batches(batches: Iterable[TrainBatch], pre: Preprocessor, decode: Callable | None = None,
@@ -177,7 +178,7 @@ class TrainBatches(_Batches):
 
     def __init__(self, images_path: RawStore | JpegStore | str | Path, labels: np.ndarray, batch_size: int,
                  crop_size: int, seed: int, pca_std: float, flip: bool = True, rank: int = 0, world_size: int = 1,
-                 preprocessor: Preprocessor | None = None, pipeline: str = "host") -> None:
+                 preprocessor: Preprocessor | None = None, pipeline: str = "host", input_scale: float = 1.0) -> None:
         super().__init__(images_path, labels, batch_size, rank, world_size)
         if pipeline not in PIPELINES:
             raise ValueError(f"unknown input pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
@@ -186,6 +187,7 @@ class TrainBatches(_Batches):
         # A CPU Preprocessor here (host pipeline): the float work happens where the batch is built (in workers).
         self.preprocessor, self.pipeline = preprocessor if pipeline == "host" else None, pipeline
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
+        self.input_scale = input_scale
         self.epoch, self.start = 0, 0
         self.order = np.arange(len(labels))
 
@@ -208,8 +210,10 @@ class TrainBatches(_Batches):
         c = self.crop_size
         corners, flips, alphas = sample_augmentations(self.seed, self.epoch, indices, self.images.size, c,
                                                       self.pca_std, self.flip)
+        # cuda-convnet divides the crops by 1.1 inside the same `if` as the colour noise (convdata.py):
+        # an epoch without noise (its late epochs) has undivided crops.
         batch = TrainBatch(torch.from_numpy(self.labels[indices]), torch.from_numpy(corners), torch.from_numpy(flips),
-                           torch.from_numpy(alphas))
+                           torch.from_numpy(alphas), scale=self.input_scale if self.pca_std > 0 else 1.0)
         if self.pipeline == "device":
             return batch._replace(images=torch.from_numpy(self.images.read(indices)))
         if self.pipeline == "nvjpeg":
@@ -220,7 +224,8 @@ class TrainBatches(_Batches):
         for i in np.flatnonzero(flips):  # torch.flip image by image: 3.6 ms a batch here, where NumPy's
             crops[i] = crops[i].flip(1)  # negative-stride copy took ~100 ms and a boolean-mask assignment 86 ms
         if self.preprocessor is not None:  # the pixels are not sent on once they are the network's input
-            return batch._replace(inputs=self.preprocessor.train_batch(crops, batch.corners, batch.flips, batch.alphas))
+            return batch._replace(inputs=self.preprocessor.train_batch(crops, batch.corners, batch.flips, batch.alphas,
+                                                                       batch.scale))
         return batch._replace(crops=crops)
 
 

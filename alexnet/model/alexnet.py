@@ -148,11 +148,10 @@ class AlexNet(nn.Module):
 
 
 def layer_name(model: nn.Module, module_path: str) -> str:
-    """The paper's name of a module of `model` ("features.0" -> "conv1" in the torchvision layout); for
-    other networks, the last part of the path."""
-    if isinstance(model, AlexNet):
-        return model.paper_name(module_path)
-    return module_path.rsplit(".", 1)[-1]
+    """The paper's name of a module of `model` ("features.0" -> "conv1" in the torchvision layout,
+    "columns.conv1.0" -> "conv1" in the two-device network); for other networks, the last part of the path."""
+    paper_name = getattr(model, "paper_name", None)
+    return paper_name(module_path) if paper_name is not None else module_path.rsplit(".", 1)[-1]
 
 
 def mean_image_for(cfg: ModelConfig, training_mean: np.ndarray) -> np.ndarray:

@@ -30,19 +30,27 @@ def cross_map_window_sum(values: torch.Tensor, size: int, groups: int = 1) -> to
     return total.reshape(n, c, h, w)
 
 
+def _wide(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the squares and sums are computed in: at least fp32 (a half-precision value above 256
+    squares to inf in fp16, and the layer would output 0), fp64 stays fp64."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 class _CrossMapNorm(torch.autograd.Function):
     """b = a * d^-beta with d = k + alpha * window_sum(a^2), and its hand-derived gradient.
 
     da[j] = g[j] * d[j]^-beta - 2 * alpha * beta * a[j] * window_sum(g * a * d^(-beta-1))[j].
     Written out because the autograd graph of the plain expression costs ~10x the convolutions on CPU.
+    Squares, sums and the scale are computed in at least fp32 whatever the input's dtype.
     """
 
     @staticmethod
     def compute(x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
         """(output, denominator, scale): the forward pass with what the backward needs."""
-        denominator = cross_map_window_sum(x * x, size, groups).mul_(alpha).add_(k)
+        wide = x.to(_wide(x.dtype))
+        denominator = cross_map_window_sum(wide * wide, size, groups).mul_(alpha).add_(k)
         scale = denominator.pow(-beta)
-        return x * scale, denominator, scale
+        return (wide * scale).to(x.dtype), denominator, scale
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int):
@@ -55,9 +63,10 @@ class _CrossMapNorm(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         x, denominator, scale = ctx.saved_tensors
         size, alpha, beta, groups = ctx.settings
-        inner = cross_map_window_sum(grad_out * x * scale / denominator, size, groups)
-        grad_x = grad_out * scale - inner.mul_(x).mul_(2 * alpha * beta)
-        return grad_x, None, None, None, None, None
+        wide, g = x.to(scale.dtype), grad_out.to(scale.dtype)
+        inner = cross_map_window_sum(g * wide * scale / denominator, size, groups)
+        grad_x = g * scale - inner.mul_(wide).mul_(2 * alpha * beta)
+        return grad_x.to(x.dtype), None, None, None, None, None
 
 
 def channel_band(channels: int, size: int, groups: int, dtype: torch.dtype, device) -> torch.Tensor:
@@ -71,11 +80,9 @@ def channel_band(channels: int, size: int, groups: int, dtype: torch.dtype, devi
 
 class _BandedCrossMapNorm(torch.autograd.Function):
     """The same layer and gradient for GPUs: the window sums are matrix products of each pixel's row of
-    maps with `channel_band` (tensor cores), and the rest is elementwise work torch.compile fuses.
-
-    On an H100 this took a paper-network training step from 8.5 to 6.8 ms (batch 128, bf16; BENCHMARKS.md).
-    The denominator and scale are kept in at least fp32 whatever the input's dtype; rows are read in place for
-    channels-last tensors (the permute is free).
+    maps with `channel_band`, and the rest is elementwise work torch.compile fuses (faster than shifted
+    adds on a GPU: BENCHMARKS.md). Squares, sums, the denominator and the scale are computed in at least
+    fp32 whatever the input's dtype; rows are read in place for channels-last tensors (the permute is free).
     """
 
     @staticmethod
@@ -84,11 +91,11 @@ class _BandedCrossMapNorm(torch.autograd.Function):
         backward needs."""
         n, c, h, w = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)
-        band = channel_band(c, size, groups, x.dtype, x.device)
-        wide = torch.promote_types(x.dtype, torch.float32)  # fp32 for bf16/fp16/fp32, fp64 stays fp64
-        denominator = ((rows * rows) @ band).to(wide).mul_(alpha).add_(k)
+        wide = rows.to(_wide(x.dtype))
+        band = channel_band(c, size, groups, wide.dtype, x.device)
+        denominator = ((wide * wide) @ band).mul_(alpha).add_(k)
         scale = denominator.pow(-beta)
-        out = (rows * scale).to(x.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2)
+        out = (wide * scale).to(x.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2)
         return out, rows, denominator, scale, band
 
     @staticmethod
@@ -103,8 +110,9 @@ class _BandedCrossMapNorm(torch.autograd.Function):
         rows, denominator, scale, band = ctx.saved_tensors
         n, h, w, c, two_alpha_beta = ctx.settings
         g = grad_out.permute(0, 2, 3, 1).reshape(-1, c).to(scale.dtype)
-        inner = ((g * rows * scale / denominator).to(band.dtype) @ band).to(scale.dtype)
-        grad_x = g * scale - inner * rows * two_alpha_beta
+        wide = rows.to(scale.dtype)
+        inner = (g * wide * scale / denominator) @ band
+        grad_x = g * scale - inner * wide * two_alpha_beta
         return grad_x.to(rows.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2), None, None, None, None, None
 
 
@@ -151,9 +159,10 @@ class WithinMapResponseNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         half = self.size // 2
-        mean = F.avg_pool2d(x * x, self.size, stride=1, padding=half, count_include_pad=True)
+        wide = x.to(_wide(x.dtype))  # squares in at least fp32: fp16 overflows above 256
+        mean = F.avg_pool2d(wide * wide, self.size, stride=1, padding=half, count_include_pad=True)
         # mean * size^2 is the neighbourhood sum; times scale / size^2 leaves scale * mean.
-        return x / (self.k + self.scale * mean).pow(self.power)
+        return (wide / (self.k + self.scale * mean).pow(self.power)).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, scale={self.scale}, power={self.power}, k={self.k}"

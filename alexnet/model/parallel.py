@@ -7,8 +7,11 @@ communicate: before conv3 and before each fully-connected layer. Weights are int
 grouped single-device `AlexNet` (`from_grouped`, `grouped_state_dict`), so a network trained one way
 can be evaluated or fine-tuned the other.
 
-This is model parallelism for memory, as in 2012 (two 3 GB GPUs); on one modern GPU the grouped model
-is faster, and data parallelism (`torchrun`) is the way to use many.
+Dropout, which acts on each neuron alone, runs once on the gathered layer on the first device, so the
+split network draws exactly the grouped network's masks and the two train alike step for step.
+`alexnet train --model-parallel DEV0,DEV1` trains this way (training/trainer.py). This is model
+parallelism for memory, as in 2012 (two 3 GB GPUs); on one modern GPU the grouped model is faster, and
+data parallelism (`torchrun`) is the way to use many.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from .alexnet import AlexNet
+from .dropout import PaperDropout
 from .lrn import LocalResponseNorm
 
 COLUMNS = 2
@@ -42,8 +46,10 @@ class TwoColumnAlexNet(nn.Module):
             raise ValueError("only networks of one or two columns can be split over two devices")
         self.devices = tuple(torch.device(d) for d in devices)
         self.cfg, self.num_classes = grouped.cfg, grouped.num_classes
-        self.steps: list[tuple[str, str]] = []   # ("gather", "") or ("apply", name of a ModuleList)
+        # ("apply", name of a ModuleList), ("gather", "") or ("whole", name in `whole`: applied after a gather)
+        self.steps: list[tuple[str, str]] = []
         self.columns = nn.ModuleDict()
+        self.whole = nn.ModuleDict()   # modules run once on the gathered layer (dropout)
         # (grouped parameter name, column, the column's slice of the output rows)
         self._param_map: list[tuple[str, int, slice]] = []
         first_conv = True
@@ -61,18 +67,30 @@ class TwoColumnAlexNet(nn.Module):
             else:
                 self._same(name, module)
         self.steps.append(("gather_flat", ""))
+        held: list[str] = []  # dropout waiting for the next exchange
         linears = [n for n, m in grouped.classifier.named_children() if isinstance(m, nn.Linear)]
         for name, module in grouped.classifier.named_children():
             if isinstance(module, nn.Linear):
                 if name != linears[0]:
                     self.steps.append(("gather", ""))  # fc7, fc8: inputs from both halves
+                    self.steps.extend(("whole", n) for n in held)  # the dropout held back
+                    held = []
                 self._split(name, module, grouped_input=False, conv=False)
+            elif isinstance(module, (PaperDropout, nn.Dropout)):
+                # Dropout acts neuron by neuron, so it may wait for the exchange and run once on the whole
+                # layer on the first device: one mask drawn as the grouped network draws it (the same random
+                # numbers, so the two train alike step for step), sent to the second device with the values.
+                self.whole[name] = module
+                held.append(name)
             else:
                 self._same(name, module)
-        self.load_grouped_state_dict(grouped.state_dict())
+        if held:
+            raise ValueError("dropout after the output layer cannot be split over two devices")
+        dtype = next(grouped.parameters()).dtype
         for column, device in enumerate(self.devices):
             for modules in self.columns.values():
-                modules[column].to(device)
+                modules[column].to(device=device, dtype=dtype)
+        self.load_grouped_state_dict(grouped.state_dict())
 
     def _same(self, name: str, module: nn.Module) -> None:
         self.columns[name] = nn.ModuleList([copy.deepcopy(module) for _ in range(COLUMNS)])
@@ -121,11 +139,46 @@ class TwoColumnAlexNet(nn.Module):
             state[f"{prefix}.{name}"] = torch.cat(tensors)
         return state
 
+    # -- names and tensors in the grouped network's terms ----------------------------------------------
+    def paper_name(self, module_path: str) -> str:
+        """The paper's name of a module: "columns.conv1.0" -> "conv1" (what the schedule's layer rules key on)."""
+        parts = module_path.split(".")
+        return parts[1] if parts[0] in ("columns", "whole") and len(parts) > 1 else parts[-1]
+
+    def _split_name(self, name: str, column: int) -> str:
+        layer, kind = name.split(".")
+        return f"columns.{layer}.{column}.{kind}"
+
+    def grouped_tensors(self, split: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-parameter tensors named as this network names them (`named_parameters`), e.g. optimizer
+        velocities -> the same tensors as the grouped network names and shapes them (on the first device).
+        Parameters missing from `split` are missing from the result."""
+        parts: dict[str, list[torch.Tensor]] = {}
+        for name, column, _ in self._param_map:
+            value = split.get(self._split_name(name, column))
+            if value is not None:
+                parts.setdefault(name, []).append(value.to(self.devices[0]))
+        prefix = {name: "features" if name.startswith("conv") else "classifier" for name in parts}
+        return {f"{prefix[name]}.{name}": torch.cat(values) for name, values in parts.items()
+                if len(values) == COLUMNS}
+
+    def split_tensors(self, grouped: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The inverse of `grouped_tensors`: each column's rows, on its device."""
+        out = {}
+        for name, column, rows in self._param_map:
+            value = grouped.get(f"features.{name}", grouped.get(f"classifier.{name}"))
+            if value is not None:
+                out[self._split_name(name, column)] = value[rows].to(self.devices[column])
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xs = [x.to(d, non_blocking=True) for d in self.devices]
         for kind, name in self.steps:
             if kind == "apply":
                 xs = [m(v) for m, v in zip(self.columns[name], xs)]
+            elif kind == "whole":  # on the gathered layer, then to the second device as it is
+                full = self.whole[name](xs[0])
+                xs = [full, full.to(self.devices[1], non_blocking=True)]
             else:  # the columns exchange activations: each device gets both halves, in column order
                 if kind == "gather_flat":
                     xs = [v.flatten(1) if v.dim() > 2 else v for v in xs]

@@ -21,8 +21,9 @@ from .checkpoint import LAST, save_checkpoint
 
 CONFIG = "config.json"
 METRICS = "metrics.csv"
+# at_chance: 1 when the epoch's mean training loss was within 5% of ln(classes) either way (training/chance.py)
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds",
-                   "images_per_second")
+                   "images_per_second", "at_chance")
 STEPS = "steps.csv"
 STEP_COLUMNS = ("epoch", "step", "global_step", "lr", "train_loss")
 

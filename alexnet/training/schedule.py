@@ -3,7 +3,10 @@
 - "plateau" (the paper, Section 5): start at `lr`, divide by 10 when the validation error stops
   improving, three times; the next time it stops improving, training ends. "Stops improving" is
   our named reading: no drop of the val top-1 error by at least `plateau_min_delta` for
-  `plateau_patience` epochs in a row.
+  `plateau_patience` epochs in a row, counted only once the network has started to learn (its val
+  top-1 error at least `plateau_start_margin` below chance, 1 - 1/classes). The paper's rule presumes
+  a run that improves; read literally it fires while the network still sits on the flat start of
+  its initialisation and ends the run at chance (FIDELITY.md, "Known traps").
 - "steps" (cuda-convnet's logged run): the base rate times a factor that changes at given epochs.
 
 Epochs are numbered from 1, as in the logs and in `metrics.csv`.
@@ -74,10 +77,12 @@ def load_optimizer_state(optimizer: PaperSGD, saved: dict[str, Any]) -> None:
 class LearningRateSchedule:
     """Decides each epoch's learning rates and whether training is over."""
 
-    def __init__(self, recipe: Recipe) -> None:
+    def __init__(self, recipe: Recipe, classes: int) -> None:
         if recipe.schedule not in ("plateau", "steps"):
             raise ValueError(f"unknown schedule {recipe.schedule!r}")
         self.recipe = recipe
+        # The plateau count starts below this val top-1 error: chance less a clear margin.
+        self.learning_below = 1.0 - 1.0 / max(1, classes) - recipe.plateau_start_margin
         self.factor = 1.0            # plateau: current fraction of the base rate
         self.drops = 0
         self.best_error = float("inf")
@@ -108,14 +113,15 @@ class LearningRateSchedule:
     def warming_up(self, epoch: int) -> bool:
         return epoch <= self.recipe.warmup_epochs
 
-    def layer_factor(self, layer: str, epoch: int) -> float:
-        """cuda-convnet's late-run treatment of conv1: slowed, then a rate of 0 ("frozen"; as in the
-        original, the update rule still moves the weights by their decaying velocity)."""
+    def layer_factor(self, layer: str, epoch: int, follows_schedule: bool = True) -> float:
+        """cuda-convnet's late-run treatment of conv1: its weights slowed (the run's notes change epsW
+        only, so biases that keep a constant rate are not slowed), then weights and biases at a rate of
+        0, which PaperSGD treats as frozen (no update at all, as the original's `Weights::update`)."""
         r = self.recipe
         if layer == "conv1":
             if r.conv1_freeze_epoch and epoch >= r.conv1_freeze_epoch:
                 return 0.0
-            if r.conv1_slow_epoch and epoch >= r.conv1_slow_epoch:
+            if r.conv1_slow_epoch and epoch >= r.conv1_slow_epoch and follows_schedule:
                 return r.conv1_slow_factor
         return 1.0
 
@@ -124,8 +130,10 @@ class LearningRateSchedule:
         base = self.base_lr(epoch, fraction)
         warm = self.warmup_factor(epoch, fraction)
         for group in optimizer.param_groups:
-            rate = base if group.get("follows_schedule", True) else self.recipe.lr * warm
-            group["lr"] = rate * group.get("lr_multiplier", 1.0) * self.layer_factor(group.get("layer", ""), epoch)
+            follows = group.get("follows_schedule", True)
+            rate = base if follows else self.recipe.lr * warm
+            group["lr"] = rate * group.get("lr_multiplier", 1.0) * self.layer_factor(group.get("layer", ""), epoch,
+                                                                                     follows)
         return base
 
     # -- end of epoch ------------------------------------------------------------------------------
@@ -141,11 +149,18 @@ class LearningRateSchedule:
             return "stop"
         return event
 
+    @property
+    def learning(self) -> bool:
+        """Whether the network has left chance: only then can its validation error stop improving."""
+        return self.best_error <= self.learning_below
+
     def _plateau(self, val_top1_error: float) -> str | None:
         r = self.recipe
         if val_top1_error < self.best_error - r.plateau_min_delta:
             self.best_error = val_top1_error
             self.epochs_without_improvement = 0
+            return None
+        if not self.learning:  # still at chance: the initial rate stays
             return None
         self.epochs_without_improvement += 1
         if self.epochs_without_improvement < r.plateau_patience:

@@ -40,6 +40,8 @@ class TrainSettings:
     # warms up (Goyal et al. 2017: 5 epochs, from the unscaled rate); "none" keeps the preset's rate.
     lr_scaling: str = "none"
     warmup_epochs: int | None = None  # None: 5 with linear scaling to a larger batch, else the preset's (0)
+    # The paper's two columns on two devices (Section 3.2): (first column's device, second's); None: one device
+    model_parallel: tuple[str, str] | None = None
     progress: bool = True
     log: Any = None                  # a callable taking one line of text; None: print
 
@@ -57,6 +59,9 @@ class TrainSettings:
             raise UsageError(f"--pipeline must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
         if self.lr_scaling not in ("none", "linear"):
             raise UsageError(f"--lr-scaling must be none or linear, got {self.lr_scaling!r}")
+        if self.model_parallel is not None and (len(self.model_parallel) != 2 or not all(self.model_parallel)):
+            raise UsageError(f"--model-parallel takes two devices, e.g. cuda:0,cuda:1; got "
+                             f"{','.join(self.model_parallel)!r}")
         if self.seed >= 2**63:
             raise UsageError(f"--seed must be below 2**63, got {self.seed}")
         data, out = Path(self.data).resolve(), Path(self.out).resolve()

@@ -70,13 +70,15 @@ def grad_scaler(device: torch.device, speed: SpeedSettings) -> torch.amp.GradSca
 
 
 def prepare_for_speed(model: nn.Module, device: torch.device, speed: SpeedSettings,
-                      wrap: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
-    """Move `model` to `device` in the chosen layout; return the module to call: `wrap(model)` (e.g.
-    DistributedDataParallel) if given, compiled if asked.
+                      wrap: Callable[[nn.Module], nn.Module] | None = None, move: bool = True) -> nn.Module:
+    """Move `model` to `device` in the chosen layout (unless `move` is False: a model placed over several
+    devices already); return the module to call: `wrap(model)` (e.g. DistributedDataParallel) if given,
+    compiled if asked.
 
     The returned module shares its parameters with `model`: save and load through `model`.
     """
-    model.to(device, memory_format=torch.channels_last if speed.channels_last else torch.preserve_format)
+    if move:
+        model.to(device, memory_format=torch.channels_last if speed.channels_last else torch.preserve_format)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune each convolution once
     runner = wrap(model) if wrap is not None else model

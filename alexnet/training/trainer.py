@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..ablations import apply_ablations
 from ..config import ModelConfig, Recipe, recipe_from_dict, to_dict
-from ..data.augment import Preprocessor, crop_size_for
+from ..data.augment import Preprocessor, colour_noise_std, crop_size_for
 from ..data.loader import InputFeed, TrainBatches, make_loader, pipeline_problem
 from ..data.prepared import PreparedDataset
 from ..data.stores import DECODER
@@ -40,6 +40,8 @@ from ..runs.writer import RunWriter
 from .distributed import DistributedContext, all_reduce_sum, barrier, device_for, init_distributed, per_rank_batch
 from .epoch import EpochSums, Learner, RunningTotals, train_epoch
 from .resume import checkpoint_to_resume, init_from, refuse_to_overwrite
+from .chance import CHECK_EVERY, ChanceWatch, at_chance
+from .model_parallel import SplitTraining
 from .schedule import LearningRateSchedule, build_optimizer, load_optimizer_state
 from .settings import TrainSettings
 from .speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed
@@ -81,6 +83,20 @@ class Run:
     mean_image: np.ndarray | None = None
     max_loss: float = math.inf    # a mean loss above this is an explosion, treated like a NaN
     step_log_mark: EpochSums | None = None   # the totals at the last steps.csv row
+    split: SplitTraining | None = None   # --model-parallel: the network that trains, one column per device
+    chance: ChanceWatch | None = None     # warns once when the loss has sat at ln(classes) for a stretch
+    chance_mark: EpochSums | None = None  # the totals at the watch's last look
+
+    def record(self) -> AlexNet:
+        """The grouped network with the trained weights (copied from the split one under --model-parallel)."""
+        if self.split:
+            self.split.record_weights(self.model)
+        return self.model
+
+    def optimizer_state(self) -> dict[str, Any]:
+        if self.split:
+            return self.split.optimizer_state(self.optimizer, self.model, self.recipe)
+        return self.optimizer.state_dict()
 
     def payload(self, epoch_done: int, **extra: Any) -> dict[str, Any]:
         """The checkpoint: what the network is, its weights, and everything a resume needs."""
@@ -92,7 +108,7 @@ class Run:
             "epoch": epoch_done,
             # The training mean travels with the weights: test-time inputs need exactly this mean.
             "mean_image": torch.from_numpy(self.mean_image),
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": self.record().state_dict(), "optimizer": self.optimizer_state(),
             "schedule": self.schedule.state_dict(), "scaler": self.learner.scaler.state_dict(),
             "history": self.history, **extra}
 
@@ -124,8 +140,10 @@ def train(s: TrainSettings) -> dict[str, Any]:
 def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str, Any] | None]:
     """Settle the preset and recipe, build the network and its optimizer, and restore a resumed run."""
     log = (s.log or print) if ctx.is_main else (lambda line: None)
-    device = device_for(ctx, resolve_device(s.device))
-    speed = resolve_speed(device, s.precision, s.channels_last, s.compile)
+    device = _training_device(s, ctx)
+    # --model-parallel: not compiled unless asked (the split network's device hops are untested compiled)
+    speed = resolve_speed(device, s.precision, s.channels_last, False if s.model_parallel and s.compile is None
+                          else s.compile)
     dataset = PreparedDataset(s.data)
     problem = pipeline_problem(s.pipeline, dataset.manifest.get("storage", "raw"), dataset.root, device)
     if problem:  # before anything is written to the run folder
@@ -138,14 +156,36 @@ def start_run(s: TrainSettings, ctx: DistributedContext) -> tuple[Run, dict[str,
     seed = int(ckpt["seed"]) if ckpt else s.seed
     model_cfg, model = _network(preset, recipe, dataset, seed)
     model.to(device)
+    lock = _lock_run_folder(s, ctx, ckpt)
+    try:
+        if s.init_from and not ckpt:
+            log(init_from(model, s.init_from))
+        split = SplitTraining(model, s.model_parallel) if s.model_parallel else None
+    except AlexNetError:
+        if lock:
+            lock.release()
+        raise
     run = Run(s, ctx, log, device, speed, dataset, preset, recipe, seed, model_cfg, model,
-              build_optimizer(model, recipe), LearningRateSchedule(recipe), RunWriter(s.out, enabled=ctx.is_main),
-              lock=_lock_run_folder(s, ctx, ckpt))
-    if s.init_from and not ckpt:
-        log(init_from(model, s.init_from))
+              build_optimizer(split.net if split else model, recipe), LearningRateSchedule(recipe, dataset.num_classes),
+              RunWriter(s.out, enabled=ctx.is_main), lock=lock, split=split, chance=ChanceWatch(dataset.num_classes))
     if ckpt:
         _restore(run, ckpt)
     return run, ckpt
+
+
+def _training_device(s: TrainSettings, ctx: DistributedContext) -> torch.device:
+    """The device the input, the loss and the grouped network live on: --device, or under --model-parallel
+    the first column's device."""
+    if not s.model_parallel:
+        return device_for(ctx, resolve_device(s.device))
+    if s.device is not None and s.device != s.model_parallel[0]:
+        raise AlexNetError(f"--device {s.device} and --model-parallel {','.join(s.model_parallel)}: the run's device "
+                           "is the first column's; leave --device out")
+    if ctx.enabled:
+        raise AlexNetError("--model-parallel splits one network over two devices in one process; it does not "
+                           "combine with torchrun's data parallelism")
+    first, _ = (resolve_device(d) for d in s.model_parallel)
+    return first
 
 
 def _lock_run_folder(s: TrainSettings, ctx: DistributedContext, ckpt: dict[str, Any] | None) -> FolderLock | None:
@@ -205,7 +245,11 @@ def _restore(run: Run, ckpt: dict[str, Any]) -> None:
     named in one line (the checkpoint's own checks cover what every reader needs, these what resuming needs)."""
     try:
         run.model.load_state_dict(ckpt["model"])
-        load_optimizer_state(run.optimizer, ckpt["optimizer"])
+        if run.split:
+            run.split.net.load_grouped_state_dict(run.model.state_dict())
+            run.split.load_optimizer_state(run.optimizer, ckpt["optimizer"], run.model, run.recipe)
+        else:
+            load_optimizer_state(run.optimizer, ckpt["optimizer"])
         run.schedule.load_state_dict(ckpt["schedule"])
         if not isinstance(ckpt["history"], list) or not all(isinstance(r, dict) for r in ckpt["history"]):
             raise TypeError("'history' is not a list of epoch rows")
@@ -230,7 +274,8 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
     # Train through `runner` (layout, DDP, compile); save and evaluate through `model` (same parameters).
     wrap = (lambda m: DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
             ) if ctx.enabled else None
-    runner = prepare_for_speed(run.model, device, run.speed, wrap)
+    runner = prepare_for_speed(run.split.net if run.split else run.model, device, run.speed, wrap,
+                               move=not run.split)
     scaler = grad_scaler(device, run.speed)
     if ckpt and "scaler" in ckpt:
         scaler.load_state_dict(ckpt["scaler"])
@@ -240,11 +285,11 @@ def prepare_inputs(run: Run, ckpt: dict[str, Any] | None) -> None:
     workers = s.workers if s.workers is not None else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 0)
     run.mean_image = mean_image_for(run.model_cfg, dataset.mean_image)  # the dataset's, unless the preset fixes one
     run.pre = Preprocessor(run.mean_image, colour_scales(recipe, dataset.eigenvalues), dataset.eigenvectors,
-                           run.model_cfg.input_size, recipe.mean_crop, device, recipe.train_input_scale)
+                           run.model_cfg.input_size, recipe.mean_crop, device)
     run.batches = TrainBatches(dataset.images["train"], dataset.labels["train"],
                                batch, run.model_cfg.input_size, run.seed, recipe.pca_std, recipe.flip, ctx.rank,
                                ctx.world_size, preprocessor=run.pre if device.type == "cpu" and workers else None,
-                               pipeline=s.pipeline)
+                               pipeline=s.pipeline, input_scale=recipe.train_input_scale)
     run.feed = InputFeed.for_pipeline(run.pre, s.pipeline)
     run.loader = make_loader(run.batches, workers, device)  # workers persist across epochs (EpochKeys)
     # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
@@ -278,6 +323,8 @@ def _announce(run: Run, resuming: bool, per_rank: int) -> None:
             f"input pipeline {run.settings.pipeline!r}")
     if run.dataset.num_classes == 1:
         run.log(f"warning: {run.dataset.root} has one class: every prediction is right, every error rate 0%")
+    if run.split:
+        run.log(run.split.describe())
     if run.ctx.enabled:
         run.log(f"data parallel: {run.ctx.world_size} processes x {per_rank} images = global batch "
                 f"{r.batch_size}, learning rate {r.lr} (the recipe's, for the global batch)")
@@ -302,6 +349,7 @@ def run_epochs(run: Run, stop: StopRequest, board) -> str:
         sums, started, rate = _train_one_epoch(run, epoch, stop, started)
         val = validate(run)
         row = {"epoch": epoch, "lr": lr, "train_loss": round(sums.mean_loss, 6),
+               "at_chance": int(at_chance(sums.mean_loss, run.dataset.num_classes)),
                "train_top1_error": round(sums.error, 6), "val_top1_error": round(val["top1_error"], 6),
                "val_top5_error": round(val["top5_error"], 6), "seconds": round(time.monotonic() - started, 2),
                "images_per_second": round(rate, 1), "skipped_batches": int(sums.skipped)}
@@ -334,9 +382,8 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
     """Train epoch `epoch` (from where a mid-epoch checkpoint stopped, if it did); return its sums over
     all ranks, its effective start time and its training rate. Raises TrainingInterrupted when asked to stop."""
     recipe, batches, ctx = run.recipe, run.batches, run.ctx
-    pca_on = not (recipe.pca_off_epoch and epoch >= recipe.pca_off_epoch)
     resume_here = run.partial if run.partial and run.partial["epoch"] == epoch else None
-    batches.set_epoch(epoch, recipe.pca_std if pca_on else 0.0, resume_here["step"] if resume_here else 0)
+    batches.set_epoch(epoch, colour_noise_std(recipe, epoch), resume_here["step"] if resume_here else 0)
     if run.schedule.warming_up(epoch):
         run.schedule.apply(run.optimizer, epoch, batches.start / len(batches))
     if resume_here:  # dropout continues from the exact random state of the interrupted step
@@ -348,6 +395,7 @@ def _train_one_epoch(run: Run, epoch: int, stop: StopRequest, started: float) ->
         torch.manual_seed(epoch_seed(run.seed, epoch))
     totals = RunningTotals(run.device, resume_here["totals"] if resume_here and ctx.is_main else None)
     run.step_log_mark = totals.local() if run.settings.log_steps else None
+    run.chance_mark = totals.local()
     bar = Progress(len(batches.labels), f"epoch {epoch}/{recipe.epochs}", enabled=run.settings.progress and ctx.is_main)
     stepping = time.monotonic()
     stopped_at = train_epoch(run.learner, run.loader, run.feed, ctx, totals, bar, batches.start,
@@ -373,6 +421,8 @@ def _after_step(run: Run, epoch: int, step: int, totals: RunningTotals, started:
         run.schedule.apply(run.optimizer, epoch, (step + 1) / len(run.batches))
     if run.settings.log_steps and (step + 1) % run.settings.log_steps == 0:
         _log_steps(run, epoch, step, totals)
+    if (step + 1) % CHECK_EVERY == 0:
+        _watch_chance(run, totals)
     asked = stop.requested
     if ctx.enabled:  # ranks agree every 10 steps (a collective each)
         asked = _any_rank(asked) if (step + 1) % 10 == 0 else False
@@ -403,6 +453,15 @@ def _log_steps(run: Run, epoch: int, step: int, totals: RunningTotals) -> None:
                          "train_loss": round((now.loss_sum - before.loss_sum) / max(1.0, images), 6)})
 
 
+def _watch_chance(run: Run, totals: RunningTotals) -> None:
+    """Feed the chance watch the loss of the steps since its last look; print its warning when due."""
+    before, now = run.chance_mark, totals.local()
+    run.chance_mark = now
+    mean = run.chance.add(now.loss_sum - before.loss_sum, now.images - before.images, CHECK_EVERY)
+    if mean is not None:
+        run.log(run.chance.message(mean))
+
+
 def _any_rank(flag: bool) -> bool:
     total = torch.tensor([float(flag)])
     all_reduce_sum(total)
@@ -411,7 +470,7 @@ def _any_rank(flag: bool) -> bool:
 
 def validate(run: Run) -> dict[str, Any]:
     """Centre-patch top-1/top-5 error on the validation split, over all ranks' shares."""
-    probs, labels = predict_probabilities(run.model, run.dataset, run.pre, "val", "center", run.recipe.eval_batch_size,
+    probs, labels = predict_probabilities(run.record(), run.dataset, run.pre, "val", "center", run.recipe.eval_batch_size,
                                           rank=run.ctx.rank, world_size=run.ctx.world_size)
     hits = topk_hits(probs, labels)
     all_reduce_sum(hits)
@@ -420,7 +479,8 @@ def validate(run: Run) -> dict[str, Any]:
 
 def _log_epoch(run: Run, row: dict[str, Any], event: str | None) -> None:
     skipped = row["skipped_batches"]
-    run.log(f"epoch {row['epoch']}: lr {row['lr']:g}  train loss {row['train_loss']:.4f}  train top-1 err "
+    run.log(f"epoch {row['epoch']}: lr {row['lr']:g}  train loss {row['train_loss']:.4f}"
+            f"{' (at chance)' if row['at_chance'] else ''}  train top-1 err "
             f"{row['train_top1_error']:.2%}  val top-1 err {row['val_top1_error']:.2%}  top-5 err "
             f"{row['val_top5_error']:.2%}  ({row['seconds']:.1f}s, training {row['images_per_second']:.0f} images/s)"
             + (f"  skipped {skipped} bad batch(es)" if skipped else ""))
