@@ -1,6 +1,7 @@
 """Where a paper-network training step spends its time on a GPU, and what each candidate change buys.
 
-Run on a CUDA machine: `python3 scripts/gpu_profile.py [--batch-size 128] [--steps 50]`.
+Run on a CUDA machine: `python3 scripts/gpu_profile.py [--batch-size 128] [--steps 50]` (scripts/gpu_phase.py
+step runs it; `--dry`: each variant for a step at a toy size on the CPU, uncompiled, so the script cannot rot).
 Times the step `alexnet train` runs (its optimizer groups, bf16, channels-last, torch.compile, the
 band-matrix LRN) and variants of it on the same weights and synthetic batch, and prints the top kernels
 of the profiler for the baseline and the best. Variants are built here, so that the package changes only
@@ -68,19 +69,23 @@ def swap_conv1(model: nn.Module) -> None:
 
 
 def run_variant(name, base, x, y, *, fused=False, split=False, pad_conv1=False, mode=None, steps=50,
-                profile=False):
+                profile=False, dry=False):
     model = copy.deepcopy(base)
+    recipe = get_preset("paper").recipe
+    # The optimizer groups `alexnet train` builds, named before any module is swapped (a swapped conv1 would
+    # otherwise lose its own group: 1 group where train has 2).
+    groups = parameter_groups(model, recipe)
     if split:
         swap_grouped(model)
     if pad_conv1:
         swap_conv1(model)
         x = F.pad(x, (0, 0, 0, 0, 0, 1))  # outside the timed step, as if the augmentation wrote it
-    model.cuda().to(memory_format=torch.channels_last).train()
-    runner = torch.compile(model, mode=mode, dynamic=False)
-    recipe = get_preset("paper").recipe  # the optimizer groups `alexnet train` builds
-    opt = PaperSGD(parameter_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
-                   weight_decay=recipe.weight_decay, fused=fused)
-    speed = SpeedSettings("bf16", True, True)
+    device = x.device
+    model.to(device).to(memory_format=torch.channels_last).train()
+    runner = model if dry else torch.compile(model, mode=mode, dynamic=False)
+    opt = PaperSGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                   fused=fused and not dry)
+    speed = SpeedSettings("fp32" if dry else "bf16", True, not dry)
     x = to_input(x, speed)
 
     def step():
@@ -91,25 +96,29 @@ def run_variant(name, base, x, y, *, fused=False, split=False, pad_conv1=False, 
         loss.backward()
         opt.step()
 
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     t0 = time.perf_counter()
-    for _ in range(3):
+    for _ in range(1 if dry else 3):
         step()
-    torch.cuda.synchronize()
+    sync()
     compile_s = time.perf_counter() - t0
-    for _ in range(10):
+    for _ in range(0 if dry else 10):
         step()
     times = []
-    for _ in range(3):
-        torch.cuda.synchronize()
+    for _ in range(1 if dry else 3):
+        sync()
         t = time.perf_counter()
         for _ in range(steps):
             step()
-        torch.cuda.synchronize()
+        sync()
         times.append((time.perf_counter() - t) / steps)
-    ms = sorted(times)[1] * 1e3
+    ms = sorted(times)[len(times) // 2] * 1e3
     print(f"{name:44s} {ms:7.2f} ms/step  {x.shape[0] / ms * 1e3:9.0f} images/s  (runs {', '.join(f'{t*1e3:.2f}' for t in times)} ms; "
           f"warm-up incl. compile {compile_s:.0f} s)", flush=True)
-    if profile:
+    if profile and not dry:
         from torch.profiler import ProfilerActivity, profile as prof
 
         with prof(activities=[ProfilerActivity.CUDA]) as p:
@@ -120,7 +129,8 @@ def run_variant(name, base, x, y, *, fused=False, split=False, pad_conv1=False, 
             print(p.key_averages().table(sort_by="self_cuda_time_total", row_limit=18, max_name_column_width=70))
         except Exception:
             print(p.key_averages().table(sort_by="self_device_time_total", row_limit=18, max_name_column_width=70))
-    torch.cuda.empty_cache()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     return ms
 
 
@@ -128,32 +138,35 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--dry", action="store_true", help="one uncompiled fp32 step per variant on the CPU, 64 px")
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    base = build_model("paper", 1000)
+    dev, side, steps = ("cpu", 64, 1) if args.dry else ("cuda", 224, args.steps)
+    base = build_model("paper", 1000, input_size=side)
     b = args.batch_size
 
     def batch(n):
-        return torch.randn(n, 3, 224, 224, device="cuda") * 50, torch.randint(0, 1000, (n,), device="cuda")
+        return torch.randn(n, 3, side, side, device=dev) * 50, torch.randint(0, 1000, (n,), device=dev)
 
     x, y = batch(b)
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, batch {b}")
-    results = {}
+    print(f"{torch.cuda.get_device_name() if dev == 'cuda' else 'cpu (dry run)'}, torch {torch.__version__}, batch {b}")
+    # In order of what is most likely to pay (each variant compiles afresh, so a time-limited call
+    # still returns the first ones).
     for name, kw in [("the step alexnet train runs", dict(profile=True)),
                      ("+ fused optimizer", dict(fused=True)),
-                     ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs")),
                      ("+ CUDA graphs (reduce-overhead)", dict(mode="reduce-overhead")),
                      ("+ fused optimizer + CUDA graphs", dict(fused=True, mode="reduce-overhead")),
                      ("+ conv1 input padded to 4 channels", dict(pad_conv1=True)),
-                     ("+ grouped convolutions split", dict(split=True))]:
+                     ("+ grouped convolutions split", dict(split=True)),
+                     ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs"))]:
         try:
-            results[name] = run_variant(name, base, x, y, steps=args.steps, **kw)
+            run_variant(name, base, x, y, steps=steps, dry=args.dry, **kw)
         except Exception as exc:  # a variant that fails to build is reported, the others still run
             print(f"{name:44s} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
     for n in (2 * b, 4 * b):
         xn, yn = batch(n)
-        run_variant(f"the step alexnet train runs, batch {n}", base, xn, yn, steps=args.steps)
+        run_variant(f"the step alexnet train runs, batch {n}", base, xn, yn, steps=steps, dry=args.dry)
 
 
 if __name__ == "__main__":

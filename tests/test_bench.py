@@ -59,3 +59,14 @@ def test_bench_data_end_to_end_reports_the_overlap(shapes_data, capsys):
         assert r["images_per_second"] > 0 and r["step_images_per_second"] > 0 and r["loader_images_per_second"] > 0
         slower = min(r["step_images_per_second"], r["loader_images_per_second"])
         assert abs(r["overlap"] - r["images_per_second"] / slower) < 1e-9
+
+
+def test_bench_data_times_the_workers_as_a_gpu_machine_runs_them(shapes_data, capsys):
+    """With workers on the CPU, the host pipeline is also timed as its workers run for a GPU (uint8 crops,
+    the float work left to the device): the per-core rate a GPU machine's CPUs must sustain."""
+    code = main(["bench", "data", "--data", str(shapes_data), "--images", "128", "--batch-size", "16",
+                 "--workers", "1", "--json"])
+    assert code == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["pipeline"] for r in runs] == ["host", "host (uint8, as for a GPU)"]
+    assert runs[1]["per_worker"] == runs[1]["images_per_second"] > 0  # one worker

@@ -125,3 +125,18 @@ def test_within_map_norm_in_fp16_matches_float64():
     want = WithinMapResponseNorm(5, 1e-3, 0.75, 1.0)(torch.from_numpy(a.astype(np.float16).astype(np.float64)))
     assert got.dtype == torch.float16 and torch.isfinite(got).all()
     np.testing.assert_allclose(got.double().numpy(), want.numpy(), rtol=2e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_banded_sums_stay_fp32_under_autocast(dtype):
+    """Under autocast a matrix product is cast down to bf16/fp16: the band product must not be, or fp16's
+    squares of values above 256 are inf again. Forward and backward inside autocast, against float64."""
+    rng = np.random.default_rng(11)
+    a = rng.uniform(0, 300, (2, 8, 3, 3))
+    x = torch.from_numpy(a).to(dtype).requires_grad_()
+    with torch.autocast("cpu", dtype=dtype):
+        out = _BandedCrossMapNorm.apply(x, 5, 1e-4, 0.75, 2.0, 1)
+        (out.float() * 1.0).sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    want = reference_lrn(x.detach().double().numpy())
+    np.testing.assert_allclose(out.detach().double().numpy(), want, rtol=1e-2, atol=2e-2)

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import Preprocessor, crop_size_for
 from ..data.loader import InputFeed, TrainBatches, make_loader, pipeline_problem
-from ..data.stores import DECODER
+from ..data.stores import DECODER, JPEG_QUALITY, JpegStore
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
@@ -63,13 +63,21 @@ class _ReferenceJpegDataset(Dataset):
         return (t - self.mean) / self.std, int(self.labels[i])
 
 
-def _write_jpegs(images: np.ndarray, labels: np.ndarray, folder: Path) -> list[Path]:
-    files = []
-    for i, (image, label) in enumerate(zip(images, labels)):
-        path = folder / f"class{label:04d}" / f"{i:07d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.asarray(image)).save(path, quality=90)
-        files.append(path)
+def _write_jpegs(dataset: PreparedDataset, n: int, folder: Path) -> list[Path]:
+    """The first n training images as JPEG files (quality 90) in an image-folder tree: JPEG storage's own
+    bytes as they are (the same files, and seconds for 50,000), raw storage's pixels encoded 1,024 at a time."""
+    store, labels, files = dataset.images["train"], dataset.labels["train"], []
+    for start in range(0, n, 1024):
+        chunk = range(start, min(n, start + 1024))
+        pixels = None if isinstance(store, JpegStore) else store.read(np.asarray(chunk))
+        for j, i in enumerate(chunk):
+            path = folder / f"class{int(labels[i]):04d}" / f"{i:07d}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if pixels is None:
+                path.write_bytes(store.encoded(i))
+            else:
+                Image.fromarray(pixels[j]).save(path, quality=JPEG_QUALITY)
+            files.append(path)
     return files
 
 
@@ -166,13 +174,22 @@ def _ours(pipe: _Pipeline, workers: int, dev: torch.device, warmup: int) -> floa
     return _images_per_second(pipe.feed(make_loader(pipe.batches, workers, dev)), consume, warmup)[0]
 
 
+def _workers_alone(dataset: PreparedDataset, n: int, batch_size: int, workers: int, warmup: int) -> float:
+    """The host pipeline's workers as they run for a GPU: stored bytes -> cropped, reflected uint8 batches
+    (the float work is the device's), on this machine's cores. What a GPU machine's CPUs must sustain."""
+    crop = crop_size_for(dataset.size, 7 / 8)
+    batches = TrainBatches(dataset.images["train"], dataset.labels["train"][:n], batch_size, crop, seed=0, pca_std=0.1)
+    batches.set_epoch(1)
+    return _images_per_second(make_loader(batches, workers, torch.device("cpu")), lambda b: len(b.labels), warmup)[0]
+
+
 def _reference(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
                warmup: int, log) -> float:
     mean_rgb = np.asarray(dataset.manifest["statistics"]["mean_rgb"]) / 255.0
     std_rgb = np.sqrt(np.diag(np.asarray(dataset.manifest["statistics"]["rgb_covariance"])))
     with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
         log(f"  writing {n} JPEG files for the reference (not timed) ...")
-        files = _write_jpegs(dataset.read("train", np.arange(n)), dataset.labels["train"][:n], Path(tmp))
+        files = _write_jpegs(dataset, n, Path(tmp))
         reference = _ReferenceJpegDataset(files, dataset.labels["train"][:n], crop_size_for(dataset.size, 7 / 8),
                                           mean_rgb, std_rgb)
         loader = DataLoader(reference, batch_size=batch_size, shuffle=True, num_workers=workers,
@@ -217,10 +234,17 @@ def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128,
                 log(f"  ours ({storage} storage, {name} pipeline): not run ({why_not})")
                 continue
             rate = _ours(_pipeline(dataset, n, batch_size, workers, dev, name), workers, dev, warmup)
+            decoder = {"decoder": DECODER.split(" (")[0]} if storage == "jpeg" and name != "nvjpeg" else {}
             runs.append({"data": str(dataset.root), "storage": storage, "pipeline": name, "images_per_second": rate,
-                         **({"decoder": DECODER.split(" (")[0]} if storage == "jpeg" and name != "nvjpeg" else {})})
+                         **decoder})
             log(f"  ours ({storage} storage, {name} pipeline, {dataset.root.name}): {rate:9.0f} images/s"
-                + (f"  (JPEG decoder: {DECODER})" if "decoder" in runs[-1] else ""))
+                + (f"  (JPEG decoder: {DECODER})" if decoder else ""))
+            if name == "host" and dev.type == "cpu" and workers:  # what a GPU machine's workers do, timed here
+                rate = _workers_alone(dataset, n, batch_size, workers, warmup)
+                runs.append({"data": str(dataset.root), "storage": storage, "pipeline": "host (uint8, as for a GPU)",
+                             "images_per_second": rate, "per_worker": rate / workers, **decoder})
+                log(f"  ours ({storage} storage, host pipeline's workers as for a GPU: uint8 crops): {rate:9.0f} "
+                    f"images/s, {rate / workers:.0f} per worker")
     if not runs:
         raise AlexNetError("bench data: no pipeline could run on these datasets and this device")
     baseline = _reference(first, n, batch_size, workers, dev, warmup, log)

@@ -119,16 +119,16 @@ def pca_shift(alphas: np.ndarray | torch.Tensor, eigenvalues, eigenvectors):
     return (alphas * eigenvalues) @ eigenvectors.T
 
 
-def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
-    """An uninitialised float tensor; in a DataLoader worker, allocated straight in shared memory, which
-    the loader would otherwise copy the finished batch into (about 70 ms for 128 x 3 x 224 x 224 here)."""
+def batch_buffer(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An uninitialised tensor; in a DataLoader worker, allocated straight in shared memory, which the
+    loader would otherwise copy the finished batch into (about 70 ms for 128 x 3 x 224 x 224 floats here)."""
     if torch.utils.data.get_worker_info() is None:
-        return torch.empty(shape, dtype=torch.float32)
+        return torch.empty(shape, dtype=dtype)
     try:
-        storage = torch.UntypedStorage._new_shared(4 * math.prod(shape))
+        storage = torch.UntypedStorage._new_shared(torch.empty((), dtype=dtype).element_size() * math.prod(shape))
     except (AttributeError, RuntimeError):  # not in this torch version: the loader's copy it is
-        return torch.empty(shape, dtype=torch.float32)
-    return torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+        return torch.empty(shape, dtype=dtype)
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
 class Preprocessor:
@@ -208,7 +208,7 @@ class Preprocessor:
         """The same result in three passes over memory: uint8 NHWC -> float NCHW in one copy, then per image
         the mean patch (a slice: of the reflected mean for a reflected crop) and the colour shift."""
         c, s = self.crop, self.stored
-        out = _batch_buffer((len(crops), 3, c, c))
+        out = batch_buffer((len(crops), 3, c, c))
         out.copy_(crops.permute(0, 3, 1, 2))
         shifts = pca_shift(alphas.float(), self.eigenvalues, self.eigenvectors) * 255.0
         mid = (s - c) // 2

@@ -95,9 +95,9 @@ class RawStore(_Store):
             return np.array(self.array[indices[0]:indices[-1] + 1])
         return self.array[indices] if len(indices) else np.empty((0,) + self.shape[1:], np.uint8)
 
-    def crops(self, indices: np.ndarray, corners: np.ndarray, c: int) -> np.ndarray:
-        """Only the crops' rows are read from the memory map."""
-        out = np.empty((len(indices), c, c, 3), np.uint8)
+    def crops(self, indices: np.ndarray, corners: np.ndarray, c: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Only the crops' rows are read from the memory map (into `out` when given)."""
+        out = np.empty((len(indices), c, c, 3), np.uint8) if out is None else out
         for i, (index, (y, x)) in enumerate(zip(indices, corners)):
             out[i] = self.array[index, y:y + c, x:x + c]
         return out
@@ -121,8 +121,8 @@ class JpegStore(_Store):
             out[i] = decode_jpeg(self.encoded(int(index)))
         return out
 
-    def crops(self, indices: np.ndarray, corners: np.ndarray, c: int) -> np.ndarray:
-        out = np.empty((len(indices), c, c, 3), np.uint8)
+    def crops(self, indices: np.ndarray, corners: np.ndarray, c: int, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty((len(indices), c, c, 3), np.uint8) if out is None else out
         for i, (index, (y, x)) in enumerate(zip(indices, corners)):
             out[i] = decode_jpeg(self.encoded(int(index)))[y:y + c, x:x + c]
         return out

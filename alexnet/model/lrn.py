@@ -93,7 +93,8 @@ class _BandedCrossMapNorm(torch.autograd.Function):
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)
         wide = rows.to(_wide(x.dtype))
         band = channel_band(c, size, groups, wide.dtype, x.device)
-        denominator = ((wide * wide) @ band).mul_(alpha).add_(k)
+        with torch.autocast(x.device.type, enabled=False):  # autocast would cast the product back to bf16/fp16
+            denominator = ((wide * wide) @ band).mul_(alpha).add_(k)
         scale = denominator.pow(-beta)
         out = (wide * scale).to(x.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2)
         return out, rows, denominator, scale, band
@@ -111,7 +112,8 @@ class _BandedCrossMapNorm(torch.autograd.Function):
         n, h, w, c, two_alpha_beta = ctx.settings
         g = grad_out.permute(0, 2, 3, 1).reshape(-1, c).to(scale.dtype)
         wide = rows.to(scale.dtype)
-        inner = (g * wide * scale / denominator) @ band
+        with torch.autocast(rows.device.type, enabled=False):
+            inner = (g * wide * scale / denominator) @ band
         grad_x = g * scale - inner * wide * two_alpha_beta
         return grad_x.to(rows.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2), None, None, None, None, None
 

@@ -1,0 +1,346 @@
+"""One GPU phase in one call of under 9 minutes, from a bare machine (issue 23).
+
+    COMMIT=$(git rev-parse --short HEAD) bash scripts/gpu_phase.sh PHASE      # on the GPU machine
+    python3 scripts/gpu_phase.py PHASE --dry --out DIR                        # toy sizes, on the CPU
+
+Phases, in order of importance:
+  learn     each full-size preset trained from its initialisation on a 1000-class, 224 px proxy made on
+            the machine, loss every 50 steps, as many steps as fit (at least 3 minutes each); the step at
+            which the loss first falls below 6.0, or "not within N steps".
+  step      the step `alexnet train` runs (paper, batch 128) against the eager fp32 reference, then each
+            candidate of scripts/gpu_profile.py in the same run.
+  pipeline  `bench data` on at least 50,000 stored 256 px JPEG images with each --pipeline, alone and
+            feeding paper training steps end to end (the overlap figure).
+  checks    the GPU tests of the suite (slow ones too), the torchvision preset against torchvision, the
+            LRN's precision in bf16 and fp16.
+
+Every step runs under its own time limit, cut to what is left of the phase's budget; results are copied
+to $OUT while the phase runs (a call cut short still returns its curves), at most 8 flat files; the
+summary (also $OUT/PHASE-summary.md) prints last. Data lives in memory-backed storage (/dev/shm) where
+it fits. `--dry` runs the same code at toy sizes on the CPU (tests/test_gpu_phase.py), so the script
+cannot rot between GPU sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESERVE_S = 20          # kept back at the end of the budget for the summary and the last copies
+COPY_EVERY_S = 15       # partial results copied to $OUT this often
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What a phase works on: the real sizes, or the dry run's toy ones."""
+    device: str
+    classes: int
+    image_size: int
+    presets: tuple[str, ...]
+    learn_images: int           # learn: training images (fewer if the machine cannot make them in time)
+    min_train_s: float          # learn: each preset trains at least this long ...
+    loss_mark: float            # ... and reports when its loss first falls below this
+    log_steps: int
+    pipeline_images: int        # pipeline: stored images (beyond every prefetch queue)
+    workers: int
+    pipelines: tuple[str, ...]
+    step_preset: str
+    batch: int
+
+
+FULL = Sizes(device="cuda", classes=1000, image_size=256, presets=("paper", "cuda-convnet-2012"),
+             learn_images=100_000, min_train_s=180,
+             loss_mark=6.0, log_steps=50, pipeline_images=50_000, workers=os.cpu_count() or 16,
+             pipelines=("host", "device", "nvjpeg"), step_preset="paper", batch=128)
+DRY = Sizes(device="cpu", classes=4, image_size=32, presets=("small",), learn_images=64, min_train_s=10, loss_mark=1.3,
+            log_steps=2, pipeline_images=64, workers=1, pipelines=("host", "device"), step_preset="small", batch=2)
+
+
+class Phase:
+    """A phase's clock, log, files in $OUT and summary."""
+
+    def __init__(self, name: str, out: Path, budget_s: float) -> None:
+        self.name, self.out = name, out
+        self.started = time.monotonic()
+        self.deadline = self.started + budget_s
+        out.mkdir(parents=True, exist_ok=True)
+        self.log = open(out / f"{name}.log", "a", buffering=1)
+        self.summary: list[str] = []
+        self.kept: dict[str, Path] = {}
+        self._stop = threading.Event()
+        threading.Thread(target=self._copy_loop, daemon=True).start()
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic() - RESERVE_S
+
+    def say(self, line: str) -> None:
+        stamped = f"[{time.monotonic() - self.started:6.0f} s] {line}"
+        print(stamped, flush=True)
+        self.log.write(stamped + "\n")
+
+    def run(self, title: str, command: list[str], limit_s: float, env: dict | None = None) -> tuple[int | None, str]:
+        """Run `command` for at most `limit_s` (less if the budget has less); its output goes to the log and
+        the screen. Returns (exit status or None when cut or skipped, the output)."""
+        limit = min(limit_s, self.left())
+        if limit < 5:
+            self.say(f"{title}: skipped, {max(0, self.left()):.0f} s of the budget left")
+            return None, ""
+        self.say(f"{title}: {' '.join(command)} (limit {limit:.0f} s)")
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, start_new_session=True)
+        timer = threading.Timer(limit, lambda: os.killpg(proc.pid, signal.SIGTERM))
+        timer.start()
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            print(line, end="", flush=True)
+            self.log.write(line)
+        status = proc.wait()
+        cut = not timer.is_alive() and status != 0
+        timer.cancel()
+        self.say(f"{title}: {'cut at its limit' if cut else f'exit {status}'}")
+        return (None if cut else status), "".join(lines)
+
+    def keep(self, source: Path, name: str) -> None:
+        """Copy `source` into $OUT as `name` now and every COPY_EVERY_S seconds (while it grows)."""
+        self.kept[name] = source
+        self._copy()
+
+    def _copy(self) -> None:
+        for name, source in list(self.kept.items()):
+            if source.is_file():
+                temporary = self.out / f".{name}.part"
+                shutil.copyfile(source, temporary)
+                os.replace(temporary, self.out / name)
+
+    def _copy_loop(self) -> None:
+        while not self._stop.wait(COPY_EVERY_S):
+            self._copy()
+
+    def finish(self) -> None:
+        self._stop.set()
+        self._copy()
+        text = f"# {self.name}: summary ({time.monotonic() - self.started:.0f} s)\n\n" + "\n".join(self.summary) + "\n"
+        (self.out / f"{self.name}-summary.md").write_text(text)
+        self.log.close()
+        print("\n" + text, flush=True)
+
+
+def alexnet(*args: str) -> list[str]:
+    return [sys.executable, "-m", "alexnet", *args]
+
+
+def machine(phase: Phase, sizes: Sizes) -> None:
+    """What the figures were taken on: card, driver, torch, cores, commit."""
+    code = ("import torch, os; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cores', os.cpu_count()); "
+            "print('device:', torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')")
+    _, text = phase.run("machine", [sys.executable, "-c", code], 60)
+    phase.summary.append(f"- machine: {' '.join(text.split())}; commit {os.environ.get('COMMIT', 'not given')}; "
+                         f"date {time.strftime('%Y-%m-%d')}")
+
+
+# --- data -----------------------------------------------------------------------------------------------
+def scratch() -> Path:
+    """Memory-backed storage where there is one with room, else the temporary folder."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and shutil.disk_usage(shm).free > 8 << 30:
+        return Path(tempfile.mkdtemp(prefix="alexnet-phase-", dir=shm))
+    return Path(tempfile.mkdtemp(prefix="alexnet-phase-"))
+
+
+def make_data(phase: Phase, sizes: Sizes, work: Path, images: int, seconds: float, val_per_class: int) -> Path | None:
+    """A prepared proxy of `sizes.classes` classes: a pilot of a few classes gives the machine's rate of
+    generating and preparing, which sizes the set to `images`, or fewer if `seconds` would not suffice."""
+    pilot_classes = min(sizes.classes, 32)
+    started = time.monotonic()
+    pilot = work / "pilot"
+    status, _ = phase.run("data: pilot", alexnet("proxy", str(pilot / "src"), "--classes", str(pilot_classes),
+                                                 "--train-per-class", "8", "--val-per-class", "1", "--size",
+                                                 str(sizes.image_size), "--workers", str(sizes.workers), "--quiet"), 120)
+    if status == 0:
+        status, _ = phase.run("data: pilot prepared", alexnet("prepare", str(pilot / "src"), str(pilot / "data"),
+                                                              "--size", str(sizes.image_size), "--storage", "jpeg",
+                                                              "--workers", str(sizes.workers), "--quiet"), 120)
+    if status != 0:
+        return None
+    rate = pilot_classes * 9 / max(1e-3, time.monotonic() - started)
+    per_class = max(2, min(images // sizes.classes, int(rate * seconds / sizes.classes) - val_per_class))
+    phase.say(f"data: generated and prepared {rate:.0f} images/s in the pilot; {per_class} training images per class")
+    shutil.rmtree(pilot, ignore_errors=True)
+    status, _ = phase.run("data: proxy", alexnet("proxy", str(work / "src"), "--classes", str(sizes.classes),
+                                                 "--train-per-class", str(per_class), "--val-per-class",
+                                                 str(val_per_class), "--size", str(sizes.image_size), "--workers",
+                                                 str(sizes.workers), "--quiet"), seconds * 3)
+    if status == 0:
+        status, text = phase.run("data: prepared", alexnet("prepare", str(work / "src"), str(work / "data"),
+                                                           "--size", str(sizes.image_size), "--storage", "jpeg",
+                                                           "--workers", str(sizes.workers), "--quiet"), seconds * 3)
+    shutil.rmtree(work / "src", ignore_errors=True)  # the image-folder tree is not needed again
+    if status != 0:
+        return None
+    phase.summary.append(f"- data: {sizes.classes} classes x {per_class} + {val_per_class} proxy images, "
+                         f"{sizes.image_size} px, JPEG storage, in {work} ({time.monotonic() - started:.0f} s)")
+    return work / "data"
+
+
+# --- learn ----------------------------------------------------------------------------------------------
+def learn(phase: Phase, sizes: Sizes) -> None:
+    work = scratch()
+    reserve = sizes.min_train_s * len(sizes.presets)
+    data = make_data(phase, sizes, work, images=sizes.learn_images, seconds=max(30.0, (phase.left() - reserve) / 2.5),
+                     val_per_class=5 if sizes.device == "cuda" else 1)
+    if data is None:
+        phase.summary.append("- learn: no data, nothing trained")
+        return
+    epochs_csv = work / "learn-epochs.csv"
+    phase.keep(epochs_csv, "learn-epochs.csv")
+    phase.summary += ["", f"| preset | steps | first {sizes.log_steps}-step window under "
+                      f"{sizes.loss_mark} | loss: first window -> last | val top-1 / top-5 error by epoch |",
+                      "| --- | --- | --- | --- | --- |"]
+    for i, preset in enumerate(sizes.presets):
+        share = phase.left() / (len(sizes.presets) - i)
+        share = min(share, sizes.min_train_s + 30) if sizes.device == "cpu" else share  # dry: a few epochs
+        run = work / preset
+        # Each run checks its time limit at epoch ends (predicting the next epoch from the slowest so far);
+        # the subprocess limit is the hard stop. Not compiled: steps, not speed, are what is counted here.
+        train = alexnet("train", "--data", str(data), "--preset", preset, "--out", str(run), "--device", sizes.device,
+                        "--epochs", "90", "--log-steps", str(sizes.log_steps), "--time-limit",
+                        str(max(5, int(share - 30))), "--no-compile", "--quiet")
+        phase.keep(run / "steps.csv", f"learn-{preset}-steps.csv")  # copied while it grows
+        phase.run(f"learn: {preset}", train, share)
+        _append_csv(run / "metrics.csv", epochs_csv, preset)
+        phase.summary.append(_learn_row(run, preset, sizes.loss_mark))
+
+
+def _append_csv(source: Path, target: Path, preset: str) -> None:
+    """One run's CSV rows, with a preset column, appended to the phase's combined CSV."""
+    rows = list(csv.DictReader(open(source))) if source.is_file() else []
+    if not rows:
+        return
+    new = not target.exists()
+    with open(target, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["preset", *rows[0].keys()], lineterminator="\n")
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({"preset": preset, **row})
+
+
+def _learn_row(run: Path, preset: str, mark: float) -> str:
+    steps = list(csv.DictReader(open(run / "steps.csv"))) if (run / "steps.csv").is_file() else []
+    epochs = list(csv.DictReader(open(run / "metrics.csv"))) if (run / "metrics.csv").is_file() else []
+    if not steps:
+        return f"| `{preset}` | 0 | no steps logged | | |"
+    below = next((r["global_step"] for r in steps if float(r["train_loss"]) < mark), None)
+    last = steps[-1]["global_step"]
+    errors = "; ".join(f"{float(e['val_top1_error']):.1%} / {float(e['val_top5_error']):.1%}" for e in epochs)
+    return (f"| `{preset}` | {last} | {f'step {below}' if below else f'not within {last} steps'} | "
+            f"{float(steps[0]['train_loss']):.3f} -> {float(steps[-1]['train_loss']):.3f} | {errors or 'no epoch ended'} |")
+
+
+# --- step -----------------------------------------------------------------------------------------------
+def step(phase: Phase, sizes: Sizes) -> None:
+    dry = sizes.device == "cpu"
+    bench = alexnet("bench", "train", "--preset", sizes.step_preset, "--device", sizes.device, "--batch-size",
+                    str(sizes.batch), "--steps", "2" if dry else "50", "--json")
+    status, text = phase.run("step: alexnet train's step against the eager fp32 reference", bench, 240)
+    result = _last_json(text)
+    if result:
+        phase.summary.append(f"- `{' '.join(bench[2:])}`: **{result['images_per_second']:.0f} images/s** against "
+                             f"the reference's {result['baseline_images_per_second']:.0f} "
+                             f"({result['images_per_second'] / max(1e-9, result['baseline_images_per_second']):.2f}x)")
+    profile = [sys.executable, "scripts/gpu_profile.py", "--batch-size", str(sizes.batch)] + (
+        ["--dry"] if dry else ["--steps", "30"])
+    status, text = phase.run("step: candidates", profile, phase.left())
+    phase.summary += ["", "Candidates (scripts/gpu_profile.py, ms per step, median of three runs):", ""]
+    phase.summary += [f"    {line.strip()}" for line in text.splitlines() if "ms/step" in line or "failed:" in line]
+
+
+def _last_json(text: str) -> dict | None:
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+# --- pipeline -------------------------------------------------------------------------------------------
+def pipeline(phase: Phase, sizes: Sizes) -> None:
+    work = scratch()
+    data = make_data(phase, sizes, work, images=sizes.pipeline_images, seconds=max(30.0, phase.left() / 4),
+                     val_per_class=1)
+    if data is None:
+        phase.summary.append("- pipeline: no data")
+        return
+    bench = alexnet("bench", "data", "--data", str(data), "--device", sizes.device, "--workers", str(sizes.workers),
+                    "--pipelines", *sizes.pipelines, "--images", str(sizes.pipeline_images), "--train-preset",
+                    sizes.step_preset, "--train-batches", "400" if sizes.device == "cuda" else "4", "--json")
+    status, text = phase.run("pipeline: bench data, alone and end to end", bench, phase.left())
+    result = _last_json(text)
+    if not result:
+        phase.summary.append("- pipeline: bench data gave no result")
+        return
+    phase.summary.append(f"- `{' '.join(bench[2:])}`: reference {result['baseline_images_per_second']:.0f} images/s")
+    phase.summary += ["", "| pipeline | loader alone | end to end | step alone | overlap | ILSVRC-2012 epoch |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+    for r in result.get("end_to_end", []):
+        phase.summary.append(f"| {r['pipeline']} | {r['loader_images_per_second'] or 0:.0f} | "
+                             f"{r['images_per_second']:.0f} | {r['step_images_per_second']:.0f} | {r['overlap']:.2f} | "
+                             f"{r['imagenet_epoch_seconds']:.0f} s |")
+
+
+# --- checks ---------------------------------------------------------------------------------------------
+GPU_TESTS = ("tests/test_lrn.py", "tests/test_speed.py", "tests/test_parallel.py", "tests/test_storage.py",
+             "tests/test_torchvision.py", "tests/test_export.py", "tests/test_fidelity.py")
+
+
+def checks(phase: Phase, sizes: Sizes) -> None:
+    dry = sizes.device == "cpu"
+    tests = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-o", "addopts=",
+             *(["-m", "not slow", "tests/test_lrn.py", "-k", "fp16"] if dry else ["-m", "slow or not slow", *GPU_TESTS])]
+    status, text = phase.run("checks: the GPU tests", tests, 330)
+    tail = [line for line in text.splitlines() if " passed" in line or " failed" in line or "SKIPPED" in line]
+    phase.summary.append(f"- `pytest {' '.join(tests[3:])}`: " + (tail[-1] if tail else f"no result (exit {status})"))
+    phase.summary += [f"  - {line}" for line in tail[:-1][:12]]
+    precision = [sys.executable, "scripts/gpu_lrn_precision.py"] + (["--dry"] if dry else [])
+    status, text = phase.run("checks: LRN precision", precision, 150)
+    phase.summary += ["", "LRN precision (cosine similarity of each layer's gradient with CPU fp32; worst three):", ""]
+    phase.summary += [f"    {line}" for line in text.splitlines() if ":" in line and ("fp" in line or "bf16" in line)]
+
+
+PHASES = {"learn": learn, "step": step, "pipeline": pipeline, "checks": checks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phase", choices=list(PHASES))
+    parser.add_argument("--dry", action="store_true", help="toy sizes on the CPU (for the tests)")
+    parser.add_argument("--budget", type=float, default=None, help="seconds for the whole phase (default 520; dry 120)")
+    parser.add_argument("--out", default=os.environ.get("OUT", "gpu-results"), help="results folder (default $OUT)")
+    args = parser.parse_args()
+    sizes = DRY if args.dry else FULL
+    phase = Phase(args.phase, Path(args.out), args.budget or (120 if args.dry else 520))
+    try:
+        machine(phase, sizes)
+        PHASES[args.phase](phase, sizes)
+    finally:
+        phase.finish()
+
+
+if __name__ == "__main__":
+    main()
