@@ -1,17 +1,21 @@
-"""What a preset is made of: the network's shape (`ModelConfig`) and the training recipe (`Recipe`).
+"""The settings, each declared once: what a preset is made of, the network's shape (`ModelConfig`) and
+the training recipe (`Recipe`), and what `alexnet train` is asked to do (`TrainConfig`).
 
-Both are frozen dataclasses of plain values, so a preset can be printed, saved into a checkpoint as
-a dict and rebuilt from it (`from_dict`), and compared. The presets themselves live in `presets.py`.
+All are frozen dataclasses of plain values, checked where they are defined, so a preset can be printed,
+saved into a checkpoint as a dict and rebuilt from it (`from_dict`), and compared. The presets
+themselves live in `presets.py`; the command line of `train` is generated from TrainConfig.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, require
+from .errors import AlexNetError, ConfigError, UsageError, require
 
 LAYOUTS = ("paper", "torchvision")   # ModelConfig.layout
 INITS = ("normal", "pytorch")          # ModelConfig.init
@@ -220,3 +224,184 @@ def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
     values.setdefault("dropout_style", "inverted")
     convs = tuple(ConvSpec(**{k: _tuplify(v) for k, v in c.items()}) for c in d["convs"])
     return ModelConfig(convs=convs, **values)
+
+
+# --- what `alexnet train` is asked to do -----------------------------------------------------------------
+# Each setting is declared once, below, with its type, default, range and help; the command line is
+# generated from the declarations (`add_flags`), and the ranges are checked when a TrainConfig is made,
+# whoever makes it (the command line, the Python API, the experiments).
+
+PIPELINES = {
+    "host": "the loader's workers crop and reflect (and on the CPU do the float work too)",
+    "device": "the workers gather whole stored images (decoding JPEGs on the CPU); crop, reflection, mean, "
+              "colour noise and layout run on the training device in one place",
+    "nvjpeg": "the workers gather JPEG bytes only; the GPU decodes them (torchvision's nvJPEG), then as 'device'",
+}
+PRECISIONS = ("fp32", "bf16", "fp16")
+LR_SCALINGS = ("none", "linear")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a setting appears on the command line and what values it takes."""
+    help: str
+    name: str | None = None            # e.g. "--epochs"; None: not on the command line (Python API only)
+    parse: Any = str                   # what turns the flag's text into the value
+    kind: str = "value"                # "value", "switch" (--x), "toggle" (--x/--no-x), "list" (repeatable)
+    metavar: str | None = None
+    choices: str | tuple[str, ...] | None = None   # the allowed values, or the name of a set the parser is given
+    low: float | None = None           # inclusive bounds
+    high: float | None = None
+    positive: bool = False             # a number > 0 (and finite)
+    high_text: str | None = None       # how the upper bound reads in the message, if not "at most HIGH"
+
+
+def setting(default: Any = dataclasses.MISSING, **flag: Any) -> Any:
+    """A dataclass field declared with its Flag (see TrainConfig)."""
+    return dataclasses.field(default=default, metadata={"flag": Flag(**flag)})
+
+
+def _two_devices(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(","))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of `alexnet train`. Numbers have bounds; None means "the preset's" or "the device's"."""
+    data: Path = setting(name="--data", parse=Path, metavar="DATA", help="prepared dataset folder")
+    out: Path = setting(name="--out", parse=Path, metavar="RUN", help="run folder for checkpoints and metrics")
+    preset: str | None = setting(None, name="--preset", choices="presets",
+                                 help="network and recipe (default paper): {choices}")
+    config: str | None = setting(None, name="--config", metavar="FILE",
+                                 help="network and recipe from a JSON file instead of a preset (`alexnet config show "
+                                      "NAME` prints one to edit; a run's config.json works too)")
+    epochs: int | None = setting(None, name="--epochs", parse=int, low=1, high=100_000,
+                                 help="most epochs to train (default: the preset's)")
+    batch_size: int | None = setting(None, name="--batch-size", parse=int, low=1, high=1 << 20,
+                                     help="images per step (default: the preset's)")
+    lr: float | None = setting(None, name="--lr", parse=float, positive=True, high=100.0,
+                               help="initial learning rate (default: the preset's)")
+    lr_scaling: str = setting("none", name="--lr-scaling", choices=LR_SCALINGS,
+                              help="not the paper's: 'linear' multiplies the rate by --batch-size / the preset's batch "
+                                   "and warms it up over 5 epochs (Goyal et al. 2017), for large batches (default none)")
+    warmup_epochs: int | None = setting(None, name="--warmup-epochs", parse=int, low=0, high=100_000,
+                                        help="epochs of linear warm-up (default: 5 with --lr-scaling linear to a larger "
+                                             "batch, else 0)")
+    seed: int = setting(0, name="--seed", parse=int, low=0, high=2**63 - 1, high_text="below 2**63",
+                        help="seed for init, data order, augmentation, dropout (default 0)")
+    device: str | None = setting(None, name="--device", help="cpu or cuda (default: cuda when available)")
+    resume: bool = setting(False, name="--resume", kind="switch", help="continue the run in RUN from its last.pt")
+    auto_resume: bool = setting(False, name="--auto-resume", kind="switch",
+                                help="resume when RUN/last.pt exists, else start (for restarts: torchrun "
+                                     "--max-restarts, requeues)")
+    time_limit: float | None = setting(None, name="--time-limit", parse=float, positive=True, high=10**9,
+                                       metavar="SECONDS", help="start no epoch that would end after this many seconds "
+                                                               "of training (resume to go on)")
+    precision: str | None = setting(None, name="--precision", choices=PRECISIONS,
+                                    help="training arithmetic (default: bf16 on CUDA, fp16 where bf16 is missing; fp32 "
+                                         "on CPU)")
+    channels_last: bool | None = setting(None, name="--channels-last", kind="toggle",
+                                         help="NHWC memory layout (default: on for CUDA, off on CPU)")
+    compile: bool | None = setting(None, name="--compile", kind="toggle",
+                                   help="torch.compile the model (default: on for CUDA, except with --model-parallel; "
+                                        "off on CPU)")
+    workers: int | None = setting(None, name="--workers", parse=int, low=0, high=1024,
+                                  help="data-loading processes (default: the CPU count up to 8 on cuda; 0 on cpu, where "
+                                       "the loading runs in the training process, beside the training threads)")
+    pipeline: str = setting("host", name="--pipeline", choices=tuple(PIPELINES),
+                            help="where crops are cut and JPEGs decoded: "
+                                 + "; ".join(f"{k}: {v}" for k, v in PIPELINES.items()) + " (default host)")
+    model_parallel: tuple[str, ...] | None = setting(
+        None, name="--model-parallel", parse=_two_devices, metavar="DEV0,DEV1",
+        help="the paper's own parallelism (Section 3.2): one column of the network per device, e.g. cuda:0,cuda:1; "
+             "they exchange activations only at conv3 and the fully-connected layers (default: the whole network "
+             "on --device)")
+    ablations: tuple[str, ...] = setting((), name="--ablate", kind="list", choices="ablations", metavar="NAME",
+                                         help="remove one ingredient of the preset (repeatable): {choices}")
+    init_from: str | None = setting(None, name="--init-from", metavar="RUN_OR_CHECKPOINT",
+                                    help="start from another run's weights (fine-tuning); a different class count gets "
+                                         "a new output layer")
+    checkpoint_every: int | None = setting(None, name="--checkpoint-every", parse=int, low=1, high=10**9,
+                                           metavar="STEPS", help="also write last.pt every STEPS steps inside an epoch "
+                                                                 "(resumable to the step)")
+    skip_bad_batches: bool = setting(False, name="--skip-bad-batches", kind="switch",
+                                     help="skip (and count) a batch whose loss is not finite or explodes, instead of "
+                                          "stopping")
+    log_steps: int | None = setting(None, name="--log-steps", parse=int, low=1, high=10**9, metavar="N",
+                                    help="also append the mean training loss of every N steps to RUN/steps.csv (rank "
+                                         "0's share)")
+    tensorboard: bool = setting(False, name="--tensorboard", kind="switch",
+                                help="also log scalars, learning rate and the conv1 kernels to RUN/tensorboard")
+    progress: bool = setting(True, help="show progress bars (the command line's --quiet turns them off)")
+    log: Any = dataclasses.field(default=None, compare=False, repr=False)  # takes each line to print; None: print
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check_setting(f, getattr(self, f.name))
+        if self.config and self.preset:
+            raise AlexNetError("give --preset or --config, not both")
+        if self.model_parallel is not None and (len(self.model_parallel) != 2 or not all(self.model_parallel)):
+            raise UsageError(f"--model-parallel takes two devices, e.g. cuda:0,cuda:1; got "
+                             f"{','.join(self.model_parallel)!r}")
+        data, out = Path(self.data).resolve(), Path(self.out).resolve()
+        blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise AlexNetError(f"--out {self.out}: {blocking} is a file, not a folder")
+        if out == data or data in out.parents:
+            raise AlexNetError(f"--out {self.out}: the run folder must not be inside the dataset folder {self.data}")
+
+
+def check_setting(f: dataclasses.Field, value: Any) -> None:
+    """One setting against its declared choices and bounds; UsageError (exit status 2) naming the flag."""
+    spec: Flag | None = f.metadata.get("flag")
+    if spec is None or value is None:
+        return
+    name = spec.name or f.name
+    if isinstance(spec.choices, tuple):
+        for item in (value if spec.kind == "list" else (value,)):
+            if item not in spec.choices:
+                raise UsageError(f"{name} must be one of {', '.join(spec.choices)}, got {item!r}")
+    if spec.low is None and spec.high is None and not spec.positive:
+        return
+    if not _finite(value):
+        raise UsageError(f"{name} must be a {'positive ' if spec.positive else ''}number, got {value!r}")
+    if spec.positive and not value > 0:
+        raise UsageError(f"{name} must be a positive number, got {value}")
+    if spec.low is not None and value < spec.low:
+        raise UsageError(f"{name} must be at least {spec.low}, got {value}")
+    if spec.high is not None and value > spec.high:
+        raise UsageError(f"{name} must be {spec.high_text or f'at most {spec.high:g}'}, got {value}")
+
+
+def add_flags(parser: Any, cls: type, choices: dict[str, tuple[str, ...]]) -> None:
+    """The command line of a settings class: one argparse argument per declared flag. `choices` names the
+    allowed values that live above this module (preset and ablation names)."""
+    for f in dataclasses.fields(cls):
+        spec: Flag | None = f.metadata.get("flag")
+        if spec is None or spec.name is None:
+            continue
+        allowed = choices[spec.choices] if isinstance(spec.choices, str) else spec.choices
+        text = spec.help.replace("{choices}", ", ".join(allowed or ()))
+        kw: dict[str, Any] = {"dest": f.name, "help": text}
+        if spec.kind == "switch":
+            kw.update(action="store_true")
+        elif spec.kind == "toggle":
+            kw.update(action=argparse.BooleanOptionalAction, default=None)
+        else:
+            required = f.default is dataclasses.MISSING
+            kw.update(type=spec.parse, metavar=spec.metavar, choices=allowed, required=required,
+                      default=[] if spec.kind == "list" else (None if required else f.default))
+            if spec.kind == "list":
+                kw.update(action="append")
+        parser.add_argument(spec.name, **kw)
+
+
+def config_from_args(cls: type, args: Any, **extra: Any) -> Any:
+    """The settings class made from parsed arguments (lists become tuples), plus `extra` values."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        spec: Flag | None = f.metadata.get("flag")
+        if spec is not None and spec.name is not None and hasattr(args, f.name):
+            value = getattr(args, f.name)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values, **extra)

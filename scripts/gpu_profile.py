@@ -25,7 +25,7 @@ from alexnet import build_model
 from alexnet.presets import get_preset
 from alexnet.training.optim import PaperSGD
 from alexnet.training.schedule import parameter_groups
-from alexnet.training.speed import SpeedSettings, autocast, to_input
+from alexnet.training.step import SpeedSettings, autocast, to_input
 
 
 class SplitGroupConv(nn.Module):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from alexnet.data.augment import (Preprocessor, crop_size_for, pca_shift, sample_augmentation,
+from alexnet.data.augment import (Augmentation, EvalViews, crop_size_for, pca_shift, sample_augmentation,
                                   ten_crop_views)
 from alexnet.data.loader import EvalBatches, TrainBatches, make_loader
 
@@ -63,7 +63,7 @@ def test_train_batches_crop_exact_pixels(tmp_path):
     for b in range(len(batches)):
         batch = batches[batches.key(b)]
         crops, y, corners, flips, alphas = batch.crops, batch.labels, batch.corners, batch.flips, batch.alphas
-        assert batch.inputs is None  # no preprocessor given: the float work is left to the training device
+        assert batch.inputs is None  # no augmentation given: the float work is left to the training device
         for i in range(len(y)):
             index = order[b * 4 + i]
             yy, xx, f, a = sample_augmentation(7, 3, int(index), 16, 12, 0.1)
@@ -111,7 +111,7 @@ def test_preprocessor_train_batch_matches_numpy():
     crops = np.stack([images[i, y:y + 12, x:x + 12][:, ::-1] if f else images[i, y:y + 12, x:x + 12]
                       for i, ((y, x), f) in enumerate(zip(corners, flips))])
     for mode in ("aligned", "center"):
-        pre = Preprocessor(mean, vals, vecs, 12, mode)
+        pre = Augmentation(mean, vals, vecs, 12, mode)
         got = pre.train_batch(torch.from_numpy(crops), torch.from_numpy(corners), torch.from_numpy(flips),
                               torch.from_numpy(alphas)).numpy()
         for i, ((y, x), f) in enumerate(zip(corners, flips)):
@@ -138,9 +138,9 @@ def test_test_views_match_numpy(tmp_path):
     mean = rng.uniform(0, 255, (16, 16, 3)).astype(np.float32)
     vals, vecs = _stats(rng)
     images = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
-    pre = Preprocessor(mean, vals, vecs, 12, "aligned")
+    pre = EvalViews(mean, 12, "aligned")
     views = ten_crop_views(16, 12)
-    outs = list(pre.test_views(torch.from_numpy(images), views))
+    outs = list(pre(torch.from_numpy(images), views))
     assert len(outs) == 10
     for out, (y, x, f) in zip(outs, views):
         centred = images.astype(np.float64) - mean

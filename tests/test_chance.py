@@ -36,19 +36,20 @@ def test_train_warns_when_its_loss_stays_at_chance(shapes_data, tmp_path, monkey
     """A run with a rate too small to move (1e-9) on 4 classes: one warning, and metrics.csv marks its
     epochs at chance; a run that learns is not marked once it has left chance."""
     from alexnet.runs.writer import read_metrics
-    from alexnet.training import trainer
-    from alexnet.training.trainer import TrainSettings, train
+    from alexnet.training import loop
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
 
     monkeypatch.setattr(chance, "STRETCH_STEPS", 40)
-    monkeypatch.setattr(trainer, "CHECK_EVERY", 10)
+    monkeypatch.setattr(loop, "CHECK_EVERY", 10)
     lines = []
     settings = dict(data=shapes_data, preset="small", device="cpu", workers=0, progress=False, batch_size=16,
                     log=lines.append, epochs=2)
-    train(TrainSettings(out=tmp_path / "flat", lr=1e-9, **settings))
+    train(TrainConfig(out=tmp_path / "flat", lr=1e-9, **settings))
     warnings = [line for line in lines if "stayed at chance for 40 steps" in line]
     assert len(warnings) == 1 and "known plateau of the paper's initialisation" in warnings[0]
     assert [row["at_chance"] for row in read_metrics(tmp_path / "flat")] == [1.0, 1.0]
     assert any("(at chance)" in line for line in lines)
-    train(TrainSettings(out=tmp_path / "learns", lr=0.005, seed=3, **{**settings, "epochs": 6}))
+    train(TrainConfig(out=tmp_path / "learns", lr=0.005, seed=3, **{**settings, "epochs": 6}))
     rows = read_metrics(tmp_path / "learns")
     assert rows[-1]["at_chance"] == 0.0 and rows[-1]["train_loss"] < 0.95 * math.log(4)

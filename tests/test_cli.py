@@ -75,7 +75,7 @@ def test_unknown_preset_is_a_usage_error(capsys):
     (["evaluate", "r", "--tta", "5crop"], "--tta"),
 ])
 def test_bad_flags_name_the_flag(argv, flag, capsys):
-    try:  # argparse exits itself; a range checked by the settings (TrainSettings) returns the same status
+    try:  # argparse exits itself; a range checked by the settings (TrainConfig) returns the same status
         code = main(argv)
     except SystemExit as exit_:
         code = exit_.code
@@ -128,9 +128,10 @@ def test_parser_defaults():
 
 
 def test_evaluate_json_is_rounded_and_few_classes_are_commented(shapes_data, tmp_path, capsys):
-    from alexnet.training.trainer import TrainSettings, train
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
     run = tmp_path / "run"
-    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+    train(TrainConfig(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
                         progress=False, log=lambda line: None))
     assert main(["evaluate", str(run), "--tta", "center", "--json", "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -140,9 +141,10 @@ def test_evaluate_json_is_rounded_and_few_classes_are_commented(shapes_data, tmp
 
 
 def test_torchscript_export_is_quiet(shapes_data, tmp_path, capfd):
-    from alexnet.training.trainer import TrainSettings, train
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
     run = tmp_path / "run"
-    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+    train(TrainConfig(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
                         progress=False, log=lambda line: None))
     capfd.readouterr()
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "m.ts")]) == 0

@@ -9,13 +9,14 @@ import torch
 from alexnet.cli.main import main
 from alexnet.errors import AlexNetError
 from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
-from alexnet.training.trainer import TrainSettings, train
+from alexnet.config import TrainConfig
+from alexnet.training.loop import train
 
 
 @pytest.fixture(scope="module")
 def good(shapes_data, tmp_path_factory):
     run = tmp_path_factory.mktemp("good") / "run"
-    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+    train(TrainConfig(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
                         progress=False, log=lambda line: None))
     return load_checkpoint(run)
 

@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 from alexnet import build_model
 from alexnet.training.distributed import DistributedContext, global_batch_count, init_distributed
 from alexnet.training.optim import PaperSGD
-from alexnet.training.speed import SpeedSettings, grad_scaler, train_step
+from alexnet.training.step import SpeedSettings, grad_scaler, train_step
 
 
 def _free_port() -> int:
@@ -68,8 +68,9 @@ def test_two_ranks_take_the_same_step_as_one_process(tmp_path):
 def _train_worker(rank, world, port, data, run):
     torch.set_num_threads(1)
     _env(rank, world, port)
-    from alexnet.training.trainer import TrainSettings, train
-    train(TrainSettings(data=data, out=run, preset="small", epochs=1, batch_size=16, lr=0.01, device="cpu",
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
+    train(TrainConfig(data=data, out=run, preset="small", epochs=1, batch_size=16, lr=0.01, device="cpu",
                         workers=0, progress=False, log=lambda line: None))
     torch.distributed.destroy_process_group()
 

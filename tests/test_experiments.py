@@ -11,21 +11,22 @@ from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
 from alexnet.evaluation.evaluate import evaluate_checkpoints
 from alexnet.runs.inference import predict_probabilities, topk_errors
-from alexnet.runs.trained import checkpoint_preprocessor
+from alexnet.runs.trained import checkpoint_test_views
 from alexnet.evaluation.predict import predict_files
 from alexnet.model import AlexNet
 from alexnet.presets import get_preset
 from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
 from alexnet.runs.trained import model_from_checkpoint
-from alexnet.training.resume import init_from as _init_from
-from alexnet.training.trainer import TrainSettings, train
+from alexnet.training.state import init_from as _init_from
+from alexnet.config import TrainConfig
+from alexnet.training.loop import train
 
 
 @pytest.fixture(scope="module")
 def two_runs(shapes_data, tmp_path_factory):
     """A one-epoch run, and a second checkpoint with perturbed weights (a different network)."""
     root = tmp_path_factory.mktemp("ensemble")
-    train(TrainSettings(data=shapes_data, out=root / "a", preset="small", epochs=1, batch_size=16, lr=0.01,
+    train(TrainConfig(data=shapes_data, out=root / "a", preset="small", epochs=1, batch_size=16, lr=0.01,
                         device="cpu", workers=0, progress=False, log=lambda line: None))
     ckpt = torch.load(root / "a" / "last.pt", weights_only=True)
     torch.manual_seed(5)
@@ -41,7 +42,7 @@ def test_ensemble_averages_softmax_outputs(two_runs, shapes_data):
     for run in (a, b):  # each network's ten-patch softmax, computed here one by one
         ckpt = load_checkpoint(run)
         p, labels = predict_probabilities(model_from_checkpoint(ckpt), dataset,
-                                          checkpoint_preprocessor(ckpt, dataset, torch.device("cpu")), "val", "10crop")
+                                          checkpoint_test_views(ckpt, dataset, torch.device("cpu")), "val", "10crop")
         probs.append(p)
     want = topk_errors((probs[0] + probs[1]) / 2, labels)
     got = evaluate_checkpoints([a, b], tta="10crop", device="cpu")
@@ -58,7 +59,7 @@ def test_predict_reads_files_like_prepare(two_runs, shapes_src, shapes_data):
     _, items = scan_split(shapes_src, "val", dataset.classes)
     ckpt = load_checkpoint(a)
     probs, _ = predict_probabilities(model_from_checkpoint(ckpt), dataset,
-                                     checkpoint_preprocessor(ckpt, dataset, torch.device("cpu")), "val", "10crop")
+                                     checkpoint_test_views(ckpt, dataset, torch.device("cpu")), "val", "10crop")
     for index in (0, 30, 99):
         path = str(items[index][0])
         [(got_path, top)] = predict_files(a, [path], tta="10crop", device="cpu", k=4)

@@ -12,7 +12,8 @@ from alexnet.errors import AlexNetError
 from alexnet.export.export import export_run
 from alexnet.runs.checkpoint import load_checkpoint
 from alexnet.runs.trained import model_from_checkpoint
-from alexnet.training.trainer import TrainSettings, train
+from alexnet.config import TrainConfig
+from alexnet.training.loop import train
 
 
 def _has(*names):
@@ -22,7 +23,7 @@ def _has(*names):
 @pytest.fixture(scope="module")
 def run(shapes_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "run"
-    train(TrainSettings(data=shapes_data, out=out, preset="small", epochs=1, batch_size=32, device="cpu",
+    train(TrainConfig(data=shapes_data, out=out, preset="small", epochs=1, batch_size=32, device="cpu",
                         workers=0, progress=False, log=lambda line: None))
     ckpt = load_checkpoint(out)
     return str(out), ckpt, model_from_checkpoint(ckpt).eval()
@@ -114,7 +115,7 @@ def test_tensorboard_logs_scalars_lr_and_kernels(shapes_data, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    train(TrainSettings(data=shapes_data, out=out, preset="small", epochs=1, batch_size=32, device="cpu",
+    train(TrainConfig(data=shapes_data, out=out, preset="small", epochs=1, batch_size=32, device="cpu",
                         workers=0, tensorboard=True, progress=False, log=lambda line: None))
     events = EventAccumulator(str(out / "tensorboard")).Reload()
     scalars = set(events.Tags()["scalars"])

@@ -9,11 +9,10 @@ from torch import nn
 
 from alexnet import build_model
 from alexnet.config import model_config_from_dict, to_dict
-from alexnet.data.augment import Preprocessor
+from alexnet.data.augment import Augmentation, EvalViews, colour_scales
 from alexnet.model.dropout import PaperDropout
 from alexnet.presets import PRESETS, get_preset
 from alexnet.training.schedule import LearningRateSchedule, build_optimizer
-from alexnet.training.trainer import colour_scales
 
 
 def test_paper_dropout_keeps_outputs_unscaled_and_halves_them_at_test_time():
@@ -120,7 +119,7 @@ def test_cuda_convnet_colour_step_matches_numpy():
     vals = np.array([0.05, 0.01, 0.002], np.float32)
     crops = rng.integers(0, 256, (2, 12, 12, 3), dtype=np.uint8)
     alphas = rng.normal(0, 0.1, (2, 3)).astype(np.float32)
-    pre = Preprocessor(mean, colour_scales(recipe, vals), vecs, 12, recipe.mean_crop, "cpu")
+    pre = Augmentation(mean, colour_scales(recipe, vals), vecs, 12, recipe.mean_crop, "cpu")
     got = pre.train_batch(torch.from_numpy(crops), torch.zeros(2, 2, dtype=torch.int64), torch.zeros(2, dtype=torch.bool),
                           torch.from_numpy(alphas), recipe.train_input_scale).numpy()
     for i in range(2):
@@ -128,7 +127,7 @@ def test_cuda_convnet_colour_step_matches_numpy():
         want = ((crops[i] - mean[2:14, 2:14].astype(np.float64) + shift) / 1.1).transpose(2, 0, 1)
         np.testing.assert_allclose(got[i], want, rtol=0, atol=2e-4)
     images = torch.from_numpy(rng.integers(0, 256, (1, 16, 16, 3), dtype=np.uint8))
-    view = next(pre.test_views(images, [(2, 2, False)])).numpy()[0]
+    view = next(EvalViews(mean, 12, recipe.mean_crop, "cpu")(images, [(2, 2, False)])).numpy()[0]
     np.testing.assert_allclose(view, (images[0, 2:14, 2:14].numpy() - mean[2:14, 2:14]).transpose(2, 0, 1), atol=1e-4)
 
 
@@ -148,7 +147,7 @@ def test_cuda_convnet_divides_crops_only_while_the_colour_noise_is_on(pipeline, 
     mean = rng.uniform(0, 255, (16, 16, 3)).astype(np.float32)
     vecs = np.linalg.qr(rng.normal(size=(3, 3)))[0].astype(np.float32)
     vals = np.array([0.05, 0.01, 0.002], np.float32)
-    pre = Preprocessor(mean, colour_scales(recipe, vals), vecs, 12, recipe.mean_crop, "cpu")
+    pre = Augmentation(mean, colour_scales(recipe, vals), vecs, 12, recipe.mean_crop, "cpu")
     batches = TrainBatches(tmp_path / "train.npy", labels, 6, 12, seed=4, pca_std=recipe.pca_std, flip=recipe.flip,
                            pipeline=pipeline, input_scale=recipe.train_input_scale)
     assert (colour_noise_std(recipe, 66), colour_noise_std(recipe, 67)) == (0.1, 0.0)

@@ -22,13 +22,14 @@ from alexnet.runs.inference import outputs
 from alexnet.runs.trained import load_trained
 from alexnet.drawing.neighbors import nearest
 from alexnet.figures.report import markdown_to_html, write_report
-from alexnet.training.trainer import TrainSettings, train
+from alexnet.config import TrainConfig
+from alexnet.training.loop import train
 
 
 @pytest.fixture(scope="module")
 def run(shapes_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("figures") / "run"
-    train(TrainSettings(data=shapes_data, out=out, preset="small", epochs=2, batch_size=16, lr=0.01,
+    train(TrainConfig(data=shapes_data, out=out, preset="small", epochs=2, batch_size=16, lr=0.01,
                         device="cpu", workers=0, progress=False, log=lambda line: None))
     return str(out)
 
@@ -113,7 +114,7 @@ def test_features_are_the_last_hidden_layer_of_the_centre_patch(run, shapes_data
     got = outputs(trained, "train", ids, features=True)
     # numpy on the same pixels: centre crop minus the run's mean image, NCHW, through the layers
     images = np.asarray(trained.dataset.images["train"][ids], np.float32)
-    s, c = trained.dataset.size, trained.pre.crop
+    s, c = trained.dataset.size, trained.views.crop
     o = (s - c) // 2
     x = images[:, o:o + c, o:o + c] - trained.ckpt["mean_image"].numpy()[o:o + c, o:o + c]
     with torch.no_grad():
@@ -260,17 +261,18 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
     assert len(np.unique(pixels.reshape(-1, 3)[::97], axis=0)) > 50  # pictures drawn, not a blank page
 
 
-def test_kernels_reference_is_the_runs_own_initial_network(run):
+def test_kernels_reference_is_the_runs_own_initial_network(run, tmp_path):
     from alexnet.figures.make import _conv1, _initial_network
-    from alexnet.presets import get_preset
-    from alexnet.training.trainer import _network
+    from alexnet.training.distributed import DistributedContext
+    from alexnet.training.plan import resolve
+    from alexnet.training.state import TrainState
 
     trained = load_trained(run, device="cpu")
-    preset = get_preset("small")
     state = torch.random.get_rng_state()
     rebuilt = _initial_network(trained)
     assert torch.equal(torch.random.get_rng_state(), state)      # the caller's random state is left alone
-    _, as_trained = _network(preset, preset.recipe, trained.dataset, seed=0)  # what `train` started from
+    config = TrainConfig(data=trained.dataset.root, out=tmp_path / "fresh", preset="small", device="cpu", seed=0)
+    as_trained = TrainState.start(resolve(config, DistributedContext())).model  # what `train` started from
     torch.testing.assert_close(_conv1(rebuilt).weight, _conv1(as_trained).weight, rtol=0, atol=0)
     assert not torch.equal(_conv1(rebuilt).weight, _conv1(trained.model).weight)  # training moved them
 

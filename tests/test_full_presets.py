@@ -6,14 +6,15 @@ import torch
 
 from alexnet.evaluation.evaluate import evaluate_checkpoint
 from alexnet.runs.checkpoint import load_checkpoint
-from alexnet.training.trainer import TrainSettings, train
+from alexnet.config import TrainConfig
+from alexnet.training.loop import train
 
 
 @pytest.mark.slow  # 45-65 s each on 2 cores; the presets' shapes and counts are checked in test_model.py
 @pytest.mark.parametrize("preset", ["paper", "cuda-convnet-2012"])
 def test_one_epoch_and_ten_patch_evaluation(preset, data256):
     run = data256.parent / f"run-{preset}"
-    result = train(TrainSettings(data=data256, out=run, preset=preset, epochs=1, batch_size=4,
+    result = train(TrainConfig(data=data256, out=run, preset=preset, epochs=1, batch_size=4,
                                  device="cpu", workers=0, progress=False, log=lambda _: None))
     assert result["epoch"] == 1 and np.isfinite(result["train_loss"])
     ckpt = load_checkpoint(run)

@@ -128,13 +128,13 @@ def _valid_checkpoint() -> dict:
 
 def _read_checkpoint_fully(tmp_path, ckpt: dict) -> None:
     """Load, rebuild the network and its test-time preprocessing: a result, or one clean line."""
-    from alexnet.runs.trained import file_preprocessor
+    from alexnet.runs.trained import file_test_views
     path = tmp_path / "fields.pt"
     save_checkpoint(path, ckpt)
     try:
         loaded = load_checkpoint(path)
         model_from_checkpoint(loaded)
-        file_preprocessor(loaded, torch.device("cpu"))
+        file_test_views(loaded, torch.device("cpu"))
     except AlexNetError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
 

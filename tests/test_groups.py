@@ -5,13 +5,15 @@ import pytest
 import torch
 
 from alexnet import build_model
-from alexnet.bench.train import fast_training
+from alexnet.bench.train import training_step
+from alexnet.config import TrainConfig
 from alexnet.presets import get_preset
 from alexnet.training.distributed import DistributedContext
 from alexnet.training.optim import PaperSGD
+from alexnet.training.plan import resolve
 from alexnet.training.schedule import LearningRateSchedule, build_optimizer, load_optimizer_state
-from alexnet.training.speed import SpeedSettings
-from alexnet.training.trainer import TrainSettings, start_run
+from alexnet.training.state import TrainState
+from alexnet.training.step import SpeedSettings
 
 PAPER_TENSORS = [f"features.conv{i}.{k}" for i in range(1, 6) for k in ("weight", "bias")] + \
                 [f"classifier.fc{i}.{k}" for i in range(6, 9) for k in ("weight", "bias")]
@@ -34,8 +36,8 @@ def _one_group_per_tensor(model, recipe):
 
 @pytest.mark.parametrize("preset,count", [("paper", 2), ("cuda-convnet-2012", 4)])
 def test_train_builds_a_handful_of_groups(preset, count, data256, tmp_path):
-    run, _ = start_run(TrainSettings(data=data256, out=tmp_path / "run", preset=preset, device="cpu"),
-                       DistributedContext())
+    plan = resolve(TrainConfig(data=data256, out=tmp_path / "run", preset=preset, device="cpu"), DistributedContext())
+    run = TrainState.start(plan)
     groups = _groups(run.optimizer)
     assert len(groups) == count
     assert sorted(n for names, *_ in groups for n in names) == sorted(PAPER_TENSORS)  # each tensor once
@@ -44,7 +46,7 @@ def test_train_builds_a_handful_of_groups(preset, count, data256, tmp_path):
     if preset == "cuda-convnet-2012":  # biases (conv1's too): twice the rate, no decay; weights: decay
         assert {(mult, decay) for _, mult, decay, _ in groups} == {(1.0, 5e-4), (2.0, 0.0)}
     # `bench train` times this very optimizer: the same groups, built the same way
-    bench = fast_training(build_model(preset, 2), torch.device("cpu"), SpeedSettings(), run.recipe)
+    bench = training_step(build_model(preset, 2), torch.device("cpu"), SpeedSettings(), plan.recipe, 2)
     assert _groups(bench.optimizer) == groups
 
 

@@ -56,7 +56,7 @@ def test_split_steps_equal_grouped_steps_in_float64():
     from alexnet.presets import get_preset
     from alexnet.training.model_parallel import velocities
     from alexnet.training.schedule import LearningRateSchedule, build_optimizer
-    from alexnet.training.speed import SpeedSettings, grad_scaler, train_step
+    from alexnet.training.step import SpeedSettings, grad_scaler, train_step
 
     recipe = get_preset("cuda-convnet-2012").recipe
     torch.manual_seed(0)
@@ -86,10 +86,11 @@ def test_training_split_over_two_devices_equals_one_device(shapes_data, tmp_path
     """`train --model-parallel cpu,cpu` (two CPU "devices") against the one-device network, end to end
     (augmentation, dropout, validation, checkpoint): the same weights, velocities and metrics, and a
     checkpoint in the grouped network's layout, so a split run resumes on one device and back."""
-    from alexnet.training.trainer import TrainSettings, train
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
 
     def settings(out, **kw):  # batch 128: 5 steps an epoch, within float32's agreement (see above)
-        return TrainSettings(data=shapes_data, out=out, preset="small", workers=0, progress=False,
+        return TrainConfig(data=shapes_data, out=out, preset="small", workers=0, progress=False,
                              log=lambda line: None, batch_size=128, lr=0.005, seed=2, **kw)
 
     train(settings(tmp_path / "one", epochs=2))
@@ -141,16 +142,17 @@ def test_the_schedules_layer_rules_reach_the_split_network():
 
 def test_model_parallel_refusals(shapes_data, tmp_path):
     from alexnet.errors import AlexNetError, UsageError
-    from alexnet.training.trainer import TrainSettings, train
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
 
     with pytest.raises(UsageError, match="--model-parallel takes two devices"):
-        TrainSettings(data=shapes_data, out=tmp_path / "a", model_parallel=("cpu",))
+        TrainConfig(data=shapes_data, out=tmp_path / "a", model_parallel=("cpu",))
     with pytest.raises(AlexNetError, match="--model-parallel: only the paper's layout"):
-        train(TrainSettings(data=shapes_data, out=tmp_path / "b", preset="small", config=_torchvision_layout(tmp_path),
+        train(TrainConfig(data=shapes_data, out=tmp_path / "b", config=_torchvision_layout(tmp_path),
                             model_parallel=("cpu", "cpu"), progress=False, log=lambda line: None))
     assert not (tmp_path / "b" / "last.pt").exists()
     with pytest.raises(AlexNetError, match="--device cuda and --model-parallel cpu,cpu"):
-        train(TrainSettings(data=shapes_data, out=tmp_path / "c", device="cuda", model_parallel=("cpu", "cpu"),
+        train(TrainConfig(data=shapes_data, out=tmp_path / "c", device="cuda", model_parallel=("cpu", "cpu"),
                             progress=False, log=lambda line: None))
 
 

@@ -58,9 +58,10 @@ def test_the_epochs_last_bar_line_shows_its_mean_loss(shapes_data, tmp_path, cap
     metrics.csv records (a 19-step epoch would otherwise show the loss of its first step)."""
     import csv
 
-    from alexnet.training.trainer import TrainSettings, train
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
     run = tmp_path / "run"
-    train(TrainSettings(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+    train(TrainConfig(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
                         progress=True, log=lambda line: None))
     err = capsys.readouterr().err
     last = [line for line in err.replace("\r", "\n").splitlines() if "mean loss" in line][-1]

@@ -17,12 +17,14 @@ import time
 import pytest
 import torch
 
-import alexnet.training.epoch as epoch_module
-import alexnet.training.trainer as trainer_module
+import alexnet.data.augment as augment_module
+import alexnet.training.loop as loop_module
+import alexnet.training.step as step_module
 from alexnet.errors import AlexNetError
 from alexnet.runs.checkpoint import LAST, load_checkpoint
 from alexnet.interrupt import EXIT_INTERRUPTED
-from alexnet.training.trainer import TrainSettings, train
+from alexnet.config import TrainConfig
+from alexnet.training.loop import train
 
 STEPS_PER_EPOCH = 10  # 160 training images of the `tiny` fixture, batch 16; checkpoints every 3 steps
 
@@ -31,10 +33,10 @@ class Killed(BaseException):
     """Stands for SIGKILL: not an Exception, so no handler in the trainer turns it into a save."""
 
 
-def settings(data, out, **extra) -> TrainSettings:
+def settings(data, out, **extra) -> TrainConfig:
     base = dict(data=data, out=out, preset="small", epochs=2, batch_size=16, lr=0.01, seed=3, device="cpu",
                 workers=0, checkpoint_every=3, auto_resume=True, progress=False, log=lambda line: None)
-    return TrainSettings(**{**base, **extra})
+    return TrainConfig(**{**base, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ SLOW = pytest.mark.slow
                                           pytest.param(4, 0, marks=SLOW), (8, 0), pytest.param(10, 0, marks=SLOW),
                                           (11, 0), pytest.param(17, 0, marks=SLOW), pytest.param(8, 2, marks=SLOW)])
 def test_killed_at_a_step_resumes_bit_identical(tiny, tmp_path, monkeypatch, reference, step, workers):
-    real, calls = epoch_module.train_step, [0]
+    real, calls = step_module.train_step, [0]
 
     def dying_step(*args, **kwargs):
         calls[0] += 1
@@ -84,7 +86,7 @@ def test_killed_at_a_step_resumes_bit_identical(tiny, tmp_path, monkeypatch, ref
             raise Killed
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(epoch_module, "train_step", dying_step)
+    monkeypatch.setattr(step_module, "train_step", dying_step)
     with pytest.raises(Killed):
         train(settings(tiny, tmp_path / "run", workers=workers))
     monkeypatch.undo()
@@ -141,7 +143,7 @@ def test_full_disk_during_a_checkpoint_keeps_the_last_good_one(tiny, tmp_path, m
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    real = trainer_module.Preprocessor.train_batch
+    real = augment_module.Augmentation.train_batch
     calls = [0]
 
     def poisoned(self, *args):
@@ -149,7 +151,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
         x = real(self, *args)
         return x * float("nan") if calls[0] == 6 else x
 
-    monkeypatch.setattr(trainer_module.Preprocessor, "train_batch", poisoned)
+    monkeypatch.setattr(augment_module.Augmentation, "train_batch", poisoned)
     with pytest.raises(AlexNetError, match="training diverged in epoch 1 .* the last good checkpoint .* is kept"):
         train(settings(tiny, run))
     kept = load_checkpoint(run)
@@ -157,7 +159,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
 
 
 def test_skip_bad_batches_counts_and_goes_on(tiny, tmp_path, monkeypatch):
-    real = trainer_module.Preprocessor.train_batch
+    real = augment_module.Augmentation.train_batch
     calls, lines = [0], []
 
     def poisoned(self, *args):
@@ -165,7 +167,7 @@ def test_skip_bad_batches_counts_and_goes_on(tiny, tmp_path, monkeypatch):
         x = real(self, *args)
         return x * float("nan") if calls[0] in (6, 15) else x
 
-    monkeypatch.setattr(trainer_module.Preprocessor, "train_batch", poisoned)
+    monkeypatch.setattr(augment_module.Augmentation, "train_batch", poisoned)
     result = train(settings(tiny, tmp_path / "run", skip_bad_batches=True, log=lines.append))
     history = load_checkpoint(tmp_path / "run")["history"]
     assert [row["skipped_batches"] for row in history] == [1, 1]
@@ -266,7 +268,7 @@ def test_handlers_are_installed_only_while_training(tiny, tmp_path, monkeypatch)
         seen.append(signal.getsignal(signal.SIGTERM))
         raise Killed  # no need to train: only the handler in place during the epoch matters
 
-    monkeypatch.setattr(trainer_module, "_train_one_epoch", spy)
+    monkeypatch.setattr(loop_module, "train_one_epoch", spy)
     with pytest.raises(Killed):
         train(settings(tiny, tmp_path / "run", epochs=1, checkpoint_every=None))
     assert seen and getattr(seen[0], "__self__", None).__class__.__name__ == "StopRequest"

@@ -92,7 +92,7 @@ def test_state_at_the_epoch_limit_matches_an_uninterrupted_run():
 def test_large_batch_linear_scaling_and_warmup_by_hand():
     """Goyal et al.'s rule (not the paper's): batch 512 = 4 x 128, so lr 0.04, reached over 5 epochs
     from 0.01 linearly in steps; without --lr-scaling nothing changes."""
-    from alexnet.training.trainer import large_batch
+    from alexnet.training.schedule import large_batch
 
     paper = get_preset("paper").recipe
     big = large_batch(replace(paper, batch_size=512), 128, "linear", None)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from alexnet import build_model
 from alexnet.errors import AlexNetError
 from alexnet.training.optim import PaperSGD
-from alexnet.training.speed import SpeedSettings, grad_scaler, resolve_speed, train_step
+from alexnet.training.step import SpeedSettings, grad_scaler, resolve_speed, train_step
 
 CPU = torch.device("cpu")
 

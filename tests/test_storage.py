@@ -155,13 +155,13 @@ def test_a_store_goes_to_loader_workers_without_open_files(both):
 def test_float_work_in_loader_workers_equals_the_training_process(both):
     """On the CPU with workers, the workers build the network's input; it must be what the training
     process computes from the same crops (bit for bit), for either storage, through shared memory."""
-    from alexnet.data.augment import Preprocessor
+    from alexnet.data.augment import Augmentation
     from alexnet.data.loader import make_loader
     for ds in both:
-        pre = Preprocessor(ds.mean_image, ds.eigenvalues, ds.eigenvectors, 28, "aligned", "cpu")
+        pre = Augmentation(ds.mean_image, ds.eigenvalues, ds.eigenvectors, 28, "aligned", "cpu")
         plain = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=2, pca_std=0.1)
         in_workers = TrainBatches(ds.images["train"], ds.labels["train"], 4, 28, seed=2, pca_std=0.1,
-                                  preprocessor=pre)
+                                  augmentation=pre)
         plain.set_epoch(1), in_workers.set_epoch(1)
         for b, batch in enumerate(make_loader(in_workers, 2, torch.device("cpu"))):
             want = plain[plain.key(b)]
@@ -187,7 +187,7 @@ def test_every_pipeline_gives_the_same_network_input(both):
     """host (crops cut in the loader), device (whole stored images cut on the device) and nvjpeg (JPEG bytes
     decoded on the device: here a stand-in decoder, the CPU's, on the same bytes) give the same input bit
     for bit, through worker processes too; only the bytes each batch carries differ."""
-    from alexnet.data.augment import Preprocessor
+    from alexnet.data.augment import Augmentation
     from alexnet.data.device_decode import split_encoded
     from alexnet.data.loader import make_loader, network_input
 
@@ -195,7 +195,7 @@ def test_every_pipeline_gives_the_same_network_input(both):
         return torch.stack([torch.from_numpy(decode_jpeg(p.numpy())) for p in split_encoded(encoded, lengths)])
 
     for ds in both:
-        pre = Preprocessor(ds.mean_image, ds.eigenvalues, ds.eigenvectors, 28, "aligned", "cpu")
+        pre = Augmentation(ds.mean_image, ds.eigenvalues, ds.eigenvectors, 28, "aligned", "cpu")
         names = ("host", "device", "nvjpeg") if ds.manifest["storage"] == "jpeg" else ("host", "device")
         inputs = {}
         for name in names:
@@ -265,11 +265,11 @@ def test_torchvision_decoder_reads_the_stored_jpegs(both):
 def test_the_feed_hands_over_the_same_batches_ahead_or_not(both):
     """`InputFeed`: (batch, input, labels) for each batch; with `ahead` on CUDA (the GPU checks run this) the
     next batch is prepared on a side stream, and what the steps receive must not change."""
-    from alexnet.data.augment import Preprocessor
+    from alexnet.data.augment import Augmentation
     from alexnet.data.loader import InputFeed, make_loader
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     raw, _ = both
-    pre = Preprocessor(raw.mean_image, raw.eigenvalues, raw.eigenvectors, 28, "aligned", device)
+    pre = Augmentation(raw.mean_image, raw.eigenvalues, raw.eigenvectors, 28, "aligned", device)
     batches = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=4, pca_std=0.1, pipeline="device")
     batches.set_epoch(1)
     loader = make_loader(batches, 0, device)

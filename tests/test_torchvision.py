@@ -183,7 +183,8 @@ def test_converted_run_evaluates_with_ten_patches_and_predicts(converted, tv_dat
 def test_converted_weights_fine_tune_to_a_new_class_count(converted, tv_data, tmp_path, narrow_preset):
     """torchvision weights -> `train --preset torchvision --init-from`: features copied, a new fc8."""
     run, state = converted
-    from alexnet.training.trainer import TrainSettings, train
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
     # Two of the three classes: another class count, so the output layer starts afresh.
     src = tv_data[1]
     two = tmp_path / "two"
@@ -194,7 +195,7 @@ def test_converted_weights_fine_tune_to_a_new_class_count(converted, tv_data, tm
                 (two / split / c / f.name).write_bytes(f.read_bytes())
     prepare_dataset(two, tmp_path / "data2", size=72, workers=0, progress=False)
     lines = []
-    train(TrainSettings(data=tmp_path / "data2", out=tmp_path / "ft", preset="torchvision", epochs=1, batch_size=12,
+    train(TrainConfig(data=tmp_path / "data2", out=tmp_path / "ft", preset="torchvision", epochs=1, batch_size=12,
                         lr=1e-4, device="cpu", workers=0, progress=False, init_from=str(run), log=lines.append))
     assert any("new output layer for 2 classes" in line for line in lines)
     tuned = load_checkpoint(tmp_path / "ft")

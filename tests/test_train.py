@@ -10,13 +10,14 @@ from alexnet.errors import AlexNetError
 from alexnet.evaluation.evaluate import evaluate_checkpoint
 from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
 from alexnet.runs.writer import METRICS_COLUMNS
-from alexnet.training.trainer import TrainSettings, train
+from alexnet.config import TrainConfig
+from alexnet.training.loop import train
 
 
 def settings(data, out, **kw):
     kw.setdefault("batch_size", 16)  # more steps per epoch on a small dataset
     kw.setdefault("lr", 0.005)  # the small preset's rate; 0.01 oscillates on this data (measured)
-    return TrainSettings(data=data, out=out, preset="small", device="cpu", workers=0, progress=False,
+    return TrainConfig(data=data, out=out, preset="small", device="cpu", workers=0, progress=False,
                          log=lambda line: None, **kw)
 
 
@@ -95,7 +96,7 @@ def test_resume_ends_with_identical_weights(shapes_data, tmp_path):
 def test_resume_refuses_other_preset_or_classes(short_run, shapes_src, tmp_path):
     run, _ = short_run
     with pytest.raises(AlexNetError, match="from preset 'small', not 'paper'"):
-        train(TrainSettings(data=load_checkpoint(run)["data"], out=run, preset="paper", device="cpu",
+        train(TrainConfig(data=load_checkpoint(run)["data"], out=run, preset="paper", device="cpu",
                             resume=True, progress=False, log=lambda _: None))
     from alexnet.data.prepare import prepare_dataset
     from alexnet.data.synthetic import make_shapes_dataset
@@ -118,7 +119,7 @@ def test_run_folder_rules(shapes_data, short_run, tmp_path):
     with pytest.raises(AlexNetError, match="--epochs must be at least 1"):
         train(settings(shapes_data, tmp_path / "r", epochs=0))
     with pytest.raises(AlexNetError, match="unknown preset"):
-        train(TrainSettings(data=shapes_data, out=tmp_path / "r2", preset="nope", device="cpu"))
+        train(TrainConfig(data=shapes_data, out=tmp_path / "r2", preset="nope", device="cpu"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(AlexNetError, match="no manifest.json"):
         train(settings(tmp_path / "empty", tmp_path / "r3"))

@@ -2,7 +2,7 @@
 
 Ours: what `alexnet train` runs, with each input pipeline asked for (`--pipelines`, as `train
 --pipeline`). host: `TrainBatches` reads the stored pixels (raw arrays or JPEG shards, decoded in the
-loader's workers), takes random crops and reflections, and `Preprocessor.train_batch` applies the mean
+loader's workers), takes random crops and reflections, and `Augmentation.train_batch` applies the mean
 image, PCA colour noise, float and layout: in the workers on the CPU, on the device on CUDA. device: the
 workers gather whole stored images and all the rest runs on the device. nvjpeg: the workers gather JPEG
 bytes and the GPU decodes them. Several prepared datasets (e.g. the same images with raw and with JPEG
@@ -21,26 +21,27 @@ GPU sees during a real epoch, and the seconds one ILSVRC-2012 epoch (1,281,167 i
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.augment import Preprocessor, crop_size_for
-from ..data.loader import InputFeed, TrainBatches, make_loader, pipeline_problem
+from ..data.augment import crop_size_for
+from ..data.loader import pipeline_problem
+from ..data.pipeline import TrainingInput
 from ..data.stores import DECODER, JPEG_QUALITY, JpegStore
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
-from ..model import build_model
+from ..model import build_model, mean_image_for
 from ..presets import get_preset
-from ..training.speed import resolve_speed
-from .train import fast_training, time_steps
+from ..training.step import resolve_speed
+from .train import time_steps, training_step
 
 
 class _ReferenceJpegDataset(Dataset):
@@ -104,83 +105,60 @@ def _images_per_second(batches, consume, warmup: int, sync: torch.device | None 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 
 
-class _Pipeline(NamedTuple):
-    """What `alexnet train` builds to feed its steps: the batches and the feed that turns them into input."""
-    name: str
-    batches: TrainBatches
-    feed: InputFeed
+def _input(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device, pipeline: str,
+           preset: str, in_workers: bool | None = None) -> TrainingInput:
+    """The trainer's own input (`data.pipeline.TrainingInput`) over the first n training images, with the
+    recipe of `preset` (crop fraction, mean crop, colour noise)."""
+    model, recipe = get_preset(preset).model, get_preset(preset).recipe
+    crop = crop_size_for(dataset.size, recipe.crop_fraction)
+    return TrainingInput(dataset, recipe, mean_image_for(model, dataset.mean_image), crop, 0, dev, pipeline, workers,
+                         batch_size, images=n, float_work_in_workers=in_workers)
 
 
-def _pipeline(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
-              name: str = "host") -> _Pipeline:
-    """The trainer's input path over the first n training images (float work in the loader's workers on the
-    CPU with the host pipeline and workers, as in `training.trainer.prepare_inputs`)."""
-    crop = crop_size_for(dataset.size, 7 / 8)
-    pre = Preprocessor(dataset.mean_image, dataset.eigenvalues, dataset.eigenvectors, crop, "aligned", dev)
-    batches = TrainBatches(dataset.images["train"], dataset.labels["train"][:n], batch_size, crop, seed=0,
-                           pca_std=0.1, preprocessor=pre if dev.type == "cpu" and workers else None, pipeline=name)
-    return _Pipeline(name, batches, InputFeed.for_pipeline(pre, name))
-
-
-def _end_to_end(pipe: _Pipeline, preset: str, num_classes: int, workers: int, dev: torch.device,
+def _end_to_end(inputs: TrainingInput, name: str, preset: str, num_classes: int, dev: torch.device,
                 timed_batches: int, log=print) -> tuple[float, float]:
     """Images per second of loader + float work + training steps of `preset`, over `timed_batches`
     batches after the model is compiled and warmed on a synthetic batch (so compilation is not timed
     and the loader's prefetch queue does not fill while the model compiles); and of the same step alone
     on that synthetic batch, timed just before, for the overlap."""
-    batches = pipe.batches
     speed = resolve_speed(dev)
-    learner = fast_training(build_model(preset, num_classes), dev, speed, get_preset(preset).recipe)
-    x = torch.randn(batches.batch_size, 3, batches.crop_size, batches.crop_size, device=dev)
-    y = torch.randint(0, num_classes, (batches.batch_size,), device=dev)
+    step = training_step(build_model(preset, num_classes), dev, speed, get_preset(preset).recipe, num_classes)
+    batch, crop = inputs.batches.batch_size, inputs.batches.crop_size
+    x = torch.randn(batch, 3, crop, crop, device=dev)
+    y = torch.randint(0, num_classes, (batch,), device=dev)
     steps_alone = max(1, min(timed_batches, 200))
-    step_rate = steps_alone * len(y) / time_steps(lambda: learner.step(x, y, 1 / len(y), None), 3, steps_alone, dev)
-    log(f"  end to end ({pipe.name} pipeline): {preset} network ({speed.describe()}) warmed, its step alone "
+    step_rate = steps_alone * len(y) / time_steps(lambda: step(x, y, 1 / len(y)), 3, steps_alone, dev)
+    log(f"  end to end ({name} pipeline): {preset} network ({speed.describe()}) warmed, its step alone "
         f"{step_rate:.0f} images/s; timing {timed_batches} batches ...")
 
-    loader = make_loader(batches, workers, dev)  # one set of workers for all epochs, as in training
-
-    def epochs():
-        epoch = 1
-        while True:
-            batches.set_epoch(epoch)
-            yield from loader
-            epoch += 1
-
-    def consume(item):
-        _, x, labels = item
-        learner.step(x, labels, 1 / len(labels), None)
+    def consume(batch):
+        x, labels = batch
+        step(x, labels, 1 / len(labels))
         return x.shape[0]
 
     warmup = 5
-    stream = epochs()
-    limited = (next(stream) for _ in range(warmup + timed_batches))
-
-    rate, _ = _images_per_second(pipe.feed(limited), consume, warmup, sync=dev)
-    stream.close()  # the workers stop when `loader` goes out of scope
+    epochs = (batch for epoch in itertools.count(1) for batch in inputs.epoch(epoch))  # one set of workers
+    limited = itertools.islice(epochs, warmup + timed_batches)
+    rate, _ = _images_per_second(limited, consume, warmup, sync=dev)
+    epochs.close()
     return rate, step_rate
 
 
-def _ours(pipe: _Pipeline, workers: int, dev: torch.device, warmup: int) -> float:
+def _ours(inputs: TrainingInput, dev: torch.device, warmup: int) -> float:
     """The trainer's input path alone: stored bytes -> the network's input on the device."""
-    pipe.batches.set_epoch(1)
-
-    def consume(item):
-        x = item[1]
+    def consume(batch):
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        return x.shape[0]
+        return batch[0].shape[0]
 
-    return _images_per_second(pipe.feed(make_loader(pipe.batches, workers, dev)), consume, warmup)[0]
+    return _images_per_second(inputs.epoch(1), consume, warmup)[0]
 
 
-def _workers_alone(dataset: PreparedDataset, n: int, batch_size: int, workers: int, warmup: int) -> float:
+def _workers_alone(inputs: TrainingInput, workers: int, warmup: int) -> float:
     """The host pipeline's workers as they run for a GPU: stored bytes -> cropped, reflected uint8 batches
     (the float work is the device's), on this machine's cores. What a GPU machine's CPUs must sustain."""
-    crop = crop_size_for(dataset.size, 7 / 8)
-    batches = TrainBatches(dataset.images["train"], dataset.labels["train"][:n], batch_size, crop, seed=0, pca_std=0.1)
-    batches.set_epoch(1)
-    return _images_per_second(make_loader(batches, workers, torch.device("cpu")), lambda b: len(b.labels), warmup)[0]
+    inputs.batches.set_epoch(1)
+    return _images_per_second(inputs.loader, lambda b: len(b.labels), warmup)[0]
 
 
 def _reference(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
@@ -214,37 +192,19 @@ def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128,
                pipelines: list[str] | tuple[str, ...] = ("host",), log=print) -> dict:
     """Ours on each dataset given (e.g. one prepared with raw and one with JPEG storage) with each input
     pipeline, and the reference on the first one's images, in one run; with `train_preset`, the first
-    dataset also end to end with each pipeline."""
+    dataset also end to end with each pipeline. The input follows the recipe of `train_preset` (or paper)."""
     datasets = [PreparedDataset(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     dev = resolve_device(device)
-    first = datasets[0]
+    first, preset = datasets[0], train_preset or "paper"
     n = min([images] + [len(d.labels["train"]) for d in datasets])
     warmup = 2
     if n < batch_size * (warmup + 2):
         batch_size = max(1, n // (warmup + 2))
-    log(f"bench data: {n} images of {first.size}x{first.size}, crops {crop_size_for(first.size, 7 / 8)}, "
-        f"batch {batch_size}, {workers} worker(s), float work on {dev}"
-        + (" (in the workers with the host pipeline)" if dev.type == "cpu" and workers else ""))
-    runs = []
-    for dataset in datasets:
-        storage = dataset.manifest.get("storage", "raw")
-        for name in pipelines:
-            why_not = _usable(dataset, name, dev)
-            if why_not:
-                log(f"  ours ({storage} storage, {name} pipeline): not run ({why_not})")
-                continue
-            rate = _ours(_pipeline(dataset, n, batch_size, workers, dev, name), workers, dev, warmup)
-            decoder = {"decoder": DECODER.split(" (")[0]} if storage == "jpeg" and name != "nvjpeg" else {}
-            runs.append({"data": str(dataset.root), "storage": storage, "pipeline": name, "images_per_second": rate,
-                         **decoder})
-            log(f"  ours ({storage} storage, {name} pipeline, {dataset.root.name}): {rate:9.0f} images/s"
-                + (f"  (JPEG decoder: {DECODER})" if decoder else ""))
-            if name == "host" and dev.type == "cpu" and workers:  # what a GPU machine's workers do, timed here
-                rate = _workers_alone(dataset, n, batch_size, workers, warmup)
-                runs.append({"data": str(dataset.root), "storage": storage, "pipeline": "host (uint8, as for a GPU)",
-                             "images_per_second": rate, "per_worker": rate / workers, **decoder})
-                log(f"  ours ({storage} storage, host pipeline's workers as for a GPU: uint8 crops): {rate:9.0f} "
-                    f"images/s, {rate / workers:.0f} per worker")
+    crop = crop_size_for(first.size, get_preset(preset).recipe.crop_fraction)
+    log(f"bench data: {n} images of {first.size}x{first.size}, crops {crop}, batch {batch_size}, {workers} worker(s), "
+        f"float work on {dev}" + (" (in the workers with the host pipeline)" if dev.type == "cpu" and workers else ""))
+    runs = [run for dataset in datasets for run in _loader_runs(dataset, n, batch_size, workers, dev, pipelines,
+                                                                preset, warmup, log)]
     if not runs:
         raise AlexNetError("bench data: no pipeline could run on these datasets and this device")
     baseline = _reference(first, n, batch_size, workers, dev, warmup, log)
@@ -253,33 +213,65 @@ def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128,
         run["speedup"] = run["images_per_second"] / baseline if baseline > 0 else float("inf")
         log(f"  speed-up, {run['storage']} storage, {run['pipeline']} pipeline: {run['speedup']:.1f}x")
     result = {**runs[0], "runs": runs, "baseline_images_per_second": baseline, "workers": workers,
-              "batch_size": batch_size, "images": n, "size": first.size, "crop": crop_size_for(first.size, 7 / 8),
-              "device": str(dev)}
+              "batch_size": batch_size, "images": n, "size": first.size, "crop": crop, "device": str(dev)}
     if train_preset:
-        result.update(train_preset=train_preset, end_to_end=[])
-        # Whole batches only: a smaller last batch would make torch.compile compile once more, inside
-        # the timed window (a real run pays that once per run, not per epoch).
-        whole = len(first.labels["train"]) // batch_size * batch_size
-        for name in (p for p in pipelines if not _usable(first, p, dev)):
-            rate, step_rate = _end_to_end(_pipeline(first, whole, batch_size, workers, dev, name), train_preset,
-                                          first.num_classes, workers, dev, timed_batches, log)
-            epoch_seconds = IMAGENET_TRAIN_IMAGES / rate if rate > 0 else float("inf")
-            loader_rate = next((r["images_per_second"] for r in runs
-                                if r["data"] == str(first.root) and r["pipeline"] == name), None)
-            # overlap: end to end against the slower of its two parts; 1.0 = the two hide each other fully
-            slower = min(step_rate, loader_rate) if loader_rate else step_rate
-            overlap = rate / slower if slower > 0 else 0.0
-            result["end_to_end"].append({"pipeline": name, "images_per_second": rate, "step_images_per_second": step_rate,
-                                         "loader_images_per_second": loader_rate, "overlap": overlap,
-                                         "imagenet_epoch_seconds": epoch_seconds})
-            log(f"  end to end ({name} pipeline, loader + {train_preset} training): {rate:9.0f} images/s, "
-                f"{overlap:.2f} of the slower part (step alone {step_rate:.0f}, loader alone "
-                f"{f'{loader_rate:.0f}' if loader_rate else 'not timed'}); one ILSVRC-2012 epoch "
-                f"({IMAGENET_TRAIN_IMAGES:,} images) would take {epoch_seconds:.0f} s")
+        result.update(train_preset=train_preset,
+                      end_to_end=_end_to_end_runs(first, batch_size, workers, dev, pipelines, train_preset,
+                                                  timed_batches, runs, log))
         best = max(result["end_to_end"], key=lambda r: r["images_per_second"])
         result.update(train_images_per_second=best["images_per_second"],
                       imagenet_epoch_seconds=best["imagenet_epoch_seconds"])
     return result
+
+
+def _loader_runs(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
+                 pipelines, preset: str, warmup: int, log) -> list[dict]:
+    """Ours alone on one dataset with each pipeline (and, on the CPU, the host workers as for a GPU)."""
+    runs, storage = [], dataset.manifest.get("storage", "raw")
+    for name in pipelines:
+        why_not = _usable(dataset, name, dev)
+        if why_not:
+            log(f"  ours ({storage} storage, {name} pipeline): not run ({why_not})")
+            continue
+        rate = _ours(_input(dataset, n, batch_size, workers, dev, name, preset), dev, warmup)
+        decoder = {"decoder": DECODER.split(" (")[0]} if storage == "jpeg" and name != "nvjpeg" else {}
+        runs.append({"data": str(dataset.root), "storage": storage, "pipeline": name, "images_per_second": rate,
+                     **decoder})
+        log(f"  ours ({storage} storage, {name} pipeline, {dataset.root.name}): {rate:9.0f} images/s"
+            + (f"  (JPEG decoder: {DECODER})" if decoder else ""))
+        if name == "host" and dev.type == "cpu" and workers:  # what a GPU machine's workers do, timed here
+            inputs = _input(dataset, n, batch_size, workers, dev, name, preset, in_workers=False)
+            rate = _workers_alone(inputs, workers, warmup)
+            runs.append({"data": str(dataset.root), "storage": storage, "pipeline": "host (uint8, as for a GPU)",
+                         "images_per_second": rate, "per_worker": rate / workers, **decoder})
+            log(f"  ours ({storage} storage, host pipeline's workers as for a GPU: uint8 crops): {rate:9.0f} "
+                f"images/s, {rate / workers:.0f} per worker")
+    return runs
+
+
+def _end_to_end_runs(first: PreparedDataset, batch_size: int, workers: int, dev: torch.device, pipelines,
+                     preset: str, timed_batches: int, runs: list[dict], log) -> list[dict]:
+    results = []
+    # Whole batches only: a smaller last batch would make torch.compile compile once more, inside
+    # the timed window (a real run pays that once per run, not per epoch).
+    whole = len(first.labels["train"]) // batch_size * batch_size
+    for name in (p for p in pipelines if not _usable(first, p, dev)):
+        inputs = _input(first, whole, batch_size, workers, dev, name, preset)
+        rate, step_rate = _end_to_end(inputs, name, preset, first.num_classes, dev, timed_batches, log)
+        epoch_seconds = IMAGENET_TRAIN_IMAGES / rate if rate > 0 else float("inf")
+        loader_rate = next((r["images_per_second"] for r in runs
+                            if r["data"] == str(first.root) and r["pipeline"] == name), None)
+        # overlap: end to end against the slower of its two parts; 1.0 = the two hide each other fully
+        slower = min(step_rate, loader_rate) if loader_rate else step_rate
+        overlap = rate / slower if slower > 0 else 0.0
+        results.append({"pipeline": name, "images_per_second": rate, "step_images_per_second": step_rate,
+                        "loader_images_per_second": loader_rate, "overlap": overlap,
+                        "imagenet_epoch_seconds": epoch_seconds})
+        log(f"  end to end ({name} pipeline, loader + {preset} training): {rate:9.0f} images/s, "
+            f"{overlap:.2f} of the slower part (step alone {step_rate:.0f}, loader alone "
+            f"{f'{loader_rate:.0f}' if loader_rate else 'not timed'}); one ILSVRC-2012 epoch "
+            f"({IMAGENET_TRAIN_IMAGES:,} images) would take {epoch_seconds:.0f} s")
+    return results
 
 
 def record_line(result: dict) -> str:

@@ -2,10 +2,9 @@
 
 Both train the same architecture on the same synthetic batches (resident on the device, so the input
 pipeline is out of the picture; `alexnet bench data` measures that):
-- ours: exactly the step `alexnet train` runs (`fast_training`): the preset's optimizer as training
-  builds it (`build_optimizer`: PaperSGD over a handful of parameter groups), `prepare_for_speed` and
-  `Learner.step` with the device's defaults (CUDA: bf16 autocast, channels-last, torch.compile, cuDNN
-  autotuning; CPU: fp32), this project's LRN;
+- ours: exactly the step `alexnet train` runs (`training_step`): the network's `TrainState` (PaperSGD
+  over the recipe's parameter groups, the gradient scaler) and its `SGDStep` with the device's defaults
+  (CUDA: bf16 autocast, channels-last, torch.compile, cuDNN autotuning; CPU: fp32), this project's LRN;
 - the reference a user would otherwise write: the same layers in eager fp32, NCHW, with
   `torch.nn.LocalResponseNorm` (alpha scaled by n to mean the same thing; one window over all maps,
   as it has no columns) and `torch.optim.SGD`.
@@ -25,9 +24,9 @@ from ..device import resolve_device
 from ..model import build_model
 from ..model.lrn import LocalResponseNorm
 from ..presets import get_preset
-from ..training.epoch import Learner
 from ..training.schedule import build_optimizer
-from ..training.speed import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed
+from ..training.state import TrainState
+from ..training.step import SGDStep, SpeedSettings, resolve_speed
 
 # Dense peak FLOP/s by device-name fragment and precision (vendor datasheets), for utilisation.
 PEAK_FLOPS = {
@@ -81,20 +80,17 @@ def time_steps(step, warmup: int, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def fast_training(model: nn.Module, dev: torch.device, speed: SpeedSettings, recipe: Recipe) -> Learner:
-    """The training step of `alexnet train` for `model`, built in the same order as the trainer builds
-    it: on the device, the recipe's optimizer groups, then the fast path. Both benchmarks time this."""
-    model.to(dev)
-    optimizer = build_optimizer(model, recipe)
-    runner = prepare_for_speed(model, dev, speed)
-    runner.train()
-    return Learner(runner, optimizer, grad_scaler(dev, speed), speed, dev)
+def training_step(model: nn.Module, dev: torch.device, speed: SpeedSettings, recipe: Recipe,
+                  classes: int) -> SGDStep:
+    """The step `alexnet train` runs for `model`: its TrainState on the device (the recipe's optimizer groups,
+    the scaler) and that state's SGDStep, as `train` makes them. Both benchmarks time this."""
+    return TrainState(model.to(dev), recipe, classes, dev, speed).sgd_step(dev, speed)
 
 
 def _time_ours(base: nn.Module, recipe: Recipe, x: torch.Tensor, y: torch.Tensor, dev: torch.device,
                speed: SpeedSettings, warmup: int, steps: int) -> float:
-    learner = fast_training(copy.deepcopy(base), dev, speed, recipe)
-    return time_steps(lambda: learner.step(x, y, 1 / len(y), None), warmup, steps, dev)
+    step = training_step(copy.deepcopy(base), dev, speed, recipe, base.num_classes)
+    return time_steps(lambda: step(x, y, 1 / len(y)), warmup, steps, dev)
 
 
 def bench_train(preset: str = "paper", device: str | None = None, batch_size: int = 128, steps: int | None = None,

@@ -1,7 +1,7 @@
 """Argument types and the flags that many commands share, declared once.
 
 Types here only parse what has no settings object of its own; the settings of `train` (and of
-`evaluate`) are range-checked where they are defined (TrainSettings, evaluate_checkpoints).
+`evaluate`) are range-checked where they are defined (config.TrainConfig, evaluate_checkpoints).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def add_bench_train(sub) -> None:
 def run_bench_train(args: argparse.Namespace) -> int:
     from ..bench.train import bench_train, record_line
     from ..device import resolve_device
-    from ..training.speed import resolve_speed
+    from ..training.step import resolve_speed
 
     device = resolve_device(args.device)
     speed = resolve_speed(device, args.precision, args.channels_last, args.compile)

@@ -2,9 +2,10 @@
 
 The split of work depends on the input pipeline (see `data.loader.PIPELINES`). "host": what picks pixels
 (crop position, reflection) happens on uint8 data in the loader's workers, and what computes on them
-(mean subtraction, colour noise, float conversion, layout) in `Preprocessor` on the training device (in
+(mean subtraction, colour noise, float conversion, layout) in `Augmentation` on the training device (in
 the workers too, on the CPU). "device" and "nvjpeg": the workers only gather stored (or encoded) bytes
-and `Preprocessor.train_batch_from_stored` does all of it on the device.
+and `Augmentation.train_batch_from_stored` does all of it on the device. `EvalViews` cuts the test
+patches.
 
 Randomness is drawn per image from a generator keyed by (seed, epoch, image index), so a run's
 augmentation does not depend on the number of workers, the batch composition or an interruption.
@@ -131,25 +132,57 @@ def batch_buffer(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> 
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
-class Preprocessor:
-    """Turns uint8 NHWC batches into the network's float NCHW input, on `device`.
+def colour_scales(recipe, eigenvalues: np.ndarray) -> np.ndarray:
+    """What multiplies each colour-noise alpha: the eigenvalues (the paper) or their square roots
+    (the original code's "colour standard deviations")."""
+    return eigenvalues if recipe.pca_scale == "eigenvalues" else np.sqrt(np.maximum(eigenvalues, 0))
+
+
+class _MeanImage:
+    """The mean image a network's inputs are taken from, on `device`, and the crop it is cut to.
 
     mean_crop: "aligned" subtracts the mean image cropped (and reflected) exactly as the image was,
     which is the paper's "subtract the mean, then crop"; "center" always subtracts the centre crop
     of the mean (the original code).
     """
 
-    def __init__(self, mean_image: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
-                 crop: int, mean_crop: str = "aligned", device: str | torch.device = "cpu") -> None:
+    def __init__(self, mean_image: np.ndarray, crop: int, mean_crop: str = "aligned",
+                 device: str | torch.device = "cpu") -> None:
         if mean_crop not in ("aligned", "center"):
             raise ValueError(f"mean_crop must be 'aligned' or 'center', got {mean_crop!r}")
         self.device = torch.device(device)
         self.mean = torch.as_tensor(np.ascontiguousarray(mean_image), dtype=torch.float32, device=self.device)
-        self.eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float32, device=self.device)
-        self.eigenvectors = torch.as_tensor(eigenvectors, dtype=torch.float32, device=self.device)
         self.crop, self.mean_crop, self.stored = crop, mean_crop, int(mean_image.shape[0])
         mid = (self.stored - crop) // 2
         self.center_mean = self.mean[mid:mid + crop, mid:mid + crop]
+
+
+class EvalViews(_MeanImage):
+    """Test time (Section 4.1, end): whole stored uint8 images -> the network's input for each view."""
+
+    def __call__(self, images: torch.Tensor, views: list[tuple[int, int, bool]]):
+        """Full stored uint8 (B, S, S, 3) -> one (B, 3, c, c) input per view, mean-subtracted."""
+        images = images.to(self.device, non_blocking=True).float()
+        c = self.crop
+        for y, x, flipped in views:
+            patch = images[:, y:y + c, x:x + c]
+            mean = self.center_mean if self.mean_crop == "center" else self.mean[y:y + c, x:x + c]
+            if flipped:  # reflect the image, and the mean with it when it is aligned
+                patch = patch.flip(2)
+                mean = mean if self.mean_crop == "center" else mean.flip(1)
+            yield (patch - mean).permute(0, 3, 1, 2).contiguous()
+
+
+class Augmentation(_MeanImage):
+    """Training time (Section 4.1): uint8 crops (or whole stored images) and the draws of
+    `sample_augmentations` -> the network's float NCHW input, with the mean image and the colour noise
+    `[p1 p2 p3][a1 s1, a2 s2, a3 s3]^T`, s the recipe's colour scales (`colour_scales`)."""
+
+    def __init__(self, mean_image: np.ndarray, scales: np.ndarray, eigenvectors: np.ndarray, crop: int,
+                 mean_crop: str = "aligned", device: str | torch.device = "cpu") -> None:
+        super().__init__(mean_image, crop, mean_crop, device)
+        self.scales = torch.as_tensor(scales, dtype=torch.float32, device=self.device)
+        self.eigenvectors = torch.as_tensor(eigenvectors, dtype=torch.float32, device=self.device)
         self.steps = torch.arange(crop, device=self.device)
         # CPU path: the mean channels-first, and reflected, so each image's mean patch is a plain slice.
         self.mean_chw = self.mean.permute(2, 0, 1).contiguous()
@@ -198,7 +231,7 @@ class Preprocessor:
         """(B, c, c, 3) mean-subtracted pixels -> plus colour noise, scaled, as (B, 3, c, c). The NCHW view of
         NHWC memory is already channels-last, so a channels-last network takes it without another copy."""
         alphas = alphas.to(self.device, non_blocking=True).float()
-        x = x + (pca_shift(alphas, self.eigenvalues, self.eigenvectors) * 255.0)[:, None, None, :]
+        x = x + (pca_shift(alphas, self.scales, self.eigenvectors) * 255.0)[:, None, None, :]
         if scale != 1.0:
             x = x * scale
         return x.permute(0, 3, 1, 2)
@@ -210,7 +243,7 @@ class Preprocessor:
         c, s = self.crop, self.stored
         out = batch_buffer((len(crops), 3, c, c))
         out.copy_(crops.permute(0, 3, 1, 2))
-        shifts = pca_shift(alphas.float(), self.eigenvalues, self.eigenvectors) * 255.0
+        shifts = pca_shift(alphas.float(), self.scales, self.eigenvectors) * 255.0
         mid = (s - c) // 2
         for i, ((y, x), flipped) in enumerate(zip(corners.tolist(), flips.tolist())):
             if self.mean_crop == "center":  # the original code: always the centre of the mean, unreflected
@@ -223,15 +256,3 @@ class Preprocessor:
         if scale != 1.0:
             out.mul_(scale)
         return out
-
-    def test_views(self, images: torch.Tensor, views: list[tuple[int, int, bool]]):
-        """Full stored uint8 (B, S, S, 3) -> one (B, 3, c, c) input per view, mean-subtracted."""
-        images = images.to(self.device, non_blocking=True).float()
-        c = self.crop
-        for y, x, flipped in views:
-            patch = images[:, y:y + c, x:x + c]
-            mean = self.center_mean if self.mean_crop == "center" else self.mean[y:y + c, x:x + c]
-            if flipped:  # reflect the image, and the mean with it when it is aligned
-                patch = patch.flip(2)
-                mean = mean if self.mean_crop == "center" else mean.flip(1)
-            yield (patch - mean).permute(0, 3, 1, 2).contiguous()

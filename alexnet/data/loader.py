@@ -7,6 +7,7 @@ worker; only file names and small arrays travel to the workers.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
@@ -14,19 +15,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..config import PIPELINES
 from ..errors import AlexNetError
 from ..interrupt import ignore_stop_signals
-from .augment import Preprocessor, batch_buffer, sample_augmentations
+from .augment import Augmentation, batch_buffer, sample_augmentations
 from .device_decode import nvjpeg_decoder
 from .stores import JpegStore, RawStore
 
 
-PIPELINES = {
-    "host": "the loader's workers crop and reflect (and on the CPU do the float work too)",
-    "device": "the workers gather whole stored images (decoding JPEGs on the CPU); crop, reflection, mean, "
-              "colour noise and layout run on the training device in one place",
-    "nvjpeg": "the workers gather JPEG bytes only; the GPU decodes them (torchvision's nvJPEG), then as 'device'",
-}
+def default_workers(device: torch.device) -> int:
+    """Loader processes when none are asked for: the CPU count up to 8 for a GPU; none on the CPU, where
+    a worker would compete with the training threads for the same cores (measured slower on 2 cores:
+    30-45 s per demo epoch with one worker, 22 s without)."""
+    return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
 
 
 class TrainBatch(NamedTuple):
@@ -60,33 +61,33 @@ def pipeline_problem(pipeline: str, storage: str, root, device: torch.device) ->
     return None
 
 
-def network_input(batch: TrainBatch, pre: Preprocessor, decode: Callable | None = None) -> torch.Tensor:
+def network_input(batch: TrainBatch, augmentation: Augmentation, decode: Callable | None = None) -> torch.Tensor:
     """The network's input for a training batch, whatever the pipeline: the one place the trainer and the
-    benchmarks turn a `TrainBatch` into (B, 3, c, c) floats on `pre.device`. `decode` (nvjpeg): encoded
-    bytes and lengths -> (B, S, S, 3) uint8 images on the device."""
+    benchmarks turn a `TrainBatch` into (B, 3, c, c) floats on the augmentation's device. `decode` (nvjpeg):
+    encoded bytes and lengths -> (B, S, S, 3) uint8 images on the device."""
     if batch.inputs is not None:
         return batch.inputs
     if batch.crops is not None:
-        return pre.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas, batch.scale)
-    images = batch.images if batch.images is not None else decode(batch.encoded, batch.lengths, pre.device)
-    return pre.train_batch_from_stored(images, batch.corners, batch.flips, batch.alphas, batch.scale)
+        return augmentation.train_batch(batch.crops, batch.corners, batch.flips, batch.alphas, batch.scale)
+    images = batch.images if batch.images is not None else decode(batch.encoded, batch.lengths, augmentation.device)
+    return augmentation.train_batch_from_stored(images, batch.corners, batch.flips, batch.alphas, batch.scale)
 
 
-def device_batches(batches: Iterable[TrainBatch], pre: Preprocessor, decode: Callable | None = None,
+def device_batches(batches: Iterable[TrainBatch], augmentation: Augmentation, decode: Callable | None = None,
                    ahead: bool = False) -> Iterator[tuple[TrainBatch, torch.Tensor, torch.Tensor]]:
-    """(batch, input, labels), the last two on `pre.device`. With `ahead` on CUDA, batch n+1's copies,
+    """(batch, input, labels), the last two on the augmentation's device. With `ahead` on CUDA, batch n+1's copies,
     decoding and augmentation are queued on a side stream before step n is queued on the default one, so
     they run while step n does; each batch is handed over only once the default stream has waited for it."""
-    dev = pre.device
+    dev = augmentation.device
     if not (ahead and dev.type == "cuda"):
         for batch in batches:
-            yield batch, network_input(batch, pre, decode), batch.labels.to(dev, non_blocking=True)
+            yield batch, network_input(batch, augmentation, decode), batch.labels.to(dev, non_blocking=True)
         return
     side, main = torch.cuda.Stream(dev), torch.cuda.current_stream(dev)
 
     def stage(batch: TrainBatch):
         with torch.cuda.stream(side):
-            return batch, network_input(batch, pre, decode), batch.labels.to(dev, non_blocking=True)
+            return batch, network_input(batch, augmentation, decode), batch.labels.to(dev, non_blocking=True)
 
     staged = None
     for batch in batches:
@@ -103,18 +104,18 @@ def device_batches(batches: Iterable[TrainBatch], pre: Preprocessor, decode: Cal
 class InputFeed(NamedTuple):
     """How the trainer's batches become (batch, input, labels) on the device: the preprocessing, the
     nvjpeg pipeline's decoder, and whether the next batch is prepared on a side stream (`device_batches`)."""
-    pre: Preprocessor
+    augmentation: Augmentation
     decode: Callable | None = None
     ahead: bool = False
 
     def __call__(self, batches: Iterable[TrainBatch]) -> Iterator[tuple[TrainBatch, torch.Tensor, torch.Tensor]]:
-        return device_batches(batches, self.pre, self.decode, self.ahead)
+        return device_batches(batches, self.augmentation, self.decode, self.ahead)
 
     @classmethod
-    def for_pipeline(cls, pre: Preprocessor, pipeline: str) -> "InputFeed":
+    def for_pipeline(cls, augmentation: Augmentation, pipeline: str) -> "InputFeed":
         """The feed `alexnet train` (and `bench data`) uses: device and nvjpeg prepare the next batch on a
         side stream while a step runs; host keeps the default stream (not measured with one yet)."""
-        return cls(pre, nvjpeg_decoder() if pipeline == "nvjpeg" else None, ahead=pipeline != "host")
+        return cls(augmentation, nvjpeg_decoder() if pipeline == "nvjpeg" else None, ahead=pipeline != "host")
 
 
 def _used_on(item: tuple[TrainBatch, torch.Tensor, torch.Tensor], stream) -> tuple[TrainBatch, torch.Tensor, torch.Tensor]:
@@ -178,14 +179,14 @@ class TrainBatches(_Batches):
 
     def __init__(self, images_path: RawStore | JpegStore | str | Path, labels: np.ndarray, batch_size: int,
                  crop_size: int, seed: int, pca_std: float, flip: bool = True, rank: int = 0, world_size: int = 1,
-                 preprocessor: Preprocessor | None = None, pipeline: str = "host", input_scale: float = 1.0) -> None:
+                 augmentation: Augmentation | None = None, pipeline: str = "host", input_scale: float = 1.0) -> None:
         super().__init__(images_path, labels, batch_size, rank, world_size)
         if pipeline not in PIPELINES:
             raise ValueError(f"unknown input pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
         if pipeline == "nvjpeg" and not isinstance(self.images, JpegStore):
             raise ValueError("the nvjpeg pipeline reads JPEG storage; this split stores raw pixels")
-        # A CPU Preprocessor here (host pipeline): the float work happens where the batch is built (in workers).
-        self.preprocessor, self.pipeline = preprocessor if pipeline == "host" else None, pipeline
+        # A CPU Augmentation here (host pipeline): the float work happens where the batch is built (in workers).
+        self.augmentation, self.pipeline = augmentation if pipeline == "host" else None, pipeline
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
         self.input_scale = input_scale
         self.epoch, self.start = 0, 0
@@ -220,14 +221,14 @@ class TrainBatches(_Batches):
             parts = [self.images.encoded(int(i)) for i in indices]
             return batch._replace(encoded=torch.from_numpy(np.concatenate(parts) if parts else np.empty(0, np.uint8)),
                                   lengths=torch.tensor([len(p) for p in parts], dtype=torch.int64))
-        # Sent on as they are (no preprocessor here): written straight into shared memory in a worker.
-        shared = batch_buffer((len(indices), c, c, 3), torch.uint8) if self.preprocessor is None else None
+        # Sent on as they are (no augmentation here): written straight into shared memory in a worker.
+        shared = batch_buffer((len(indices), c, c, 3), torch.uint8) if self.augmentation is None else None
         pixels = self.images.crops(indices, corners, c, None if shared is None else shared.numpy())
         crops = shared if shared is not None else torch.from_numpy(pixels)
         for i in np.flatnonzero(flips):  # torch.flip image by image: 3.6 ms a batch here, where NumPy's
             crops[i] = crops[i].flip(1)  # negative-stride copy took ~100 ms and a boolean-mask assignment 86 ms
-        if self.preprocessor is not None:  # the pixels are not sent on once they are the network's input
-            return batch._replace(inputs=self.preprocessor.train_batch(crops, batch.corners, batch.flips, batch.alphas,
+        if self.augmentation is not None:  # the pixels are not sent on once they are the network's input
+            return batch._replace(inputs=self.augmentation.train_batch(crops, batch.corners, batch.flips, batch.alphas,
                                                                        batch.scale))
         return batch._replace(crops=crops)
 

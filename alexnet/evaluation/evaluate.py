@@ -12,7 +12,7 @@ from ..device import resolve_device
 from ..errors import AlexNetError, UsageError
 from ..runs.checkpoint import load_checkpoint
 from ..runs.inference import predict_probabilities, topk_errors
-from ..runs.trained import check_classes, checkpoint_preprocessor, model_from_checkpoint
+from ..runs.trained import check_classes, checkpoint_test_views, model_from_checkpoint
 
 
 def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "10crop", device: str | None = None,
@@ -36,10 +36,10 @@ def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "1
     total, labels = None, None
     for ckpt in checkpoints:
         check_classes(ckpt, dataset)
-        pre = checkpoint_preprocessor(ckpt, dataset, dev)
+        test_views = checkpoint_test_views(ckpt, dataset, dev)
         model = model_from_checkpoint(ckpt).to(dev)
         eval_batch = batch_size or recipe_from_dict(ckpt.get("recipe", {})).eval_batch_size
-        probs, labels = predict_probabilities(model, dataset, pre, split, tta, eval_batch, workers, progress)
+        probs, labels = predict_probabilities(model, dataset, test_views, split, tta, eval_batch, workers, progress)
         total = probs if total is None else total + probs
     result = topk_errors(total / len(checkpoints), labels)
     return {**result, "tta": tta, "split": split, "networks": len(checkpoints), "classes": dataset.num_classes,

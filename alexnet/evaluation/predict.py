@@ -20,7 +20,7 @@ from ..device import resolve_device
 from ..errors import AlexNetError
 from ..runs.checkpoint import load_checkpoint
 from ..runs.inference import view_outputs
-from ..runs.trained import file_preprocessor, model_from_checkpoint
+from ..runs.trained import file_test_views, model_from_checkpoint
 
 
 def expand_folders(paths: list[str]) -> list[str]:
@@ -47,20 +47,20 @@ def predict_files(run_or_checkpoint: str, images: list[str], tta: str = "10crop"
     images = expand_folders(images)
     ckpt = load_checkpoint(run_or_checkpoint)
     dev = resolve_device(device)
-    pre = file_preprocessor(ckpt, dev)
+    test_views = file_test_views(ckpt, dev)
     model = model_from_checkpoint(ckpt).to(dev).eval()
     names = list(ckpt.get("class_names") or ckpt["classes"])
-    return _predictions(model, pre, int(ckpt["data_size"]), names, images, tta, k)
+    return _predictions(model, test_views, int(ckpt["data_size"]), names, images, tta, k)
 
 
-def _predictions(model, pre, stored: int, names: list[str], images: list[str], tta: str,
+def _predictions(model, test_views, stored: int, names: list[str], images: list[str], tta: str,
                  k: int) -> Iterator[tuple[str, list[tuple[str, float]]]]:
-    views = views_for(tta, stored, pre.crop)
+    views = views_for(tta, stored, test_views.crop)
     for path in images:
         try:
             pixels = load_prepared(path, stored)
         except Exception as exc:  # any decoding failure is reported by name
             raise AlexNetError(read_error(path, exc)) from None
-        probs = view_outputs(model, pre, torch.from_numpy(pixels[None]), views)[0]
+        probs = view_outputs(model, test_views, torch.from_numpy(pixels[None]), views)[0]
         top = probs.topk(min(k, len(names)))
         yield path, [(names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]

@@ -13,17 +13,18 @@ import statistics
 from pathlib import Path
 
 from ..ablations import ABLATIONS
+from ..config import TrainConfig
 from ..drawing.charts import save_chart, spread_chart
 from ..errors import AlexNetError
 from ..evaluation.evaluate import evaluate_checkpoint
 from ..files import write_text
 from ..runs.checkpoint import LAST
-from ..training.trainer import TrainSettings, train
+from ..training.loop import train
 
 
 def _train_and_evaluate(data: Path, run: Path, preset: str, variant: str, epochs: int | None, seed: int,
                         device: str | None, progress: bool, log) -> dict:
-    train(TrainSettings(data=data, out=run, preset=preset, epochs=epochs, seed=seed, device=device,
+    train(TrainConfig(data=data, out=run, preset=preset, epochs=epochs, seed=seed, device=device,
                         resume=(run / LAST).exists(), progress=progress, log=log,
                         ablations=() if variant == "full" else (variant,)))
     return evaluate_checkpoint(str(run), tta="10crop", device=device)

@@ -15,7 +15,8 @@ from ..data.synthetic import CLASSES, make_shapes_dataset
 from ..errors import AlexNetError
 from ..files import write_text
 from ..evaluation.evaluate import evaluate_checkpoint
-from ..training.trainer import TrainSettings, train
+from ..config import TrainConfig
+from ..training.loop import train
 
 MARKER = ".alexnet-demo"
 # Sized to finish in under five minutes on 2 CPU cores (see README, "The demo"). Shared, throttled
@@ -62,7 +63,7 @@ def run_demo(out: Path, epochs: int | None = None, seed: int = 0, progress: bool
     budget = None
     if not epochs_given:
         budget = max(30.0, DEMO_DEADLINE_S - FINAL_EVALUATION_S - (time.monotonic() - started))
-    last = train(TrainSettings(data=data, out=run, preset="small", epochs=epochs, seed=seed, device="cpu",
+    last = train(TrainConfig(data=data, out=run, preset="small", epochs=epochs, seed=seed, device="cpu",
                                progress=progress, time_limit=budget))
 
     print("[4/4] evaluating with ten-patch testing (4 corners + centre, and their reflections)")

@@ -70,7 +70,7 @@ class AlexNet(nn.Module):
             features.update(_conv_stage(i, spec, channels, cfg))
             channels = spec.out_channels
         # The fully-connected input size follows from the input size (6x6x256 = 9216 in the paper).
-        classifier = self.classifier_layers(_flat_features(cfg), len(cfg.convs) + 1)
+        classifier = self.classifier_layers(flat_features(cfg), len(cfg.convs) + 1)
         self.features = self.sequential(features)
         # torchvision averages the last maps to 6x6 whatever the input size; the paper has no such layer.
         self.avgpool = nn.AdaptiveAvgPool2d(cfg.adaptive_pool) if cfg.adaptive_pool else None
@@ -162,7 +162,7 @@ def mean_image_for(cfg: ModelConfig, training_mean: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.asarray(cfg.input_mean, np.float32), training_mean.shape).copy()
 
 
-def _flat_features(cfg: ModelConfig) -> int:
+def flat_features(cfg: ModelConfig) -> int:
     """Number of values the conv stages produce for one input, by the output-size formulas."""
     side = cfg.input_size
     for spec in cfg.convs:

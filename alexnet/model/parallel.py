@@ -9,7 +9,7 @@ can be evaluated or fine-tuned the other.
 
 Dropout, which acts on each neuron alone, runs once on the gathered layer on the first device, so the
 split network draws exactly the grouped network's masks and the two train alike step for step.
-`alexnet train --model-parallel DEV0,DEV1` trains this way (training/trainer.py). This is model
+`alexnet train --model-parallel DEV0,DEV1` trains this way (training/model_parallel.py). This is model
 parallelism for memory, as in 2012 (two 3 GB GPUs); on one modern GPU the grouped model is faster, and
 data parallelism (`torchrun`) is the way to use many.
 """

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.augment import Preprocessor, views_for
+from ..data.augment import EvalViews, views_for
 from ..data.loader import EvalBatches, make_loader
 from ..data.prepared import PreparedDataset
 from ..progress import Progress
@@ -21,19 +21,19 @@ from .trained import Trained
 
 
 @torch.no_grad()
-def view_outputs(model: nn.Module, pre: Preprocessor, images: torch.Tensor, views: list[tuple[int, int, bool]],
+def view_outputs(model: nn.Module, test_views: EvalViews, images: torch.Tensor, views: list[tuple[int, int, bool]],
                  features: bool = False) -> torch.Tensor:
     """Softmax outputs (float32) of uint8 images (B, S, S, 3) averaged over `views`, on the device; with
     `features`, the last hidden layer's activations averaged instead."""
     total = None
-    for x in pre.test_views(images, views):
+    for x in test_views(images, views):
         out = model.forward_features(x) if features else torch.softmax(model(x).float(), dim=1)
         total = out.float() if total is None else total + out.float()
     return total / len(views)
 
 
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, dataset: PreparedDataset, preprocessor: Preprocessor,
+def predict_probabilities(model: nn.Module, dataset: PreparedDataset, test_views: EvalViews,
                           split: str = "val", tta: str = "center", batch_size: int = 128,
                           workers: int = 0, progress: bool = False, rank: int = 0,
                           world_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +41,7 @@ def predict_probabilities(model: nn.Module, dataset: PreparedDataset, preprocess
 
     With `world_size` > 1, only this rank's share of the images (see `loader._Batches`).
     """
-    views = views_for(tta, dataset.size, preprocessor.crop)
+    views = views_for(tta, dataset.size, test_views.crop)
     batches = EvalBatches(dataset.images[split], dataset.labels[split],
                           batch_size, rank, world_size)
     was_training = model.training
@@ -49,8 +49,8 @@ def predict_probabilities(model: nn.Module, dataset: PreparedDataset, preprocess
     probs, labels = [], []
     bar = Progress(len(dataset.labels[split]), f"evaluate ({tta})", enabled=progress)
     try:
-        for images, y in make_loader(batches, workers, preprocessor.device):
-            probs.append(view_outputs(model, preprocessor, images, views).cpu())
+        for images, y in make_loader(batches, workers, test_views.device):
+            probs.append(view_outputs(model, test_views, images, views).cpu())
             labels.append(y)
             bar.update(len(y))
     finally:
@@ -64,13 +64,13 @@ def outputs(trained: Trained, split: str, indices: np.ndarray, tta: str = "cente
             batch_size: int = 128, progress: bool = False) -> torch.Tensor:
     """`view_outputs` for chosen images of a split, in the given order, on the CPU (features: centre patch)."""
     images = trained.dataset.images[split]
-    views = views_for("center" if features else tta, trained.dataset.size, trained.pre.crop)
+    views = views_for("center" if features else tta, trained.dataset.size, trained.views.crop)
     result = []
     bar = Progress(len(indices), f"{'features' if features else 'predictions'} ({split})", enabled=progress)
     for start in range(0, len(indices), batch_size):
         chunk = indices[start:start + batch_size]
         batch = torch.from_numpy(np.asarray(images[chunk]))
-        result.append(view_outputs(trained.model, trained.pre, batch, views, features).cpu())
+        result.append(view_outputs(trained.model, trained.views, batch, views, features).cpu())
         bar.update(len(chunk))
     bar.close()
     return torch.cat(result) if result else torch.empty(0)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..config import model_config_from_dict, recipe_from_dict
-from ..data.augment import Preprocessor, crop_size_for
+from ..data.augment import EvalViews, crop_size_for
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError, ConfigError
@@ -39,7 +39,7 @@ def check_classes(ckpt: dict[str, Any], dataset: PreparedDataset) -> None:
                            f"{dataset.root} has {dataset.num_classes} (or other names)")
 
 
-def checkpoint_preprocessor(ckpt: dict[str, Any], dataset: PreparedDataset, dev: torch.device) -> Preprocessor:
+def checkpoint_test_views(ckpt: dict[str, Any], dataset: PreparedDataset, dev: torch.device) -> EvalViews:
     """Test-time preprocessing for a checkpoint's network on `dataset`: its own training mean image."""
     recipe = recipe_from_dict(ckpt.get("recipe", {}))
     crop = ckpt["model_config"]["input_size"]
@@ -51,17 +51,15 @@ def checkpoint_preprocessor(ckpt: dict[str, Any], dataset: PreparedDataset, dev:
     if mean.shape != dataset.mean_image.shape:
         raise AlexNetError(f"{ckpt['path']}: trained on {mean.shape[0]} px images, dataset {dataset.root} "
                            f"stores {dataset.size} px")
-    return Preprocessor(mean, dataset.eigenvalues, dataset.eigenvectors, crop, recipe.mean_crop, dev)
+    return EvalViews(mean, crop, recipe.mean_crop, dev)
 
 
-def file_preprocessor(ckpt: dict[str, Any], dev: torch.device) -> Preprocessor:
+def file_test_views(ckpt: dict[str, Any], dev: torch.device) -> EvalViews:
     """Test-time preprocessing for image files (no dataset): the checkpoint's mean image and crop."""
     if "mean_image" not in ckpt or "data_size" not in ckpt:
         raise AlexNetError(f"{ckpt['path']}: no training mean image in this checkpoint; cannot preprocess")
     recipe = recipe_from_dict(ckpt.get("recipe", {}))
-    no_colour_noise = (np.zeros(3, np.float32), np.eye(3, dtype=np.float32))  # used only in training
-    return Preprocessor(ckpt["mean_image"].numpy(), *no_colour_noise, int(ckpt["model_config"]["input_size"]),
-                        recipe.mean_crop, dev)
+    return EvalViews(ckpt["mean_image"].numpy(), int(ckpt["model_config"]["input_size"]), recipe.mean_crop, dev)
 
 
 @dataclass
@@ -70,7 +68,7 @@ class Trained:
     ckpt: dict[str, Any]
     model: nn.Module
     dataset: PreparedDataset
-    pre: Preprocessor
+    views: EvalViews
     names: list[str]
 
 
@@ -81,4 +79,4 @@ def load_trained(run: str, data: str | None = None, device: str | None = None) -
     dataset = PreparedDataset(data or ckpt.get("data", ""))
     check_classes(ckpt, dataset)
     model = model_from_checkpoint(ckpt).to(dev).eval()
-    return Trained(ckpt, model, dataset, checkpoint_preprocessor(ckpt, dataset, dev), dataset.class_names)
+    return Trained(ckpt, model, dataset, checkpoint_test_views(ckpt, dataset, dev), dataset.class_names)

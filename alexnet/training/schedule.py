@@ -14,6 +14,7 @@ Epochs are numbered from 1, as in the logs and in `metrics.csv`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from torch import nn
@@ -72,6 +73,17 @@ def load_optimizer_state(optimizer: PaperSGD, saved: dict[str, Any]) -> None:
                       (p for g in optimizer.param_groups for p in g["params"])))
     for name, state in velocity.items():
         optimizer.state[params[name]] = {"velocity": state["velocity"].to(params[name].device)}
+
+
+def large_batch(recipe: Recipe, paper_batch: int, scaling: str, warmup_epochs: int | None) -> Recipe:
+    """Goyal et al. (2017)'s linear scaling rule, a named departure from the paper: with k = batch /
+    the preset's batch, the rate x k, reached by a linear warm-up from the unscaled rate over 5 epochs.
+    `warmup_epochs` (not None) sets the warm-up's length whatever the rule."""
+    k = recipe.batch_size / paper_batch
+    if scaling == "linear" and k != 1:
+        recipe = replace(recipe, lr=recipe.lr * k, warmup_epochs=5 if k > 1 else 0,
+                         warmup_start_factor=min(1.0, 1 / k))
+    return recipe if warmup_epochs is None else replace(recipe, warmup_epochs=warmup_epochs)
 
 
 class LearningRateSchedule:

@@ -1,4 +1,5 @@
-"""How a training step runs fast without changing what it computes.
+"""One SGD step of Section 5 (`SGDStep`), how it runs fast without changing what it computes, and the
+running totals of an epoch's steps.
 
 Three switches, each tested against the plain fp32 path (tests/test_speed.py):
 - precision: "fp32", "bf16" (autocast; the master weights and the optimizer stay fp32) or "fp16"
@@ -13,15 +14,16 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import PRECISIONS
 from ..errors import AlexNetError
+from .distributed import all_reduce_sum
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -48,11 +50,14 @@ def default_speed(device: torch.device) -> SpeedSettings:
 
 
 def resolve_speed(device: torch.device, precision: str | None = None, channels_last: bool | None = None,
-                  compile: bool | None = None) -> SpeedSettings:
-    """The device's defaults, with any explicitly given switch overriding them."""
+                  compile: bool | None = None, default_compile: bool = True) -> SpeedSettings:
+    """The device's defaults, with any explicitly given switch overriding them (`default_compile=False`: not
+    compiled unless asked, where compiling is untested, e.g. a network split over two devices)."""
     base = default_speed(device)
     if precision == "fp16" and device.type == "cpu":
         raise AlexNetError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    if compile is None and device.type == "cuda" and not default_compile:
+        compile = False
     return SpeedSettings(precision if precision is not None else base.precision,
                          base.channels_last if channels_last is None else channels_last,
                          base.compile if compile is None else compile)
@@ -120,3 +125,64 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch
     scaler.step(optimizer)
     scaler.update()
     return losses.detach().sum(), (logits.detach().argmax(1) != y).sum()
+
+
+class SGDStep:
+    """One SGD step on a network: the module to run (laid out, DDP-wrapped, compiled), the optimizer and
+    the gradient scaler. `alexnet train` and both benchmarks make it from a `TrainState` the same way."""
+
+    def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                 device: torch.device, speed: SpeedSettings, wrap: Callable[[nn.Module], nn.Module] | None = None,
+                 move: bool = True) -> None:
+        self.runner = prepare_for_speed(network, device, speed, wrap, move)
+        self.runner.train()
+        self.optimizer, self.scaler, self.speed, self.device = optimizer, scaler, speed, device
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, weight: float, max_loss: float | None = None):
+        """(sum of the batch's losses, number wrong) on the device, or (None, None) for a skipped batch."""
+        return train_step(self.runner, self.optimizer, self.scaler, x, y, self.device, self.speed, weight, max_loss)
+
+
+class EpochSums(NamedTuple):
+    """An epoch's totals (over all ranks, once summed)."""
+    loss_sum: float
+    wrong: float
+    images: float
+    skipped: float
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(1.0, self.images)
+
+    @property
+    def error(self) -> float:
+        return self.wrong / max(1.0, self.images)
+
+
+class RunningTotals:
+    """This rank's loss sum, wrong answers, images and skipped batches so far, kept on the device so that
+    the steps never wait for it; read when a log, a check or the epoch's end needs it."""
+
+    def __init__(self, device: torch.device, start: Sequence[float] | None = None) -> None:
+        self.values = torch.zeros(len(EpochSums._fields), device=device, dtype=torch.float64)
+        if start is not None:  # a resumed epoch: the sums so far, over all ranks, carried by rank 0 alone
+            self.values += torch.tensor(list(start), dtype=torch.float64, device=device)
+
+    def add(self, loss_sum: torch.Tensor | None, wrong: torch.Tensor | None, images: int) -> None:
+        """A step's result; (None, None) is a skipped batch."""
+        if loss_sum is None:
+            self.values[3] += 1
+            return
+        self.values[0] += loss_sum
+        self.values[1] += wrong
+        self.values[2] += images
+
+    def local(self) -> EpochSums:
+        """This rank's totals so far (reads the device)."""
+        return EpochSums(*self.values.tolist())
+
+    def summed(self) -> EpochSums:
+        """The totals summed over all ranks (a collective: every rank must call it)."""
+        values = self.values.clone()
+        all_reduce_sum(values)
+        return EpochSums(*values.tolist())

@@ -1,0 +1,333 @@
+"""`alexnet train`: Section 5's loop on a prepared dataset.
+
+    config -> resolve (plan.py) -> TrainState (state.py) -> per epoch: the step loop (TrainingInput's
+    batches -> SGDStep), validation on the centre patch, the learning-rate schedule, a metrics.csv row
+    and last.pt.
+
+Every source of randomness (data order, crops, colour noise, dropout) is keyed by (seed, epoch), so a run
+resumed from last.pt, mid-epoch included, ends with the same weights as one that never stopped. What
+happens between steps (the warm-up's rate, the steps.csv log, the chance watch, a mid-epoch checkpoint,
+a stop request) is one guard each, in `StepGuards`.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig, to_dict
+from ..data.augment import EvalViews
+from ..data.pipeline import TrainingInput
+from ..data.stores import DECODER
+from ..errors import AlexNetError
+from ..files import FolderLock, remove_stale_temporaries
+from ..interrupt import StopRequest, TrainingInterrupted
+from ..progress import Progress
+from ..runs.checkpoint import LAST
+from ..runs.inference import errors_from_hits, predict_probabilities, topk_hits
+from ..runs.writer import RunWriter
+from .chance import CHECK_EVERY, ChanceWatch, at_chance
+from .distributed import all_reduce_sum, barrier, global_batch_count, init_distributed
+from .plan import Plan, refuse_to_overwrite, resolve
+from .state import TrainState
+from .step import EpochSums, RunningTotals, SGDStep
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) a run; return its last metrics row, with `stopped_because`."""
+    plan = resolve(config, init_distributed(config.device))
+    lock = lock_run_folder(plan)
+    try:
+        state = TrainState.start(plan)
+        if plan.checkpoint and state.schedule.finished and state.epoch >= plan.recipe.epochs:
+            plan.log(f"{plan.out}: this run already finished after epoch {state.epoch}; nothing to do")
+            return {**state.history[-1], "stopped_because": "already finished"}
+        state.schedule.finished = False
+        writer = RunWriter(plan.out, enabled=plan.ctx.is_main)
+        writer.start(run_config(plan))
+        inputs = TrainingInput(plan.dataset, plan.recipe, plan.mean_image, plan.model_cfg.input_size, plan.seed,
+                               plan.device, config.pipeline, plan.workers, plan.batch_per_rank, plan.ctx.rank,
+                               plan.ctx.world_size)
+        step = state.sgd_step(plan.device, plan.speed, distributed=plan.ctx.enabled)
+        announce(plan, state)
+        stopped_because = run_epochs(plan, state, inputs, step, writer)
+        return {**state.history[-1], "stopped_because": stopped_because}
+    finally:
+        if lock:
+            lock.release()
+
+
+def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDStep, writer: RunWriter) -> str:
+    """Section 5's loop: train, validate, adjust the learning rate, checkpoint; return why it ended."""
+    stop, board = StopRequest().install(), tensorboard(plan)
+    guards = StepGuards(plan, state, writer, stop, len(inputs))
+    started = time.monotonic()
+    try:
+        for epoch in range(state.epoch + 1, plan.recipe.epochs + 1):
+            if out_of_time(plan, state, epoch, started):
+                return f"time limit of {plan.config.time_limit:.0f}s: another epoch would not fit"
+            lr = state.schedule.apply(state.optimizer, epoch)
+            sums, epoch_started, rate = train_one_epoch(plan, state, inputs, step, guards, epoch)
+            val = validate(plan, state)
+            row = epoch_row(plan, epoch, lr, sums, val, time.monotonic() - epoch_started, rate)
+            state.history.append(row)
+            state.epoch, state.partial = epoch, None
+            event = state.schedule.end_epoch(epoch, val["top1_error"])
+            writer.end_epoch(state.state_dict(plan), state.history)
+            if board:
+                board.epoch(row, state.model)
+            barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
+            log_epoch(plan, state, row, event)
+            if event == "stop":
+                return ("validation error stopped improving after the last learning-rate drop"
+                        if epoch < plan.recipe.epochs else "reached --epochs")
+            if stop.requested and epoch < plan.recipe.epochs:
+                raise TrainingInterrupted(interrupted_message(stop, plan.out, f"the end of epoch {epoch}"))
+        return "reached --epochs"
+    finally:
+        stop.restore()
+        if board:
+            board.close()
+
+
+def train_one_epoch(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDStep, guards: "StepGuards",
+                    epoch: int) -> tuple[EpochSums, float, float]:
+    """The SGD steps of one epoch (from where a mid-epoch checkpoint stopped, if it did); return its sums
+    over all ranks, when it started (earlier by a resumed part's seconds) and its training rate in images/s."""
+    ctx, batch = plan.ctx, plan.batch_per_rank
+    resumed = state.partial if state.partial and state.partial["epoch"] == epoch else None
+    first = resumed["step"] if resumed else 0
+    restore_random_state(plan, epoch, resumed)
+    totals = RunningTotals(plan.device, resumed["totals"] if resumed and ctx.is_main else None)
+    started = time.monotonic() - (resumed["seconds"] if resumed else 0.0)
+    guards.start_epoch(epoch, totals, started, first)
+    images = len(inputs.batches.labels)
+    bar = Progress(images, f"epoch {epoch}/{plan.recipe.epochs}", enabled=plan.config.progress and ctx.is_main)
+    bar.update(min(images, first * batch * ctx.world_size))
+    stepping = time.monotonic()
+    step.runner.train()
+    for i, (x, y) in enumerate(inputs.epoch(epoch, first), start=first):
+        # the mean over the global batch, also when ranks hold different numbers of images
+        loss_sum, wrong = step(x, y, ctx.world_size / max(1, global_batch_count(i, batch, ctx, images)),
+                               guards.max_loss)
+        totals.add(loss_sum, wrong, len(y))
+        if loss_sum is None:
+            plan.log(f"skipped batch {i}: its loss was not finite or above {guards.max_loss:.0f}")
+        bar.update(len(y) * ctx.world_size, postfix=guards.shown_loss(i, totals, bar))
+        if guards.after_step(epoch, i):
+            bar.close()
+            raise TrainingInterrupted(interrupted_message(guards.stop, plan.out,
+                                                          f"epoch {epoch}, step {i + 1} of {len(inputs)}"))
+    bar.close(postfix=f"mean loss {totals.local().mean_loss:.4f}" if bar.enabled else None)
+    sums = totals.summed()
+    if not math.isfinite(sums.mean_loss) or sums.mean_loss > guards.explosion:
+        raise AlexNetError(f"training diverged in epoch {epoch} (mean loss {sums.mean_loss:.4g}); the last good "
+                           f"checkpoint {plan.out / LAST} is kept; try a lower --lr, or --skip-bad-batches")
+    # training images per second of this epoch's steps (this process's part of a resumed epoch)
+    rate = (sums.images - (resumed["totals"][2] if resumed else 0)) / max(1e-9, time.monotonic() - stepping)
+    return sums, started, rate
+
+
+class StepGuards:
+    """What happens between two steps, each a small guard called at its named point."""
+
+    def __init__(self, plan: Plan, state: TrainState, writer: RunWriter, stop: StopRequest, steps: int) -> None:
+        self.plan, self.state, self.writer, self.stop, self.steps = plan, state, writer, stop, steps
+        # Explosion: a mean loss 100 times that of guessing uniformly is treated like a NaN.
+        self.explosion = 100 * math.log(max(2, plan.dataset.num_classes))
+        self.max_loss = self.explosion if plan.config.skip_bad_batches else None
+        self.chance = ChanceWatch(plan.dataset.num_classes)
+
+    def start_epoch(self, epoch: int, totals: RunningTotals, started: float, first: int) -> None:
+        self.epoch, self.totals, self.started = epoch, totals, started
+        self.step_log_mark = self.chance_mark = totals.local()
+        if self.state.schedule.warming_up(epoch):
+            self.state.schedule.apply(self.state.optimizer, epoch, first / self.steps)
+
+    def shown_loss(self, i: int, totals: RunningTotals, bar: Progress) -> str | None:
+        """The progress bar's mean loss, read from the device every 20 steps."""
+        return f"mean loss {totals.local().mean_loss:.4f}" if bar.enabled and i % 20 == 0 else None
+
+    def after_step(self, epoch: int, i: int) -> bool:
+        """After step i: the warm-up's rate, the logs, a checkpoint when due or asked; True to stop."""
+        done = i + 1
+        if self.state.schedule.warming_up(epoch):  # the large-batch warm-up moves the rate every step
+            self.state.schedule.apply(self.state.optimizer, epoch, done / self.steps)
+        if self.plan.config.log_steps and done % self.plan.config.log_steps == 0:
+            self.log_steps(epoch, done)
+        if done % CHECK_EVERY == 0:
+            self.watch_chance()
+        asked = self.stop.requested
+        if self.plan.ctx.enabled:  # ranks agree every 10 steps (a collective each)
+            asked = any_rank(asked) if done % 10 == 0 else False
+        every = self.plan.config.checkpoint_every
+        if done == self.steps or not (asked or (every is not None and done % every == 0)):
+            return False  # the epoch's end writes its own checkpoint, then stops if asked
+        self.checkpoint_mid_epoch(epoch, done)
+        return asked
+
+    def log_steps(self, epoch: int, done: int) -> None:
+        """A steps.csv row: rank 0's mean training loss over the last `log_steps` steps."""
+        before, now = self.step_log_mark, self.totals.local()
+        self.step_log_mark = now
+        self.writer.log_step({"epoch": epoch, "step": done, "global_step": (epoch - 1) * self.steps + done,
+                              "lr": self.state.schedule.base_lr(epoch, done / self.steps),
+                              "train_loss": round((now.loss_sum - before.loss_sum) / max(1.0, now.images - before.images),
+                                                  6)})
+
+    def watch_chance(self) -> None:
+        """Feed the chance watch the loss of the steps since its last look; print its warning when due."""
+        before, now = self.chance_mark, self.totals.local()
+        self.chance_mark = now
+        mean = self.chance.add(now.loss_sum - before.loss_sum, now.images - before.images, CHECK_EVERY)
+        if mean is not None:
+            self.plan.log(self.chance.message(mean))
+
+    def checkpoint_mid_epoch(self, epoch: int, done: int) -> None:
+        sums = self.totals.summed()
+        if not math.isfinite(sums.loss_sum):
+            raise AlexNetError(f"training diverged in epoch {epoch} (loss not finite by step {done}); the last good "
+                               f"checkpoint {self.plan.out / LAST} is kept; try a lower --lr")
+        device = self.plan.device
+        self.writer.checkpoint(self.state.state_dict(self.plan, partial={
+            "epoch": epoch, "step": done, "steps": self.steps, "totals": list(sums), "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "seconds": time.monotonic() - self.started}))
+        barrier()
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The torch seed for one epoch's dropout masks."""
+    return int(np.random.SeedSequence((seed, epoch, 0x5EED)).generate_state(1)[0])
+
+
+def restore_random_state(plan: Plan, epoch: int, resumed: dict[str, Any] | None) -> None:
+    """Dropout's random state: the epoch's own seed, or exactly where an interrupted step left it."""
+    if not resumed:
+        torch.manual_seed(epoch_seed(plan.seed, epoch))
+        return
+    torch.set_rng_state(resumed["rng"])
+    if plan.device.type == "cuda" and resumed.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(resumed["cuda_rng"], plan.device)
+
+
+def validate(plan: Plan, state: TrainState) -> dict[str, Any]:
+    """Centre-patch top-1/top-5 error on the validation split, over all ranks' shares."""
+    views = EvalViews(plan.mean_image, plan.model_cfg.input_size, plan.recipe.mean_crop, plan.device)
+    probs, labels = predict_probabilities(state.trained_network(), plan.dataset, views, "val", "center",
+                                          plan.recipe.eval_batch_size, rank=plan.ctx.rank,
+                                          world_size=plan.ctx.world_size)
+    hits = topk_hits(probs, labels)
+    all_reduce_sum(hits)
+    return errors_from_hits(hits)
+
+
+def epoch_row(plan: Plan, epoch: int, lr: float, sums: EpochSums, val: dict[str, Any], seconds: float,
+              rate: float) -> dict[str, Any]:
+    """The epoch's row of metrics.csv."""
+    return {"epoch": epoch, "lr": lr, "train_loss": round(sums.mean_loss, 6),
+            "at_chance": int(at_chance(sums.mean_loss, plan.dataset.num_classes)),
+            "train_top1_error": round(sums.error, 6), "val_top1_error": round(val["top1_error"], 6),
+            "val_top5_error": round(val["top5_error"], 6), "seconds": round(seconds, 2),
+            "images_per_second": round(rate, 1), "skipped_batches": int(sums.skipped)}
+
+
+def out_of_time(plan: Plan, state: TrainState, epoch: int, training_started: float) -> bool:
+    """Predict this epoch from the slowest one this process has run: stop before --time-limit, not after."""
+    ran = state.history[-(epoch - 1 - first_epoch(plan)):] if epoch - 1 > first_epoch(plan) else []
+    if plan.config.time_limit is None or not ran:
+        return False
+    slowest = max(row["seconds"] for row in ran)
+    over = torch.tensor([float(time.monotonic() - training_started + slowest > plan.config.time_limit)])
+    all_reduce_sum(over)  # every rank stops together (the clocks of ranks differ a little)
+    return over.item() > 0
+
+
+def first_epoch(plan: Plan) -> int:
+    """The last epoch finished before this process started."""
+    return int(plan.checkpoint["epoch"]) if plan.checkpoint else 0
+
+
+def any_rank(flag: bool) -> bool:
+    total = torch.tensor([float(flag)])
+    all_reduce_sum(total)
+    return total.item() > 0
+
+
+def lock_run_folder(plan: Plan) -> FolderLock | None:
+    """One training process per run folder (rank 0 holds the lock): a second `train` on the same --out
+    is refused instead of silently overwriting the first's files."""
+    if not plan.ctx.is_main:
+        return None
+    lock = FolderLock(plan.out, "this run folder").acquire()
+    remove_stale_temporaries(plan.out)  # temporaries of writers killed before they could clean up
+    if not plan.checkpoint:  # a run that ended while this one started may have written it since the first check
+        try:
+            refuse_to_overwrite(plan.out / LAST)
+        except AlexNetError:
+            lock.release()
+            raise
+    return lock
+
+
+def run_config(plan: Plan) -> dict[str, Any]:
+    """config.json: the run's resolved configuration (`train --config` takes it back)."""
+    return {"preset": plan.preset.name, "data": str(Path(plan.config.data).resolve()),
+            "data_fingerprint": plan.dataset.fingerprint, "seed": plan.seed, "device": str(plan.device),
+            "crop": plan.model_cfg.input_size, "classes": plan.dataset.classes, "recipe": to_dict(plan.recipe),
+            "model_config": to_dict(plan.model_cfg), "speed": to_dict(plan.speed),
+            "world_size": plan.ctx.world_size, "ablations": list(plan.config.ablations),
+            "pipeline": plan.config.pipeline}
+
+
+def announce(plan: Plan, state: TrainState) -> None:
+    r, crop = plan.recipe, plan.model_cfg.input_size
+    n_params = sum(p.numel() for p in state.model.parameters())
+    jpeg = plan.dataset.manifest.get("storage") == "jpeg"
+    plan.log(f"{'resuming' if plan.checkpoint else 'training'} preset {plan.preset.name!r} ({n_params:,} parameters) "
+             f"on {plan.device}: {plan.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
+             f"crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, epochs {state.epoch + 1}..{r.epochs}, "
+             f"seed {plan.seed}, {plan.speed.describe()}, input pipeline {plan.config.pipeline!r}")
+    if state.partial:
+        plan.log(f"resuming epoch {state.partial['epoch']} at step {state.partial['step']} of {state.partial['steps']}")
+    if plan.dataset.num_classes == 1:
+        plan.log(f"warning: {plan.dataset.root} has one class: every prediction is right, every error rate 0%")
+    if state.split:
+        plan.log(state.split.describe())
+    if plan.ctx.enabled:
+        plan.log(f"data parallel: {plan.ctx.world_size} processes x {plan.batch_per_rank} images = global batch "
+                 f"{r.batch_size}, learning rate {r.lr} (the recipe's, for the global batch)")
+
+
+def log_epoch(plan: Plan, state: TrainState, row: dict[str, Any], event: str | None) -> None:
+    skipped = row["skipped_batches"]
+    plan.log(f"epoch {row['epoch']}: lr {row['lr']:g}  train loss {row['train_loss']:.4f}"
+             f"{' (at chance)' if row['at_chance'] else ''}  train top-1 err {row['train_top1_error']:.2%}  "
+             f"val top-1 err {row['val_top1_error']:.2%}  top-5 err {row['val_top5_error']:.2%}  "
+             f"({row['seconds']:.1f}s, training {row['images_per_second']:.0f} images/s)"
+             + (f"  skipped {skipped} bad batch(es)" if skipped else ""))
+    if event == "drop":
+        plan.log(f"validation error stopped improving: learning rate divided by 10 (drop {state.schedule.drops} "
+                 f"of {plan.recipe.max_lr_drops})")
+
+
+def tensorboard(plan: Plan):
+    if not (plan.config.tensorboard and plan.ctx.is_main):
+        return None
+    from .tensorboard import TensorBoardLog  # needs the optional tensorboard package
+
+    return TensorBoardLog(plan.out)
+
+
+def interrupted_message(stop: StopRequest, out: Path, where: str) -> str:
+    name = signal.Signals(stop.signal).name if stop.signal else "a stop request"
+    again = " ".join(a for a in sys.argv[1:] if a != "--resume") if sys.argv[1:] else "train ..."
+    return (f"interrupted by {name} at {where}; checkpoint {Path(out) / LAST} written. Resume with: "
+            f"alexnet {again} --resume")

@@ -1,0 +1,143 @@
+"""What a run will do, settled once, before anything is built or written: `resolve(config) -> Plan`.
+
+The device and its speed switches, the dataset, the preset with its ablations, the recipe (the preset's,
+with the flags and the large-batch rule applied here and nowhere else; a resumed run keeps its own), the
+network's shape at this dataset's crop, the seed, and the checkpoint a resume starts from. Everything
+the flags can get wrong is refused here, in one line, before the run folder exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..ablations import apply_ablations
+from ..config import ModelConfig, Recipe, TrainConfig, recipe_from_dict
+from ..data.augment import crop_size_for
+from ..data.loader import default_workers, pipeline_problem
+from ..data.prepared import PreparedDataset
+from ..device import resolve_device
+from ..errors import AlexNetError
+from ..model import flat_features, mean_image_for
+from ..presets import Preset, get_preset, preset_from_file
+from ..runs.checkpoint import LAST, load_checkpoint
+from ..runs.trained import check_classes
+from .distributed import DistributedContext, device_for, per_rank_batch
+from .schedule import large_batch
+from .step import SpeedSettings, resolve_speed
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: TrainConfig
+    ctx: DistributedContext
+    log: Callable[[str], None]           # prints on rank 0 only
+    device: torch.device                 # the input's, the loss's (the first column's under --model-parallel)
+    speed: SpeedSettings
+    dataset: PreparedDataset
+    preset: Preset                       # the base preset or --config file, with the ablations applied
+    recipe: Recipe
+    model_cfg: ModelConfig               # the preset's network at this dataset's crop size
+    mean_image: np.ndarray               # what the inputs are taken from (the dataset's, or the preset's fixed one)
+    seed: int
+    workers: int
+    batch_per_rank: int
+    checkpoint: dict[str, Any] | None    # the run's own last.pt, when resuming
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+
+def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
+    log = (config.log or print) if ctx.is_main else (lambda line: None)
+    device = _device(config, ctx)
+    speed = resolve_speed(device, config.precision, config.channels_last, config.compile,
+                          default_compile=not config.model_parallel)
+    dataset = PreparedDataset(config.data)
+    problem = pipeline_problem(config.pipeline, dataset.manifest.get("storage", "raw"), dataset.root, device)
+    if problem:
+        raise AlexNetError(problem)
+    base = _base_preset(config)
+    preset = apply_ablations(base, config.ablations)
+    checkpoint = checkpoint_to_resume(config, base.name, dataset)
+    recipe = _recipe(config, preset, checkpoint, log)
+    model_cfg = replace(preset.model, input_size=crop_size_for(dataset.size, recipe.crop_fraction))
+    try:
+        flat_features(model_cfg)
+    except ValueError as exc:
+        raise AlexNetError(f"preset {preset.name!r} cannot take {model_cfg.input_size} px crops of {dataset.size} px "
+                           f"images ({exc}); use a larger --size in prepare or another preset") from None
+    return Plan(config, ctx, log, device, speed, dataset, preset, recipe, model_cfg,
+                mean_image_for(model_cfg, dataset.mean_image), int(checkpoint["seed"]) if checkpoint else config.seed,
+                config.workers if config.workers is not None else default_workers(device),
+                per_rank_batch(recipe.batch_size, ctx), checkpoint)
+
+
+def _device(config: TrainConfig, ctx: DistributedContext) -> torch.device:
+    """--device, or under --model-parallel the first column's device."""
+    if not config.model_parallel:
+        return device_for(ctx, resolve_device(config.device))
+    if config.device is not None and config.device != config.model_parallel[0]:
+        raise AlexNetError(f"--device {config.device} and --model-parallel {','.join(config.model_parallel)}: the run's "
+                           "device is the first column's; leave --device out")
+    if ctx.enabled:
+        raise AlexNetError("--model-parallel splits one network over two devices in one process; it does not "
+                           "combine with torchrun's data parallelism")
+    first, _ = (resolve_device(d) for d in config.model_parallel)
+    return first
+
+
+def _base_preset(config: TrainConfig) -> Preset:
+    return preset_from_file(config.config) if config.config else get_preset(config.preset or "paper")
+
+
+def _recipe(config: TrainConfig, preset: Preset, checkpoint: dict[str, Any] | None, log) -> Recipe:
+    """The preset's recipe with the flags' overrides and the large-batch rule; a resumed run keeps its own
+    (only --epochs changes)."""
+    overrides = {k: v for k, v in (("epochs", config.epochs), ("batch_size", config.batch_size), ("lr", config.lr))
+                 if v is not None}
+    if checkpoint:
+        recipe = recipe_from_dict(checkpoint["recipe"])
+        ignored = sorted(k for k in overrides if k != "epochs" and overrides[k] != getattr(recipe, k))
+        if ignored:
+            log(f"note: resuming keeps the run's {', '.join(ignored)}; ignoring the new value(s)")
+        return replace(recipe, **{k: v for k, v in overrides.items() if k == "epochs"})
+    recipe = replace(preset.recipe, **overrides)
+    return large_batch(recipe, preset.recipe.batch_size, config.lr_scaling, config.warmup_epochs)
+
+
+def checkpoint_to_resume(config: TrainConfig, preset: str, dataset: PreparedDataset) -> dict[str, Any] | None:
+    """The checkpoint a `--resume` continues, checked against this run's preset, data and ablations;
+    None for a new run (which must not overwrite one)."""
+    last = Path(config.out) / LAST
+    if not (last.exists() if config.auto_resume else config.resume):
+        refuse_to_overwrite(last)
+        return None
+    if not last.exists():
+        raise AlexNetError(f"--resume: no checkpoint {last} to resume from")
+    ckpt = load_checkpoint(last)
+    where = ckpt["path"]
+    if ckpt["preset"] != preset:
+        raise AlexNetError(f"{where}: checkpoint is from preset {ckpt['preset']!r}, not {preset!r}")
+    check_classes(ckpt, dataset)
+    if ckpt.get("data_size") != dataset.size:
+        raise AlexNetError(f"{where}: checkpoint was trained on {ckpt.get('data_size')} px images, "
+                           f"dataset {dataset.root} holds {dataset.size} px")
+    if ckpt.get("data_fingerprint") not in (None, dataset.fingerprint):
+        raise AlexNetError(f"{where}: the dataset changed since this run started (manifest fingerprint "
+                           f"{ckpt['data_fingerprint']}, now {dataset.fingerprint}: other images or counts); "
+                           "resume on the dataset it started with, or start a new run with --init-from")
+    if tuple(ckpt.get("ablations", ())) != tuple(config.ablations):
+        raise AlexNetError(f"{where}: the run was trained with ablations {list(ckpt.get('ablations', ()))}, "
+                           f"not {list(config.ablations)}; resume with the same --ablate flags")
+    return ckpt
+
+
+def refuse_to_overwrite(last: Path) -> None:
+    if last.exists():
+        raise AlexNetError(f"{last} exists: pass --resume to continue that run, or choose a new --out")
