@@ -150,3 +150,19 @@ def test_torchscript_export_is_quiet(shapes_data, tmp_path, capfd):
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "m.ts")]) == 0
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out.startswith("exported ") and captured.out.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    """`alexnet summary --preset paper | head -3`: the reader leaves early; that is no error (exit 0, nothing
+    on stderr). BrokenPipeError is an OSError, so its handler must come first."""
+    import io
+
+    class ClosedAfterThreeLines(io.StringIO):
+        def write(self, text):
+            if self.getvalue().count("\n") >= 3:
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    monkeypatch.setattr("sys.stdout", ClosedAfterThreeLines())
+    assert main(["summary", "--preset", "paper"]) == 0
+    assert capsys.readouterr().err == ""

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(exc, "exit_code", 1)  # 2: a flag out of range; 75: training interrupted on request
         print(f"alexnet: {'stopped' if code == EXIT_INTERRUPTED else 'error'}: {exc}", file=sys.stderr)
         return code
+    except BrokenPipeError:  # output piped into `head` and the like: an ending, not an error (before OSError,
+        _quiet_stdout()      # of which it is a kind)
+        return 0
     except OSError as exc:  # a read-only or full disk, a vanished folder: the file and the reason, one line
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"alexnet: error: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -56,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, stdout's pending output can never be written: point it at /dev/null so that
+    Python's own flush at exit does not complain either."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -209,7 +209,7 @@ class Augmentation(_MeanImage):
         if self.device.type == "cpu":
             return self._train_batch_cpu(crops, corners, flips, alphas, scale)
         # non_blocking throughout: the loader hands over pinned memory, and a blocking copy would make
-        # the host wait for the previous training step before queueing the next (measured on an H100).
+        # the host wait for the previous training step before queueing the next.
         crops = crops.to(self.device, non_blocking=True)
         corners, flips = corners.to(self.device, non_blocking=True), flips.to(self.device, non_blocking=True)
         index = self._patch_index(corners, flips) if self.mean_crop == "aligned" else None

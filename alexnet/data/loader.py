@@ -25,8 +25,7 @@ from .stores import JpegStore, RawStore
 
 def default_workers(device: torch.device) -> int:
     """Loader processes when none are asked for: the CPU count up to 8 for a GPU; none on the CPU, where
-    a worker would compete with the training threads for the same cores (measured slower on 2 cores:
-    30-45 s per demo epoch with one worker, 22 s without)."""
+    a worker competes with the training threads for the same cores (slower on 2 cores: BENCHMARKS.md)."""
     return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
 
 
@@ -225,8 +224,8 @@ class TrainBatches(_Batches):
         shared = batch_buffer((len(indices), c, c, 3), torch.uint8) if self.augmentation is None else None
         pixels = self.images.crops(indices, corners, c, None if shared is None else shared.numpy())
         crops = shared if shared is not None else torch.from_numpy(pixels)
-        for i in np.flatnonzero(flips):  # torch.flip image by image: 3.6 ms a batch here, where NumPy's
-            crops[i] = crops[i].flip(1)  # negative-stride copy took ~100 ms and a boolean-mask assignment 86 ms
+        for i in np.flatnonzero(flips):  # image by image: far faster than a negative-stride copy or a
+            crops[i] = crops[i].flip(1)  # boolean-mask assignment (BENCHMARKS.md)
         if self.augmentation is not None:  # the pixels are not sent on once they are the network's input
             return batch._replace(inputs=self.augmentation.train_batch(crops, batch.corners, batch.flips, batch.alphas,
                                                                        batch.scale))

@@ -66,7 +66,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDStep, writer: RunWriter) -> str:
     """Section 5's loop: train, validate, adjust the learning rate, checkpoint; return why it ended."""
-    stop, board = StopRequest().install(), tensorboard(plan)
+    stop, tensorboard_log = StopRequest().install(), tensorboard(plan)
     guards = StepGuards(plan, state, writer, stop, len(inputs))
     started = time.monotonic()
     try:
@@ -78,11 +78,11 @@ def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDSt
             val = validate(plan, state)
             row = epoch_row(plan, epoch, lr, sums, val, time.monotonic() - epoch_started, rate)
             state.history.append(row)
-            state.epoch, state.partial = epoch, None
+            state.epoch, state.mid_epoch = epoch, None
             event = state.schedule.end_epoch(epoch, val["top1_error"])
             writer.end_epoch(state.state_dict(plan), state.history)
-            if board:
-                board.epoch(row, state.model)
+            if tensorboard_log:
+                tensorboard_log.epoch(row, state.model)
             barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
             log_epoch(plan, state, row, event)
             if event == "stop":
@@ -93,8 +93,8 @@ def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDSt
         return "reached --epochs"
     finally:
         stop.restore()
-        if board:
-            board.close()
+        if tensorboard_log:
+            tensorboard_log.close()
 
 
 def train_one_epoch(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDStep, guards: "StepGuards",
@@ -102,7 +102,7 @@ def train_one_epoch(plan: Plan, state: TrainState, inputs: TrainingInput, step: 
     """The SGD steps of one epoch (from where a mid-epoch checkpoint stopped, if it did); return its sums
     over all ranks, when it started (earlier by a resumed part's seconds) and its training rate in images/s."""
     ctx, batch = plan.ctx, plan.batch_per_rank
-    resumed = state.partial if state.partial and state.partial["epoch"] == epoch else None
+    resumed = state.mid_epoch if state.mid_epoch and state.mid_epoch["epoch"] == epoch else None
     first = resumed["step"] if resumed else 0
     restore_random_state(plan, epoch, resumed)
     totals = RunningTotals(plan.device, resumed["totals"] if resumed and ctx.is_main else None)
@@ -112,7 +112,7 @@ def train_one_epoch(plan: Plan, state: TrainState, inputs: TrainingInput, step: 
     bar = Progress(images, f"epoch {epoch}/{plan.recipe.epochs}", enabled=plan.config.progress and ctx.is_main)
     bar.update(min(images, first * batch * ctx.world_size))
     stepping = time.monotonic()
-    step.runner.train()
+    step.module.train()
     for i, (x, y) in enumerate(inputs.epoch(epoch, first), start=first):
         # the mean over the global batch, also when ranks hold different numbers of images
         loss_sum, wrong = step(x, y, ctx.world_size / max(1, global_batch_count(i, batch, ctx, images)),
@@ -295,8 +295,9 @@ def announce(plan: Plan, state: TrainState) -> None:
              f"on {plan.device}: {plan.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
              f"crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, epochs {state.epoch + 1}..{r.epochs}, "
              f"seed {plan.seed}, {plan.speed.describe()}, input pipeline {plan.config.pipeline!r}")
-    if state.partial:
-        plan.log(f"resuming epoch {state.partial['epoch']} at step {state.partial['step']} of {state.partial['steps']}")
+    if state.mid_epoch:
+        where = state.mid_epoch
+        plan.log(f"resuming epoch {where['epoch']} at step {where['step']} of {where['steps']}")
     if plan.dataset.num_classes == 1:
         plan.log(f"warning: {plan.dataset.root} has one class: every prediction is right, every error rate 0%")
     if state.split:

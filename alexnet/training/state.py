@@ -38,7 +38,7 @@ class TrainState:
         self.scaler = grad_scaler(device, speed)
         self.history: list[dict[str, Any]] = []
         self.epoch = 0                            # the last finished epoch
-        self.partial: dict[str, Any] | None = None  # where a mid-epoch checkpoint stopped
+        self.mid_epoch: dict[str, Any] | None = None  # where a mid-epoch checkpoint stopped (its "partial")
 
     @classmethod
     def start(cls, plan: Plan) -> "TrainState":
@@ -97,8 +97,8 @@ class TrainState:
                 self.scaler.load_state_dict(ckpt["scaler"])
             if not isinstance(ckpt["history"], list) or not all(isinstance(r, dict) for r in ckpt["history"]):
                 raise TypeError("'history' is not a list of epoch rows")
-            self.history, self.epoch, self.partial = list(ckpt["history"]), int(ckpt["epoch"]), ckpt.get("partial")
-            if self.partial is not None and not isinstance(self.partial.get("rng"), torch.Tensor):
+            self.history, self.epoch, self.mid_epoch = list(ckpt["history"]), int(ckpt["epoch"]), ckpt.get("partial")
+            if self.mid_epoch is not None and not isinstance(self.mid_epoch.get("rng"), torch.Tensor):
                 raise TypeError("'partial' holds no random-generator state")
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

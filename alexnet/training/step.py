@@ -134,13 +134,13 @@ class SGDStep:
     def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                  device: torch.device, speed: SpeedSettings, wrap: Callable[[nn.Module], nn.Module] | None = None,
                  move: bool = True) -> None:
-        self.runner = prepare_for_speed(network, device, speed, wrap, move)
-        self.runner.train()
+        self.module = prepare_for_speed(network, device, speed, wrap, move)
+        self.module.train()
         self.optimizer, self.scaler, self.speed, self.device = optimizer, scaler, speed, device
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, weight: float, max_loss: float | None = None):
         """(sum of the batch's losses, number wrong) on the device, or (None, None) for a skipped batch."""
-        return train_step(self.runner, self.optimizer, self.scaler, x, y, self.device, self.speed, weight, max_loss)
+        return train_step(self.module, self.optimizer, self.scaler, x, y, self.device, self.speed, weight, max_loss)
 
 
 class EpochSums(NamedTuple):
