@@ -22,8 +22,13 @@ def temporary_name(path: Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, what: str = "file") -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces `path`. For writers that need a name."""
+    """Yield a temporary path to write; on success it replaces `path`. For writers that need a name.
+
+    Only a regular file is ever replaced: a folder, a device, a pipe or a link at `path` is refused
+    before anything is written (the rename would otherwise put the file in its place)."""
     path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise AlexNetError(f"{path}: exists and is not a regular file; refused (choose another name)")
     tmp = temporary_name(path)
     try:
         yield tmp

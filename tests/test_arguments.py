@@ -32,7 +32,7 @@ BAD = [  # (arguments, the text the one-line error must contain); DATA is the pr
     (["demo", "--epochs", "0", "--out", "OUT"], "--epochs: must be at least 1"),
     (["predict", "RUN", "x.jpg", "--top", "0"], "--top: must be at least 1"),
     (["bench", "train", "--steps", "0"], "--steps: must be at least 1"),
-    (["relu-tanh", "--data", "DATA", "--out", "OUT/f1", "--target", "2"], "--target must be a training error"),
+    (["relu-tanh", "--data", "DATA", "--out", "OUT/f1", "--target", "2"], "argument --target: must be a number above 0"),
     (["figures", "RUN", "--out", "OUT/f", "--pool", "0"], "--pool: must be at least 1"),
     (["retrieval", "RUN", "--out", "OUT/r", "--bits", "0"], "--bits: must be at least 1"),
     (["report", "RUN", "--out", "OUT/report.txt"], "the report is an HTML file"),

@@ -2,6 +2,7 @@
 read-back equal to a decoder run on the same bytes; raw and JPEG feed the same pipeline."""
 
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import alexnet.data.prepare as prepare_module
 from alexnet.cli.main import main
 from alexnet.data.loader import EvalBatches, TrainBatches
 from alexnet.data.prepare import prepare_dataset
-from alexnet.data.prepared import PreparedDataset, verify_dataset
+from alexnet.data.prepared import PreparedDataset
 from alexnet.data.stores import JpegStore, decode_jpeg
 from alexnet.errors import AlexNetError
 from conftest import dies_on_call, write_image
@@ -46,10 +47,11 @@ def test_jpeg_format_index_and_read_back(both):
     info = jpeg.manifest["splits"]["train"]
     assert jpeg.manifest["storage"] == "jpeg" and info["storage"] == "jpeg" and info["quality"] == 90
     index = np.load(jpeg.root / info["images"])
-    assert index.shape == (15, 3) and index.dtype == np.int64
+    assert index.shape == (15, 4) and index.dtype == np.int64  # shard, offset, length, CRC-32
     shard = (jpeg.root / info["shards"][0]).read_bytes()
-    for i, (k, offset, length) in enumerate(index):
+    for i, (k, offset, length, crc) in enumerate(index):
         assert k == 0 and shard[offset:offset + 2] == b"\xff\xd8"  # each entry starts a JPEG
+        assert crc == zlib.crc32(shard[offset:offset + length])
         # read() is the decoder on exactly the indexed bytes
         np.testing.assert_array_equal(jpeg.read("train", [i])[0], decode_jpeg(shard[offset:offset + length]))
     # the same pixels as raw storage, up to JPEG's rounding

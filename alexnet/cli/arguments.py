@@ -7,23 +7,73 @@ Types here only parse what has no settings object of its own; the settings of `t
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 
 
-def int_at_least(minimum: int):
-    """An argparse type: a whole number >= minimum, with a message naming the bound."""
+MAX_COUNT = 10**9     # images, steps, workers: beyond any machine, and no overflow anywhere below
+MAX_SEED = 2**63 - 1
+
+
+def whole(low: int, high: int = MAX_COUNT):
+    """An argparse type: a whole number from low to high (the help shows the range)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
         return value
+    parse.bounds = (low, high)
     return parse
 
 
-positive_int = int_at_least(1)
-nonnegative_int = int_at_least(0)
+def real(low: float, high: float, above: bool = False):
+    """An argparse type: a finite number from low (or above it) to high."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (above and value == low) or value > high:
+            raise argparse.ArgumentTypeError(f"must be a number {'above' if above else 'from'} {low:g} "
+                                             f"{'and at most' if above else 'to'} {high:g}, got {text}")
+        return value
+    parse.bounds = (low, high)
+    return parse
+
+
+positive_int = whole(1)
+nonnegative_int = whole(0)
+int_at_least = whole  # int_at_least(n): whole(n, MAX_COUNT)
+
+
+class RangeHelp(argparse.HelpFormatter):
+    """Help that states each numeric flag's range, taken from its type."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        bounds = getattr(action.type, "bounds", None)
+        if bounds and "%(" not in text:
+            text += f" [{bounds[0]:g} to {bounds[1]:g}]" if isinstance(bounds[0], float) else \
+                f" [{bounds[0]} to {bounds[1]}]"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with one line for a bad argument (the flag, what it takes, exit status 2); the usage is
+    for --help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", RangeHelp)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+        sys.exit(2)
 
 
 def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -35,8 +85,8 @@ def add_quiet(p: argparse.ArgumentParser, also: str = "") -> None:
     p.add_argument("--quiet", action="store_true", help=f"no progress display{also}")
 
 
-def add_seed(p: argparse.ArgumentParser, help: str, type=nonnegative_int) -> None:
-    p.add_argument("--seed", type=type, default=0, help=help)
+def add_seed(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help=help)
 
 
 def add_run_inputs(p: argparse.ArgumentParser, out_help: str, out_metavar: str = "DIR") -> None:

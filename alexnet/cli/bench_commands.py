@@ -7,7 +7,7 @@ import json
 
 from ..data.loader import PIPELINES
 from ..presets import PRESETS
-from .arguments import add_device, add_output_flags, add_speed_flags, nonnegative_int, positive_int
+from .arguments import add_device, add_output_flags, add_speed_flags, positive_int, whole
 
 
 def add_bench(sub) -> None:
@@ -37,8 +37,8 @@ def add_bench_data(sub) -> None:
                                    "files with PIL in a DataLoader with the same worker count.")
     p.add_argument("--data", required=True, nargs="+", metavar="DATA",
                    help="prepared dataset(s), each timed in the same run (e.g. raw and JPEG storage)")
-    p.add_argument("--workers", type=nonnegative_int, default=2, help="loader processes for both (default 2)")
-    p.add_argument("--batch-size", type=positive_int, default=128, help="images per batch (default 128)")
+    p.add_argument("--workers", type=whole(0, 1024), default=2, help="loader processes for both (default 2)")
+    p.add_argument("--batch-size", type=whole(1, 1 << 20), default=128, help="images per batch (default 128)")
     p.add_argument("--images", type=positive_int, default=4096, help="training images to read (default 4096)")
     add_device(p, default="cpu")
     p.add_argument("--train-preset", default=None, choices=list(PRESETS),
@@ -66,8 +66,8 @@ def add_bench_prepare(sub) -> None:
     p = sub.add_parser("prepare", help="JPEG preparation: reduced-scale decode vs full decode + resize",
                        description="Images per second of preparing ImageNet-sized JPEGs (500x375 and "
                                    "1600x1200) into the stored square, against a full decode + resize.")
-    p.add_argument("--images", type=positive_int, default=40, help="JPEGs per size (default 40)")
-    p.add_argument("--size", type=positive_int, default=256, help="stored side (default 256)")
+    p.add_argument("--images", type=whole(1, 100_000), default=40, help="JPEGs per size (default 40)")
+    p.add_argument("--size", type=whole(1, 4096), default=256, help="stored side (default 256)")
     add_output_flags(p)
     p.set_defaults(func=run_bench_prepare)
 
@@ -87,7 +87,7 @@ def add_bench_train(sub) -> None:
                                    "utilisation.")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help="network (default paper)")
     add_device(p)
-    p.add_argument("--batch-size", type=positive_int, default=128, help="images per step (default 128)")
+    p.add_argument("--batch-size", type=whole(1, 1 << 20), default=128, help="images per step (default 128)")
     p.add_argument("--steps", type=positive_int, default=None, help="timed steps (default 30 on cuda, 3 on cpu)")
     add_speed_flags(p)
     add_output_flags(p)

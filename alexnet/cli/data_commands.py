@@ -9,14 +9,14 @@ from pathlib import Path
 from ..data.sources import LAYOUTS
 from ..errors import AlexNetError
 from ..presets import PRESETS, get_preset
-from .arguments import add_quiet, add_seed, int_at_least, nonnegative_int, positive_int, show_progress
+from .arguments import add_quiet, add_seed, int_at_least, positive_int, show_progress, whole
 
 
 def add_summary(sub) -> None:
     p = sub.add_parser("summary", help="per-layer shapes, neurons and parameters of a preset",
                        description="Print each layer's output shape, neuron count and parameter count, and the total.")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help=f"network preset ({'; '.join(PRESETS)})")
-    p.add_argument("--num-classes", type=positive_int, default=1000, help="output classes (default 1000)")
+    p.add_argument("--num-classes", type=whole(1, 1_000_000), default=1000, help="output classes (default 1000)")
     p.add_argument("--input-size", type=int_at_least(1), default=None,
                    help="crop side in pixels (default: the preset's, 224 for paper)")
     p.set_defaults(func=run_summary)
@@ -88,7 +88,7 @@ def add_prepare(sub) -> None:
     p.add_argument("--storage", default=None, choices=["jpeg", "raw"],
                    help="how the pixels are kept: JPEG (quality 90) packed in large shards with an index, or raw "
                         "uint8 arrays (default: jpeg from 128 px up, raw below)")
-    p.add_argument("--workers", type=nonnegative_int, default=None,
+    p.add_argument("--workers", type=whole(0, 1024), default=None,
                    help="decoding processes (default: CPU count, at most 8; 0 = in this process)")
     add_quiet(p)
     p.set_defaults(func=run_prepare)
@@ -124,11 +124,11 @@ def add_proxy(sub) -> None:
                                    "texture (10 x 10 x 10), for trying the full-size presets without ImageNet. "
                                    "Prepare it with `alexnet prepare OUT DATA`.")
     p.add_argument("out", metavar="OUT", help="folder to create")
-    p.add_argument("--classes", type=positive_int, default=1000, help="how many classes (default 1000, the most)")
+    p.add_argument("--classes", type=whole(1, 1000), default=1000, help="how many classes (default 1000, the most)")
     p.add_argument("--train-per-class", type=positive_int, default=100, help="training images per class (default 100)")
     p.add_argument("--val-per-class", type=positive_int, default=10, help="validation images per class (default 10)")
-    p.add_argument("--size", type=int_at_least(32), default=256, help="image side in pixels (default 256)")
-    p.add_argument("--workers", type=nonnegative_int, default=None,
+    p.add_argument("--size", type=whole(32, 4096), default=256, help="image side in pixels (default 256)")
+    p.add_argument("--workers", type=whole(0, 1024), default=None,
                    help="processes (default: CPU count, at most 16; 0 = in this process)")
     add_seed(p, "what every image looks like (default 0)")
     add_quiet(p)
@@ -151,8 +151,8 @@ def add_demo(sub) -> None:
                                    "image-folder dataset, prepare it, train the small preset, and evaluate "
                                    "it with ten-patch testing.")
     p.add_argument("--out", default="alexnet-demo", metavar="DIR", help="working folder (default ./alexnet-demo)")
-    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the demo's)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed for the data and the run")
+    p.add_argument("--epochs", type=whole(1, 1000), default=None, help="training epochs (default: the demo's)")
+    add_seed(p, "seed for the data and the run (default 0)")
     add_quiet(p)
     p.set_defaults(func=run_demo)
 

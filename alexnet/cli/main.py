@@ -15,6 +15,7 @@ from ..errors import AlexNetError
 from ..interrupt import EXIT_INTERRUPTED
 from ..version import __version__
 from . import bench_commands, data_commands, run_commands, train_commands
+from .arguments import Parser
 
 COMMANDS = (data_commands.add_summary, data_commands.add_prepare, data_commands.add_config,
             train_commands.add_train, run_commands.add_evaluate, run_commands.add_predict,
@@ -24,7 +25,7 @@ COMMANDS = (data_commands.add_summary, data_commands.add_prepare, data_commands.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alexnet",
         description="AlexNet (Krizhevsky, Sutskever & Hinton, 2012): prepare data, train, evaluate.",
         epilog="Run `alexnet SUBCOMMAND --help` for each subcommand's options.")
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except AlexNetError as exc:
         code = getattr(exc, "exit_code", 1)  # 2: a flag out of range; 75: training interrupted on request
-        print(f"alexnet: {'stopped' if code == EXIT_INTERRUPTED else 'error'}: {exc}", file=sys.stderr)
+        print(f"alexnet: {'stopped' if code == EXIT_INTERRUPTED else 'error'}: {message_of(exc)}", file=sys.stderr)
         return code
     except BrokenPipeError:  # output piped into `head` and the like: an ending, not an error (before OSError,
         _quiet_stdout()      # of which it is a kind)
@@ -59,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130
+
+
+def message_of(exc: AlexNetError) -> str:
+    """The error's own message. One raised in a DataLoader worker arrives wrapped in the worker's traceback
+    ("Caught AlexNetError in DataLoader worker process 0. Original Traceback ..."): its last line is ours."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    return last.split(": ", 1)[1] if last.startswith("alexnet.errors.") and ": " in last else last
 
 
 def _quiet_stdout() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .arguments import add_device, add_quiet, add_run_inputs, add_seed, nonnegative_int, positive_int, show_progress
+from .arguments import add_device, add_quiet, add_run_inputs, add_seed, positive_int, show_progress, whole
 
 
 def add_evaluate(sub) -> None:
@@ -21,7 +21,7 @@ def add_evaluate(sub) -> None:
     add_device(p)
     p.add_argument("--batch-size", type=int, default=None,  # range-checked by evaluate_checkpoints
                    help="images per forward pass")
-    p.add_argument("--workers", type=nonnegative_int, default=0, help="data-loading processes")
+    p.add_argument("--workers", type=whole(0, 1024), default=0, help="data-loading processes")
     add_quiet(p)
     p.set_defaults(func=run_evaluate)
 
@@ -61,7 +61,7 @@ def add_predict(sub) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
     p.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files, or folders of them")
     p.add_argument("--tta", default="10crop", choices=["center", "10crop"], help="test patches (default 10crop)")
-    p.add_argument("--top", type=positive_int, default=5, help="how many classes to list (default 5)")
+    p.add_argument("--top", type=whole(1, 1000), default=5, help="how many classes to list (default 5)")
     add_device(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(func=run_predict)
@@ -87,12 +87,12 @@ def add_figures(sub) -> None:
                                    "images), neighbors.png (Figure 4 right: training images nearest in the last "
                                    "hidden layer) and curves.png (learning curves) into --out.")
     add_run_inputs(p, "folder for the PNG files")
-    p.add_argument("--predictions", type=positive_int, default=8, help="validation images shown (default 8)")
-    p.add_argument("--queries", type=positive_int, default=5, help="query images for neighbours (default 5)")
-    p.add_argument("--neighbors", type=positive_int, default=6, help="neighbours per query (default 6, as Figure 4)")
+    p.add_argument("--predictions", type=whole(1, 1000), default=8, help="validation images shown (default 8)")
+    p.add_argument("--queries", type=whole(1, 1000), default=5, help="query images for neighbours (default 5)")
+    p.add_argument("--neighbors", type=whole(1, 1000), default=6, help="neighbours per query (default 6, as Figure 4)")
     p.add_argument("--pool", type=positive_int, default=10000,
                    help="training images searched for neighbours (default 10000; features are 4096-d each)")
-    add_seed(p, "which images are drawn (default 0)", type=int)
+    add_seed(p, "which images are drawn (default 0)")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_figures)
@@ -115,11 +115,11 @@ def add_retrieval(sub) -> None:
                                    "distance, and compare with exact Euclidean search: recall@k, same-class "
                                    "precision, time per query, memory (retrieval.md in --out).")
     add_run_inputs(p, "folder for retrieval.md")
-    p.add_argument("--bits", type=positive_int, default=64, help="code length in bits (default 64)")
+    p.add_argument("--bits", type=whole(1, 4096), default=64, help="code length in bits (default 64)")
     p.add_argument("--pool", type=positive_int, default=10000, help="training images searched (default 10000)")
     p.add_argument("--queries", type=positive_int, default=500, help="validation queries (default 500)")
-    p.add_argument("--epochs", type=positive_int, default=30, help="auto-encoder epochs (default 30)")
-    add_seed(p, "which images, and the auto-encoder's init (default 0)", type=int)
+    p.add_argument("--epochs", type=whole(1, 100_000), default=30, help="auto-encoder epochs (default 30)")
+    add_seed(p, "which images, and the auto-encoder's init (default 0)")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_retrieval)
@@ -164,13 +164,14 @@ def add_export(sub) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
     p.add_argument("--format", required=True, choices=["safetensors", "onnx", "torchscript"], help="file format")
     p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    p.add_argument("--force", action="store_true", help="replace files of these names that are already there")
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     from ..export.export import export_run
 
-    export_run(args.run, args.format, args.out)
+    export_run(args.run, args.format, args.out, force=args.force)
     return 0
 
 

@@ -14,6 +14,7 @@ written last; the progress files are then removed. Nothing half-written looks co
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -26,7 +27,7 @@ import numpy as np
 
 from ..version import __version__
 from ..errors import AlexNetError
-from ..files import atomic_file, atomic_path, write_json
+from ..files import FolderLock, atomic_file, atomic_path, write_json
 from ..progress import Progress
 from .archives import ImageRef
 from .images import center_crop_array, load_prepared, read_error, resize_shorter_side
@@ -116,7 +117,12 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+MARKER = ".alexnet-prepare"   # in an output folder while `prepare` works there: the folder is ours
+
+
 def _check_output(src: Path, out: Path) -> None:
+    """Refuse an output folder that is not ours to write: inside the source, a finished dataset, a file,
+    or a folder holding other files and no unfinished preparation of ours (they could be overwritten)."""
     src_r, out_r = src.resolve(), out.resolve()
     if out_r == src_r or src_r in out_r.parents:
         raise AlexNetError(f"{out}: the output folder must not be inside the source tree {src}")
@@ -125,6 +131,25 @@ def _check_output(src: Path, out: Path) -> None:
                            "choose another output folder or delete it")
     if out.exists() and not out.is_dir():
         raise AlexNetError(f"{out}: exists and is not a folder")
+    if out.is_dir() and not (out / MARKER).exists() and any(p.name != ".lock" for p in out.iterdir()):
+        raise AlexNetError(f"{out}: not empty, and not an unfinished `alexnet prepare` (no {MARKER} there); files "
+                           "in it could be overwritten: choose a new or empty folder")
+
+
+@contextlib.contextmanager
+def _claim_output(src: Path, out: Path) -> Iterator[None]:
+    """The output folder, ours while `prepare` runs: checked, marked, and locked against a second
+    `prepare` into it (which would map the first's partial files and die of SIGBUS)."""
+    _check_output(src, out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(out, "this dataset folder").acquire()
+    try:
+        _check_output(src, out)  # again, now that no other prepare can change it
+        (out / MARKER).touch()
+        yield
+        (out / MARKER).unlink(missing_ok=True)
+    finally:
+        lock.release()  # .lock stays: removing it could let two later runs lock two different files
 
 
 def _split_digest(source: Source, split: str, size: int, storage: str) -> str:
@@ -163,8 +188,13 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
     _check_output(src, out)
     source = open_source(src, layout, val_labels)
     _warn_if_upscaling(source, size, log)
-    out.mkdir(parents=True, exist_ok=True)
+    with _claim_output(src, out):
+        return _prepare(source, src, out, size, workers, progress, skip_bad, log, storage)
 
+
+def _prepare(source: Source, src: Path, out: Path, size: int, workers: int, progress: bool, skip_bad: bool, log,
+             storage: str) -> dict[str, Any]:
+    """Every split, then the mean image and the manifest (written last: it marks the dataset as ready)."""
     stats = RunningStatistics(size)
     splits: dict[str, Any] = {}
     unreadable: dict[str, list[str]] = {}

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import AlexNetError
-from .stores import JpegStore, RawStore, decode_jpeg
+from .manifest import manifest_problem
+from .stores import JpegStore, RawStore
 
 FORMAT_NAME = "alexnet-prepared"
 FORMAT_VERSION = 1
@@ -39,6 +40,28 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def index_problem(index: np.ndarray, shard_sizes: list[int]) -> str | None:
+    """What is wrong with a JPEG index's rows (shard, offset, length[, CRC-32]), or None: every image a
+    non-empty run of bytes inside its shard, no two sharing a byte. One sort, no file read."""
+    if not len(index):
+        return None
+    shard, offset, length = index[:, 0], index[:, 1], index[:, 2]
+    if shard.min() < 0 or shard.max() >= len(shard_sizes) or offset.min() < 0:
+        return "index points outside its shards"
+    if length.min() <= 0:
+        return f"image {int(np.argmin(length))} has no bytes in the index"
+    ends = offset + length
+    if (ends > np.asarray(shard_sizes, np.int64)[shard]).any():
+        return "a shard is shorter than its index says (truncated or replaced)"
+    order = np.lexsort((offset, shard))
+    same_shard = shard[order][1:] == shard[order][:-1]
+    overlap = same_shard & (offset[order][1:] < ends[order][:-1])
+    if overlap.any():
+        first = int(np.flatnonzero(overlap)[0])
+        return f"images {int(order[first])} and {int(order[first + 1])} share bytes in their shard"
+    return None
 
 
 class PreparedDataset:
@@ -64,6 +87,9 @@ class PreparedDataset:
         if manifest.get("version") != FORMAT_VERSION:
             raise AlexNetError(f"{manifest_path}: format version {manifest.get('version')!r}, "
                                f"this alexnet reads version {FORMAT_VERSION}")
+        problem = manifest_problem(manifest)
+        if problem:
+            raise AlexNetError(f"{manifest_path}: {problem}; refused (run `alexnet prepare` again to rewrite it)")
         self.manifest: dict[str, Any] = manifest
         self.fingerprint = hashlib.sha256(raw).hexdigest()[:16]
         try:
@@ -87,20 +113,21 @@ class PreparedDataset:
                 if not info:
                     raise AlexNetError(f"{manifest_path}: no {split!r} split")
                 count = int(info["count"])
-                images = self._store(info, count)
+                images = self._store(info, count, split)
                 labels = self._load(info["labels"], mmap=False)
                 if labels.dtype.kind not in "iu":  # bool or float labels: not written by prepare
                     raise AlexNetError(f"{self.root / info['labels']}: labels are {labels.dtype}, not whole numbers")
                 if labels.shape != (count,) or (count and (labels.min() < 0 or labels.max() >= len(self.classes))):
                     raise AlexNetError(f"{self.root / info['labels']}: labels do not match the manifest")
+                # Labels zeroed or shuffled keep their type and range: their digest, on every open (10 MB for
+                # ILSVRC-2012), not only with --verify.
+                self._check_digest(info["labels"], info.get("labels_sha256"))
                 if count == 0:
                     raise AlexNetError(f"{self.root}: the {split} split is empty")
                 self.images[split], self.labels[split] = images, labels.astype(np.int64)
 
             mean_path = self._path(stats.get("mean_image", "mean_image.npy"))
-            expected = stats.get("mean_image_sha256")
-            if expected and mean_path.is_file() and file_sha256(mean_path) != expected:
-                raise AlexNetError(f"{mean_path}: checksum does not match the manifest (file changed or corrupt)")
+            self._check_digest(mean_path.name, stats.get("mean_image_sha256"))
             self.mean_image = self._load(mean_path.name, mmap=False).astype(np.float32)
             if self.mean_image.shape != (self.size, self.size, 3):
                 raise AlexNetError(f"{mean_path}: expected shape {(self.size, self.size, 3)}, found {self.mean_image.shape}")
@@ -123,11 +150,17 @@ class PreparedDataset:
         if not (np.isfinite(vecs).all() and np.abs(vecs.T @ vecs - np.eye(3)).max() < 1e-3):
             raise AlexNetError(f"{where}: rgb_eigenvectors are not orthonormal columns")
 
+    def _check_digest(self, name: str, expected: str | None) -> None:
+        path = self._path(name)
+        if expected and path.is_file() and file_sha256(path) != expected:
+            raise AlexNetError(f"{path}: checksum does not match the manifest (file changed or corrupt); "
+                               f"`alexnet prepare --verify {self.root}` checks every file")
+
     def read(self, split: str, indices) -> np.ndarray:
         """Stored images of a split as uint8 (n, S, S, 3), whatever the storage."""
         return self.images[split].read(np.asarray(indices, np.int64))
 
-    def _store(self, info: dict[str, Any], count: int) -> RawStore | JpegStore:
+    def _store(self, info: dict[str, Any], count: int, split: str) -> RawStore | JpegStore:
         """A split's images, checked against the manifest without reading them."""
         shape = (count, self.size, self.size, 3)
         if info.get("storage", "raw") == "raw":
@@ -140,18 +173,17 @@ class PreparedDataset:
             raise AlexNetError(f"{self.root / 'manifest.json'}: unknown storage {info['storage']!r}")
         index = self._load(info["images"], mmap=False)
         shards = [self._path(name) for name in info["shards"]]
-        if index.dtype != np.int64 or index.shape != (count, 3):
-            raise AlexNetError(f"{self.root / info['images']}: expected an int64 index of shape {(count, 3)}, "
+        if index.dtype != np.int64 or index.shape not in ((count, 3), (count, 4)):
+            raise AlexNetError(f"{self.root / info['images']}: expected an int64 index of shape {(count, 4)}, "
                                f"found {index.dtype} {index.shape}")
-        for k, shard in enumerate(shards):
+        for shard in shards:
             if not shard.is_file():
                 raise AlexNetError(f"{shard}: missing (the prepared dataset is incomplete)")
-            mine = index[:, 0] == k
-            if mine.any() and int((index[mine, 1] + index[mine, 2]).max()) > shard.stat().st_size:
-                raise AlexNetError(f"{shard}: shorter than its index says (truncated or replaced)")
-        if count and (index[:, 0].min() < 0 or index[:, 0].max() >= len(shards) or index[:, 1:].min() < 0):
-            raise AlexNetError(f"{self.root / info['images']}: index points outside its shards")
-        return JpegStore(shards, index, self.size)
+        problem = index_problem(index, [shard.stat().st_size for shard in shards])
+        if problem:
+            raise AlexNetError(f"{self.root / info['images']}: {problem}; `alexnet prepare --verify {self.root}` "
+                               "checks every file")
+        return JpegStore(shards, index, self.size, where=f"{split} image")
 
     def _path(self, name: Any) -> Path:
         """The dataset file a manifest names: a plain file name inside the folder, nothing else."""
@@ -236,10 +268,7 @@ def _check_decodes(dataset: PreparedDataset, split: str, progress: bool, chunk: 
     bar = Progress(len(store), f"decode {split}", enabled=progress)
     for start in range(0, len(store), chunk):
         for i in range(start, min(start + chunk, len(store))):
-            try:
-                pixels = decode_jpeg(store.encoded(i))
-            except Exception as exc:  # noqa: BLE001 - any decoder failure names the image
-                raise AlexNetError(f"{dataset.root}: {split} image {i} does not decode ({exc})") from None
+            pixels = store.decoded(i)  # a changed checksum or a failed decode: one line naming the image
             if pixels.shape != (dataset.size, dataset.size, 3):
                 raise AlexNetError(f"{dataset.root}: {split} image {i} decodes to {pixels.shape}")
         bar.update(min(chunk, len(store) - start))

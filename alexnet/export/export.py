@@ -14,6 +14,7 @@ order, value scale), with the mean image itself as FILE.mean.npy, and the class 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import io
 import json
@@ -77,12 +78,19 @@ def _quiet():
             logging.disable(logging.NOTSET)
 
 
-def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
+def export_run(run: str, fmt: str, out: str | Path, log=print, force: bool = False) -> list[Path]:
+    """Write the network, its preprocessing and mean image; files already there are replaced only with
+    `force`, and never anything that is not a regular file."""
     if fmt not in FORMATS:
         raise AlexNetError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
     if out.is_dir():
         raise AlexNetError(f"--out {out}: a folder; give the name of the file to write")
+    for target in (out, out.with_name(out.name + ".mean.npy"), out.with_name(out.name + ".preprocessing.json")):
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise AlexNetError(f"--out {out}: {target} exists and is not a regular file; refused")
+        if target.exists() and not force:
+            raise AlexNetError(f"--out {out}: {target} exists; pass --force to replace it, or choose another name")
     ckpt = load_checkpoint(run)
     if "mean_image" not in ckpt:
         raise AlexNetError(f"{ckpt['path']}: no training mean image in this checkpoint; cannot state the preprocessing")
@@ -100,7 +108,10 @@ def export_run(run: str, fmt: str, out: str | Path, log=print) -> list[Path]:
         metadata = {"preset": ckpt["preset"], "classes": str(len(ckpt["classes"])),
                     "model_config": json.dumps(ckpt["model_config"])}  # what load_exported rebuilds from
         with atomic_path(out, what="export") as tmp:
-            save_file(state, str(tmp), metadata=metadata)
+            try:
+                save_file(state, str(tmp), metadata=metadata)
+            except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as its own error type
+                raise OSError(errno.EIO, " ".join(str(exc).split())[:200] or type(exc).__name__) from None
     elif fmt == "onnx":
         missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
         if missing:  # torch.onnx's exporter needs both; say so plainly

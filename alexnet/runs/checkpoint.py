@@ -1,13 +1,16 @@
-"""Checkpoints: written atomically, read without ever running code from the file.
+"""Checkpoints: written atomically, read without ever running code from the file, and checked whole.
 
-A checkpoint is a dict of plain values and tensors. `model` is a plain state_dict; `model_config`,
-`preset` and `classes` say what network it is, so it can be rebuilt without the run folder
-(`trained.model_from_checkpoint`). Loading uses `torch.load(..., weights_only=True)`, which refuses
-pickled objects of any other kind.
+A checkpoint is a dict of plain values and tensors (its fields: training/state.py). `model` is a plain
+state_dict; `model_config`, `preset` and `classes` say what network it is, so it can be rebuilt without
+the run folder (`trained.model_from_checkpoint`). Loading uses `torch.load(..., weights_only=True)`,
+which refuses pickled objects of any other kind. A digest of everything in it (BLAKE2b over every value
+and every tensor's bytes, about half a second for the paper network with its optimizer state) is written
+with it and checked by every reader: a flipped byte or shuffled class names are refused, never used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,14 +22,43 @@ from ..errors import AlexNetError, ConfigError
 from ..files import atomic_file
 
 CHECKPOINT_FORMAT = "alexnet-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2    # 2: with its digest; version 1 (no digest) was never released
 LAST = "last.pt"
+_NOT_CONTENT = ("format", "version", "digest", "path")   # what the digest does not cover
+MAX_WEIGHT = 1e4          # no weight of a trained AlexNet comes near; a larger one is damage, not learning
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write `payload` to `path` so that a crash at any moment leaves the old file or the new one."""
+    content = {k: v for k, v in payload.items() if k not in _NOT_CONTENT}
     with atomic_file(path, "wb", what="checkpoint") as f:
-        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, f)
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "digest": digest(content),
+                    **content}, f)
+
+
+def digest(value: Any) -> str:
+    """BLAKE2b of a checkpoint's content: every key, plain value, tensor dtype, shape and byte, in a fixed order."""
+    h = hashlib.blake2b(digest_size=32)
+    _feed(h, value)
+    return h.hexdigest()
+
+
+def _feed(h, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        h.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            h.update(repr(key).encode())
+            _feed(h, value[key])
+    elif isinstance(value, (list, tuple)):
+        h.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(h, item)
+    else:  # str, int, float, bool, None
+        h.update(f"V{type(value).__name__}:{value!r}".encode())
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
@@ -72,7 +104,9 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> dict[str, Any]:
     for key in ("model", "model_config", "preset", "classes"):
         if key not in ckpt:
             raise AlexNetError(f"{path}: checkpoint lacks its {key!r} entry")
-    problem = checkpoint_problem(ckpt)
+    problem = checkpoint_problem(ckpt)  # the fields first: a field of the wrong kind is named as such
+    if problem is None and ckpt.get("digest") != digest({k: v for k, v in ckpt.items() if k not in _NOT_CONTENT}):
+        problem = "its contents do not match the digest written with them (changed or corrupt since it was saved)"
     if problem:
         raise AlexNetError(f"{path}: {problem}; refused")
     ckpt["path"] = str(path)
@@ -96,10 +130,29 @@ def checkpoint_problem(ckpt: dict[str, Any]) -> str | None:
     model = ckpt["model"]
     if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
         return "'model' is not a state_dict of tensors"
-    bad = [k for k, v in model.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    return _weights_problem(model, len(classes)) or _mean_image_problem(ckpt)
+
+
+def _weights_problem(model: dict[str, torch.Tensor], classes: int) -> str | None:
+    """Weights of the wrong dtype (never cast in silence), non-finite or absurd values, an output layer
+    that does not fit the class list."""
+    def named(keys: list[str]) -> str:
+        return f"{', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+
+    wrong = [k for k, v in model.items() if v.dtype != torch.float32]
+    if wrong:
+        return f"weights {named(wrong)} are {model[wrong[0]].dtype}, not float32"
+    bad = [k for k, v in model.items() if not torch.isfinite(v).all()]
     if bad:
-        return f"weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold NaN or infinite values"
-    return _mean_image_problem(ckpt)
+        return f"weights {named(bad)} hold NaN or infinite values"
+    huge = [k for k, v in model.items() if v.numel() and v.abs().max() > MAX_WEIGHT]
+    if huge:
+        return f"weights {named(huge)} hold values of absurd magnitude (up to {model[huge[0]].abs().max():.3g})"
+    output = [k for k in model if k.startswith("classifier.") and k.endswith(".weight")]
+    if output and model[output[-1]].dim() == 2 and model[output[-1]].shape[0] != classes:
+        return (f"its output layer {output[-1]} has {model[output[-1]].shape[0]} outputs, but 'classes' names "
+                f"{classes}")
+    return None
 
 
 def _mean_image_problem(ckpt: dict[str, Any]) -> str | None:
