@@ -1,5 +1,5 @@
 """`python -m alexnet` is the `alexnet` command."""
 
-from .cli.main import main
+from .cli.entry import main
 
 raise SystemExit(main())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,27 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _whole(x: Any, minimum: int) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
+def _whole(x: Any, minimum: int, maximum: float = math.inf) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and minimum <= x <= maximum
+
+
+def _within(obj: Any, where: str, names: tuple[str, ...], low: float, high: float, whole: bool = False) -> None:
+    """Each named setting a finite number (a whole one if `whole`) from low to high."""
+    for name in names:
+        value = getattr(obj, name)
+        ok = _whole(value, int(low), high) if whole else (_finite(value) and low <= value <= high)
+        require(ok, f"{where}.{name}", value, f"a {'whole ' if whole else ''}number from {_number(low)} to {_number(high)}")
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+MAX_WIDTH = 65_536      # maps or neurons in one layer
+MAX_SIDE = 4096         # pixels
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+LAYER_NAME = re.compile(r"^(conv|fc)([1-9][0-9]?)$")
 
 
 @dataclass(frozen=True)
@@ -49,15 +69,15 @@ class ConvSpec:
     ops: tuple[str, ...] = ("conv", "relu")
 
     def __post_init__(self) -> None:
-        for name in ("out_channels", "kernel", "stride", "groups"):
-            require(_whole(getattr(self, name), 1), f"model.convs.{name}", getattr(self, name), "a whole number >= 1")
+        _within(self, "model.convs", ("out_channels",), 1, MAX_WIDTH, whole=True)
+        _within(self, "model.convs", ("kernel", "stride", "groups"), 1, 64, whole=True)
         require(self.out_channels % self.groups == 0, "model.convs.groups", self.groups, "must divide out_channels")
-        require(len(self.padding) == 4 and all(_whole(p, 0) for p in self.padding), "model.convs.padding",
-                self.padding, "four whole numbers >= 0: left, right, top, bottom")
-        require(_finite(self.init_std) and self.init_std >= 0, "model.convs.init_std", self.init_std, "a number >= 0")
-        require(_finite(self.bias_init), "model.convs.bias_init", self.bias_init, "a finite number")
-        require("conv" in self.ops and set(self.ops) <= set(STAGE_OPS), "model.convs.ops", self.ops,
-                f"'conv' and any of {', '.join(STAGE_OPS)}")
+        require(len(self.padding) == 4 and all(_whole(p, 0, 64) for p in self.padding), "model.convs.padding",
+                self.padding, "four whole numbers from 0 to 64: left, right, top, bottom")
+        _within(self, "model.convs", ("init_std",), 0, 10)
+        _within(self, "model.convs", ("bias_init",), -100, 100)
+        require("conv" in self.ops and set(self.ops) <= set(STAGE_OPS) and len(self.ops) <= 8, "model.convs.ops",
+                self.ops, f"'conv' and any of {', '.join(STAGE_OPS)}")
 
 
 @dataclass(frozen=True)
@@ -97,27 +117,26 @@ class ModelConfig:
     input_std: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        require(_whole(self.input_size, 1), "model.input_size", self.input_size, "a whole number >= 1")
-        require(len(self.convs) >= 1 and all(isinstance(c, ConvSpec) for c in self.convs), "model.convs",
-                self.convs, "at least one convolutional stage")
-        require(all(_whole(w, 1) for w in self.fc_widths), "model.fc_widths", self.fc_widths, "whole numbers >= 1")
-        for name in ("fc_init_std", "fc_out_init_std", "lrn_alpha", "lrn_beta", "lrn_k", "within_map_scale",
-                     "within_map_power", "within_map_k"):
-            require(_finite(getattr(self, name)) and getattr(self, name) >= 0, f"model.{name}", getattr(self, name),
-                    "a number >= 0")
-        require(_finite(self.fc_bias_init), "model.fc_bias_init", self.fc_bias_init, "a finite number")
+        _within(self, "model", ("input_size",), 1, MAX_SIDE, whole=True)
+        require(1 <= len(self.convs) <= 16 and all(isinstance(c, ConvSpec) for c in self.convs), "model.convs",
+                self.convs, "1 to 16 convolutional stages")
+        require(1 <= len(self.fc_widths) <= 8 and all(_whole(w, 1, MAX_WIDTH) for w in self.fc_widths),
+                "model.fc_widths", self.fc_widths, f"1 to 8 hidden layers of 1 to {MAX_WIDTH} neurons")
+        _within(self, "model", ("fc_init_std", "fc_out_init_std"), 0, 10)
+        _within(self, "model", ("fc_bias_init",), -100, 100)
+        _within(self, "model", ("lrn_alpha", "lrn_beta", "within_map_scale", "within_map_power"), 0, 10)
+        _within(self, "model", ("lrn_k", "within_map_k"), 0, 1000)
         require(_finite(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
         require(self.dropout_style in DROPOUT_STYLES, "model.dropout_style", self.dropout_style,
                 f"one of {', '.join(DROPOUT_STYLES)}")
-        for name in ("lrn_size", "within_map_size", "pool_kernel", "pool_stride"):
-            require(_whole(getattr(self, name), 1), f"model.{name}", getattr(self, name), "a whole number >= 1")
+        _within(self, "model", ("lrn_size", "within_map_size", "pool_kernel", "pool_stride"), 1, 64, whole=True)
         require(self.layout in LAYOUTS, "model.layout", self.layout, f"one of {', '.join(LAYOUTS)}")
-        require(_whole(self.adaptive_pool, 0), "model.adaptive_pool", self.adaptive_pool, "a whole number >= 0")
+        _within(self, "model", ("adaptive_pool",), 0, 64, whole=True)
         require(self.init in INITS, "model.init", self.init, f"one of {', '.join(INITS)}")
-        require(len(self.input_mean) in (0, 3) and all(_finite(v) for v in self.input_mean), "model.input_mean",
-                self.input_mean, "empty, or three numbers (R, G, B)")
-        require(len(self.input_std) in (0, 3) and all(_finite(v) and v > 0 for v in self.input_std),
-                "model.input_std", self.input_std, "empty, or three positive numbers (R, G, B)")
+        require(len(self.input_mean) in (0, 3) and all(_finite(v) and 0 <= v <= 255 for v in self.input_mean),
+                "model.input_mean", self.input_mean, "empty, or three numbers (R, G, B) from 0 to 255")
+        require(len(self.input_std) in (0, 3) and all(_finite(v) and 0 < v <= 1000 for v in self.input_std),
+                "model.input_std", self.input_std, "empty, or three numbers (R, G, B) above 0, at most 1000")
 
 
 @dataclass(frozen=True)
@@ -161,29 +180,30 @@ class Recipe:
     eval_batch_size: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "epochs", "plateau_patience", "eval_batch_size"):
-            require(_whole(getattr(self, name), 1), f"recipe.{name}", getattr(self, name), "a whole number >= 1")
-        for name in ("max_lr_drops", "conv1_slow_epoch", "conv1_freeze_epoch", "pca_off_epoch", "warmup_epochs"):
-            require(_whole(getattr(self, name), 0), f"recipe.{name}", getattr(self, name), "a whole number >= 0")
-        require(_finite(self.lr) and self.lr > 0, "recipe.lr", self.lr, "a positive number")
+        _within(self, "recipe", ("batch_size", "eval_batch_size"), 1, MAX_BATCH, whole=True)
+        _within(self, "recipe", ("epochs",), 1, MAX_EPOCHS, whole=True)
+        _within(self, "recipe", ("plateau_patience",), 1, 1000, whole=True)
+        _within(self, "recipe", ("max_lr_drops",), 0, 1000, whole=True)
+        _within(self, "recipe", ("conv1_slow_epoch", "conv1_freeze_epoch", "pca_off_epoch", "warmup_epochs"), 0,
+                MAX_EPOCHS, whole=True)
+        require(_finite(self.lr) and 0 < self.lr <= 100, "recipe.lr", self.lr, "a number above 0, at most 100")
         require(_finite(self.momentum) and 0 <= self.momentum < 1, "recipe.momentum", self.momentum, "in [0, 1)")
-        for name in ("weight_decay", "bias_lr_multiplier", "plateau_min_delta", "plateau_start_margin",
-                     "conv1_slow_factor", "pca_std"):
-            require(_finite(getattr(self, name)) and getattr(self, name) >= 0, f"recipe.{name}", getattr(self, name),
-                    "a number >= 0")
+        _within(self, "recipe", ("weight_decay", "plateau_min_delta", "plateau_start_margin", "conv1_slow_factor"), 0, 1)
+        _within(self, "recipe", ("bias_lr_multiplier", "pca_std"), 0, 100)
         require(_finite(self.warmup_start_factor) and 0 < self.warmup_start_factor <= 1, "recipe.warmup_start_factor",
                 self.warmup_start_factor, "in (0, 1]")
         require(self.schedule in SCHEDULES, "recipe.schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")
-        require(all(len(step) == 2 and _whole(step[0], 1) and _finite(step[1]) and step[1] >= 0
+        require(len(self.lr_steps) <= 100 and all(
+                    len(step) == 2 and _whole(step[0], 1, MAX_EPOCHS) and _finite(step[1]) and 0 <= step[1] <= 100
                     for step in self.lr_steps), "recipe.lr_steps", self.lr_steps,
-                "pairs (first epoch >= 1, factor of the base rate >= 0)")
+                "up to 100 pairs (first epoch >= 1, factor of the base rate from 0 to 100)")
         require(_finite(self.crop_fraction) and 0 < self.crop_fraction <= 1, "recipe.crop_fraction",
                 self.crop_fraction, "in (0, 1]")
         require(self.pca_scale in PCA_SCALES, "recipe.pca_scale", self.pca_scale, f"one of {', '.join(PCA_SCALES)}")
-        require(_finite(self.train_input_scale) and self.train_input_scale > 0, "recipe.train_input_scale",
-                self.train_input_scale, "a positive number")
-        require(all(isinstance(x, str) for x in self.frozen_bias_layers), "recipe.frozen_bias_layers",
-                self.frozen_bias_layers, "layer names such as conv1")
+        require(_finite(self.train_input_scale) and 0 < self.train_input_scale <= 10, "recipe.train_input_scale",
+                self.train_input_scale, "a number above 0, at most 10")
+        require(all(isinstance(x, str) and LAYER_NAME.match(x) for x in self.frozen_bias_layers),
+                "recipe.frozen_bias_layers", self.frozen_bias_layers, "layer names such as conv1 or fc6")
         require(self.mean_crop in MEAN_CROPS, "recipe.mean_crop", self.mean_crop, f"one of {', '.join(MEAN_CROPS)}")
 
 
@@ -202,11 +222,36 @@ def _known(d: dict[str, Any], cls, where: str) -> set[str]:
     with defaults in place of settings it cannot read)."""
     if not isinstance(d, dict):
         raise ConfigError(f"{where} is not a mapping of settings: {type(d).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields), key=str)
     if unknown:
-        raise ConfigError(f"{where} has unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    return known
+        raise ConfigError(f"{where} has unknown setting(s) {', '.join(map(str, unknown))} "
+                          f"(known: {', '.join(sorted(fields))})")
+    for name, value in d.items():
+        expected = str(fields[name].type).split("[")[0].split(" ")[0]
+        if not _of_type(value, expected):
+            raise ConfigError(f"{where}.{name} must be {_TYPE_WORDS.get(expected, expected)}, got "
+                              f"{' '.join(repr(value).split())[:60]}")
+    return set(fields)
+
+
+_TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string",
+               "tuple": "a list"}
+
+
+def _of_type(value: Any, expected: str) -> bool:
+    """Exactly the declared kind: no "no" for a switch, no 1.0 for a count, no string for a number."""
+    if expected == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "bool":
+        return isinstance(value, bool)
+    if expected == "str":
+        return isinstance(value, str)
+    if expected == "tuple":
+        return isinstance(value, (list, tuple))
+    return True
 
 
 def recipe_from_dict(d: dict[str, Any]) -> Recipe:
@@ -215,9 +260,11 @@ def recipe_from_dict(d: dict[str, Any]) -> Recipe:
 
 
 def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
-    known = _known(d, ModelConfig, "model config")
+    if not isinstance(d, dict):
+        raise ConfigError(f"model config is not a mapping of settings: {type(d).__name__}")
+    known = _known(d, ModelConfig, "model")
     for conv in d.get("convs") or []:
-        _known(conv, ConvSpec, "model config convs")
+        _known(conv, ConvSpec, "model.convs")
     values = {k: _tuplify(v) for k, v in d.items() if k in known and k != "convs"}
     # Written before dropout_style existed, when every network used torch's inverted dropout: a
     # checkpoint or file of that time keeps computing what it was trained to compute.
@@ -370,7 +417,7 @@ def check_setting(f: dataclasses.Field, value: Any) -> None:
     if spec.low is not None and value < spec.low:
         raise UsageError(f"{name} must be at least {spec.low}, got {value}")
     if spec.high is not None and value > spec.high:
-        raise UsageError(f"{name} must be {spec.high_text or f'at most {spec.high:g}'}, got {value}")
+        raise UsageError(f"{name} must be {spec.high_text or f'at most {_number(spec.high)}'}, got {value}")
 
 
 def add_flags(parser: Any, cls: type, choices: dict[str, tuple[str, ...]]) -> None:

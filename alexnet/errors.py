@@ -24,3 +24,10 @@ def require(ok: bool, name: str, value: object, expected: str) -> None:
         shown = " ".join(repr(value).split())  # one line, whatever the value (a tensor's repr has several)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise ConfigError(f"{name} is out of range: {shown} ({expected})")
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's text on one line (some libraries' messages span several: tarfile lists each
+    compression it tried), cut to `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

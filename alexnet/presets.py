@@ -189,6 +189,28 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, CUDA_CONVNET_2012, SMAL
                                                   TORCHVISION)}
 
 
+def _read_json_file(path: Path) -> dict[str, Any]:
+    """A JSON object from a regular file of at most MAX_CONFIG_BYTES (never /dev/zero read until memory
+    runs out, never a traceback for JSON nested 100,000 deep)."""
+    if not path.exists():
+        raise AlexNetError(f"{path}: no such configuration file")
+    if not path.is_file():
+        raise AlexNetError(f"{path}: not a regular file; a configuration is a JSON file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise AlexNetError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a configuration file")
+        d = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        raise AlexNetError(f"{path}: not a JSON configuration ({' '.join(str(exc).split())[:120]})") from None
+    except RecursionError:
+        raise AlexNetError(f"{path}: not a JSON configuration (nested too deeply to read)") from None
+    if not isinstance(d, dict):
+        raise AlexNetError(f"{path}: not a JSON object")
+    return d
+
+
 def get_preset(name: str) -> Preset:
     """The preset called `name`, or an error listing the known ones."""
     try:
@@ -204,24 +226,30 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
             "recipe": to_dict(preset.recipe)}
 
 
+MAX_CONFIG_BYTES = 1 << 20   # a preset file is a few kilobytes
+# What a preset file (`config show`) or a run's config.json holds; any other key is refused, not ignored.
+PRESET_FILE_KEYS = {"name", "description", "model", "recipe"}
+RUN_CONFIG_KEYS = {"preset", "data", "data_fingerprint", "seed", "device", "crop", "classes", "recipe", "model_config",
+                   "speed", "world_size", "ablations", "pipeline"}
+
+
 def preset_from_file(path: str | Path) -> Preset:
     """A preset from a JSON file: `config show`'s output, edited, or a run's config.json."""
     path = Path(path)
-    try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AlexNetError(f"{path}: no such configuration file") from None
-    except (OSError, ValueError) as exc:
-        raise AlexNetError(f"{path}: not a JSON configuration ({exc})") from None
-    if not isinstance(d, dict):
-        raise AlexNetError(f"{path}: not a JSON object")
+    d = _read_json_file(path)
+    unknown = sorted(set(d) - (PRESET_FILE_KEYS | RUN_CONFIG_KEYS), key=str)
+    if unknown:
+        raise AlexNetError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} (a preset file holds "
+                           f"{', '.join(sorted(PRESET_FILE_KEYS))}; a run's config.json its own keys)")
     model, recipe = d.get("model", d.get("model_config")), d.get("recipe")
     if not isinstance(model, dict) or not isinstance(recipe, dict):
         raise AlexNetError(f"{path}: needs a 'model' (or 'model_config') object and a 'recipe' object")
+    name, description = d.get("name", d.get("preset", path.stem)), d.get("description", f"from {path}")
+    if not isinstance(name, str) or not name.strip() or not isinstance(description, str):
+        raise AlexNetError(f"{path}: 'name' and 'description' must be strings, got {name!r}")
     try:
-        return Preset(name=str(d.get("name", d.get("preset", path.stem))),
-                      description=str(d.get("description", f"from {path}")),
-                      model=model_config_from_dict(model), recipe=recipe_from_dict(recipe))
+        return Preset(name=name, description=description, model=model_config_from_dict(model),
+                      recipe=recipe_from_dict(recipe))
     except ConfigError as exc:  # a setting out of range, found by the dataclass that defines it
         raise AlexNetError(f"{path}: {exc}") from None
     except AlexNetError:

@@ -166,3 +166,18 @@ def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdout", ClosedAfterThreeLines())
     assert main(["summary", "--preset", "paper"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_while_torch_is_still_loading_is_one_line(tmp_path):
+    """A Ctrl-C in the first seconds, while PyTorch is imported, ends like any Ctrl-C: one line, status 130.
+    Here a stand-in `torch` that is interrupted as it loads."""
+    import os
+    import subprocess
+    import sys
+    fake = tmp_path / "torch"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "alexnet", "summary"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 130 and done.stderr == "alexnet: interrupted\n", done.stderr

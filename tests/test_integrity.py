@@ -280,3 +280,50 @@ def test_safetensors_onto_a_full_disk_is_one_line(run, tmp_path, capsys, monkeyp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "could not write export" in err[0] and "StorageFull" in err[0]
     assert os.listdir(tmp_path) == []
+
+
+# --- hostile sources ---------------------------------------------------------------------------------------
+def test_a_link_leaving_its_class_folder_is_skipped_and_reported(tmp_path, capsys):
+    from alexnet.data.sources import open_source
+    rng = np.random.default_rng(0)
+    from PIL import Image
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            folder = tmp_path / "src" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (tmp_path / "src" / "train" / "a" / "up").symlink_to(tmp_path / "src" / "train")   # an ancestor
+    (tmp_path / "src" / "train" / "a" / "other.png").symlink_to(tmp_path / "src" / "train" / "b" / "0.png")
+    (tmp_path / "src" / "train" / "a" / "sub").symlink_to(tmp_path / "src" / "train" / "a")  # stays inside: read
+    source = open_source(tmp_path / "src")
+    labels = [label for _, label in source.images["train"]]
+    assert labels.count(0) == 2 and labels.count(1) == 2  # class a kept its own two images, no more
+    assert sorted(p.name for p in source.left_out) == ["other.png", "up"]
+    assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "data"), "--size", "8", "--workers", "0",
+                 "--quiet"]) == 0
+    assert "2 symbolic link(s) lead out of their class folder and are not followed" in capsys.readouterr().out
+
+
+def test_a_garbage_cifar_archive_is_one_line(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b garbage, not gzip data" * 100)
+    assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "data"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cifar-10-python.tar.gz: cannot read archive" in err[0], err
+
+
+def test_a_cifar_label_too_large_for_int64_is_one_line():
+    import pickle
+    from alexnet.data.cifar import parse_batch
+    batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2**70]}
+    with pytest.raises(AlexNetError, match="not a CIFAR-10 batch .*not whole numbers|not a CIFAR-10 batch"):
+        parse_batch(pickle.dumps(batch), "x")
+
+
+def test_report_include_of_a_binary_file_is_one_line(run, tmp_path, capsys):
+    (tmp_path / "table.md").write_bytes(bytes(range(256)) * 4)
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html"), "--include", str(tmp_path / "table.md"),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a text file" in err[0] and not (tmp_path / "r.html").exists()

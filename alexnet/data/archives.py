@@ -14,7 +14,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import AlexNetError
+from ..errors import AlexNetError, one_line
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,10 @@ def _open_tar(path: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(path, mode="r:")  # uncompressed only: members must be addressable by offset
     except tarfile.ReadError as exc:
-        raise AlexNetError(f"{path}: not an uncompressed tar archive ({exc}); "
+        raise AlexNetError(f"{path}: not an uncompressed tar archive ({one_line(exc)}); "
                            "ILSVRC's image tars are plain .tar files, extract compressed ones first") from None
     except OSError as exc:
-        raise AlexNetError(f"{path}: cannot open archive ({exc})") from None
+        raise AlexNetError(f"{path}: cannot open archive ({one_line(exc)})") from None
 
 
 def list_tar_images(path: str | Path, extensions: tuple[str, ...]) -> list[tuple[tuple[str, ...], ImageRef]]:
@@ -67,7 +67,7 @@ def list_tar_images(path: str | Path, extensions: tuple[str, ...]) -> list[tuple
         try:
             members = outer.getmembers()
         except (tarfile.TarError, OSError) as exc:
-            raise AlexNetError(f"{path}: damaged tar archive ({exc})") from None
+            raise AlexNetError(f"{path}: damaged tar archive ({one_line(exc)})") from None
         for member in members:
             if not member.isfile():  # links, folders, devices: never followed
                 continue
@@ -94,7 +94,7 @@ def _inner_tar_images(path: Path, outer: tarfile.TarFile, member: tarfile.TarInf
                     found.append(((label,), ref))
             return found
     except (tarfile.TarError, OSError) as exc:
-        raise AlexNetError(f"{path}: inner archive {member.name} is damaged ({exc})") from None
+        raise AlexNetError(f"{path}: inner archive {member.name} is damaged ({one_line(exc)})") from None
 
 
 def read_member(path: str | Path, wanted: str, max_bytes: int | None = None) -> bytes | None:
@@ -110,5 +110,5 @@ def read_member(path: str | Path, wanted: str, max_bytes: int | None = None) -> 
                     f = tar.extractfile(member)
                     return f.read() if f is not None else None
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise AlexNetError(f"{path}: cannot read archive ({exc})") from None
+        raise AlexNetError(f"{path}: cannot read archive ({one_line(exc)})") from None
     return None

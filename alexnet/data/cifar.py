@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AlexNetError
+from ..errors import AlexNetError, one_line
 from .archives import read_member
 
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -71,13 +71,16 @@ def parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(batch, dict):
             raise TypeError("not a dict")
         pixels = np.asarray(_key(batch, "data"))
-        labels = np.asarray(_key(batch, "labels"), dtype=np.int64)
+        labels = np.asarray(_key(batch, "labels"))
+        if labels.dtype.kind not in "iu":  # an int too large for int64 arrives as an object array
+            raise ValueError(f"labels are {labels.dtype}, not whole numbers")
+        labels = labels.astype(np.int64)
         if pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != 3 * SIDE * SIDE:
             raise ValueError(f"data is {pixels.dtype} {pixels.shape}, expected uint8 (N, 3072)")
         if labels.shape != (pixels.shape[0],) or (len(labels) and (labels.min() < 0 or labels.max() > 9)):
             raise ValueError("labels do not match the images or are not 0-9")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AlexNetError(f"{where}: not a CIFAR-10 batch ({exc})") from None
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise AlexNetError(f"{where}: not a CIFAR-10 batch ({one_line(exc)})") from None
     images = pixels.reshape(-1, 3, SIDE, SIDE).transpose(0, 2, 3, 1)  # rows are R plane, G plane, B plane
     return np.ascontiguousarray(images), labels
 

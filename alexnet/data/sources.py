@@ -31,6 +31,7 @@ class Source:
     class_names: dict[str, str] = field(default_factory=dict)
     images: dict[str, list[tuple[ImageRef, int]]] = field(default_factory=dict)       # split -> files
     pixels: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)    # split -> arrays
+    left_out: list[Path] = field(default_factory=list)   # links leading out of their class folder, not followed
 
     @property
     def splits(self) -> list[str]:
@@ -74,9 +75,10 @@ def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | 
         classes, names, images = ilsvrc_splits(src, layout[-4:], Path(val_labels) if val_labels else None)
         return Source(layout, classes, names, images=images)
 
-    classes, train = scan_split(src, "train")
-    _, val = scan_split(src, "val", classes)
-    return Source(layout, classes, images={"train": _file_refs(train), "val": _file_refs(val)})
+    left_out: list[Path] = []
+    classes, train = scan_split(src, "train", left_out=left_out)
+    _, val = scan_split(src, "val", classes, left_out=left_out)
+    return Source(layout, classes, images={"train": _file_refs(train), "val": _file_refs(val)}, left_out=left_out)
 
 
 def _file_refs(items: list[tuple[Path, int]]) -> list[tuple[ImageRef, int]]:

@@ -113,7 +113,10 @@ def markdown_to_html(text: str) -> str:
 def _included(path: Path) -> list[str]:
     """An experiment's table as a section: its own heading (or its file name when it has none), then any
     chart it names (`relu_tanh.png`, `ablation.png`) that lies beside it, embedded."""
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise AlexNetError(f"--include {path}: not a text file (UTF-8); give an experiment's .md table") from None
     sections = [] if text.lstrip().startswith("#") else [f"<h2>{_esc(path.name)}</h2>"]
     sections.append(markdown_to_html(text))
     for name in dict.fromkeys(re.findall(r"`([\w.-]+\.png)`", text)):
@@ -188,6 +191,7 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
     for extra in include or []:
         if not Path(extra).is_file():
             raise AlexNetError(f"{extra}: no such file to include")
+    included = [section for extra in include or [] for section in _included(Path(extra))]  # before any work
     ckpt = load_checkpoint(run)
     with tempfile.TemporaryDirectory(prefix="alexnet-report-") as tmp:
         log("report: 1/3 drawing the figures (Figure 3, Figure 4, learning curves)")
@@ -202,8 +206,7 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
                     f"epoch {_esc(ckpt.get('epoch'))}, dataset <code>{_esc(results['center']['data'])}</code> "
                     f"({results['center']['images']} validation images).</p>"]
         sections += _error_sections(results) + _figure_sections(figures)
-        for extra in include or []:
-            sections += _included(Path(extra))
+        sections += included
         sections += _configuration(ckpt)
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>AlexNet run {_esc(Path(run).name)}</title><style>{STYLE}</style>"

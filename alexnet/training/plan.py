@@ -66,16 +66,54 @@ def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
     preset = apply_ablations(base, config.ablations)
     checkpoint = checkpoint_to_resume(config, base.name, dataset)
     recipe = _recipe(config, preset, checkpoint, log)
-    model_cfg = replace(preset.model, input_size=crop_size_for(dataset.size, recipe.crop_fraction))
-    try:
-        flat_features(model_cfg)
-    except ValueError as exc:
-        raise AlexNetError(f"preset {preset.name!r} cannot take {model_cfg.input_size} px crops of {dataset.size} px "
-                           f"images ({exc}); use a larger --size in prepare or another preset") from None
+    model_cfg = _network_for(config, preset, recipe, dataset)
     return Plan(config, ctx, log, device, speed, dataset, preset, recipe, model_cfg,
                 mean_image_for(model_cfg, dataset.mean_image), int(checkpoint["seed"]) if checkpoint else config.seed,
                 config.workers if config.workers is not None else default_workers(device),
                 per_rank_batch(recipe.batch_size, ctx), checkpoint)
+
+
+MAX_PARAMETERS = 2 * 10**9   # 8 GB of fp32 weights, 24 GB with the velocities and gradients
+
+
+def _network_for(config: TrainConfig, preset: Preset, recipe: Recipe, dataset: PreparedDataset) -> ModelConfig:
+    """The preset's network at the dataset's crop size, checked: it fits the crop, it can be allocated, its
+    schedule's layer names are its own. A --config file's input_size must be the crop the data gives (a
+    named preset takes any image size: `small` on 64 px images crops 56)."""
+    crop = crop_size_for(dataset.size, recipe.crop_fraction)
+    if config.config and preset.model.input_size != crop:
+        raise AlexNetError(f"{config.config}: model.input_size is {preset.model.input_size}, but {dataset.root} stores "
+                           f"{dataset.size} px images, which give {crop} px crops (recipe.crop_fraction "
+                           f"{recipe.crop_fraction:g})")
+    model_cfg = replace(preset.model, input_size=crop)
+    try:
+        flat = flat_features(model_cfg)
+    except ValueError as exc:
+        raise AlexNetError(f"preset {preset.name!r} cannot take {crop} px crops of {dataset.size} px "
+                           f"images ({exc}); use a larger --size in prepare or another preset") from None
+    count = parameter_count(model_cfg, flat, dataset.num_classes)
+    if count > MAX_PARAMETERS:
+        raise AlexNetError(f"preset {preset.name!r} would hold {count:,} parameters (at most {MAX_PARAMETERS:,}); "
+                           "narrower layers, please")
+    layers = {f"conv{i}" for i in range(1, len(model_cfg.convs) + 1)}
+    layers |= {f"fc{len(model_cfg.convs) + i}" for i in range(1, len(model_cfg.fc_widths) + 2)}
+    unknown = sorted(set(recipe.frozen_bias_layers) - layers)
+    if unknown:
+        raise AlexNetError(f"recipe.frozen_bias_layers names {', '.join(unknown)}, which this network lacks "
+                           f"(its layers: {', '.join(sorted(layers))})")
+    return model_cfg
+
+
+def parameter_count(cfg: ModelConfig, flat: int, classes: int) -> int:
+    """Weights and biases of the network `cfg` describes, counted from its shapes (nothing allocated)."""
+    count, channels = 0, 3
+    for conv in cfg.convs:
+        count += conv.out_channels * (channels // conv.groups * conv.kernel ** 2 + 1)
+        channels = conv.out_channels
+    for width in (*cfg.fc_widths, classes):
+        count += width * (flat + 1)
+        flat = width
+    return count
 
 
 def _device(config: TrainConfig, ctx: DistributedContext) -> torch.device:
