@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import TextIO
@@ -67,7 +68,8 @@ class Progress:
             text = f"{self.label} {self.done} {format_duration(elapsed)} {rate:.1f}/s"
         if self.postfix:
             text += f" {self.postfix}"
-        if self.tty:
-            text = text.ljust(100)
+        if self.tty:  # one terminal line exactly: a longer one wraps, and "\r" would leave its first part behind
+            width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
+            text = text[:width].ljust(width)
         self.stream.write(text + end)
         self.stream.flush()

@@ -181,3 +181,31 @@ def test_ctrl_c_while_torch_is_still_loading_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "alexnet", "summary"], capture_output=True, text=True, env=env,
                           timeout=120)
     assert done.returncode == 130 and done.stderr == "alexnet: interrupted\n", done.stderr
+
+
+def test_a_run_stopped_by_its_time_limit_exits_75_and_resumes_to_its_end(shapes_data, tmp_path, capsys):
+    """Status 0 only for a run that reached its end; 75 for a run that can go on (as after SIGTERM), with
+    the command that resumes it; the speed and the projected time of the recipe are printed once."""
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(shapes_data), "--out", str(run), "--preset", "small", "--epochs", "6",
+            "--time-limit", "0.001", "--quiet"]
+    assert main(argv) == 75
+    captured = capsys.readouterr()
+    assert "stopped: time limit of 0s" in captured.out and captured.out.count("speed: ") == 1
+    assert "6 epochs of 600 images at this rate: about" in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("alexnet: stopped: the run can go on; resume with: alexnet ")
+    assert err[0].endswith("--resume")
+    assert main(["train", "--data", str(shapes_data), "--out", str(run), "--preset", "small", "--epochs", "2",
+                 "--resume", "--quiet"]) == 0
+    assert "done: reached --epochs" in capsys.readouterr().out
+
+
+def test_hints_say_what_the_path_is_and_what_to_run(shapes_src, shapes_data, tmp_path, capsys):
+    assert main(["train", "--data", str(shapes_src), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "an image folder (train/ and val/), not a prepared dataset; prepare it first: `alexnet prepare" in err
+    assert f"alexnet prepare {shapes_src} DATA`" in err
+    assert main(["evaluate", str(shapes_data)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "a prepared dataset, not a run folder; give the run folder" in err and f"--data {shapes_data}" in err

@@ -86,7 +86,7 @@ def test_one_epoch_curves_have_whole_epoch_ticks_and_visible_points(tmp_path):
         assert all(line.get_marker() == "o" for line in ax.get_lines())  # a lone point is drawn
     assert figure._suptitle.get_text() == "small: learning curves, 1 epoch"
     assert [t.get_text() for t in errors.get_legend().get_texts()] == [
-        "train top-1 (last 80)", "val top-1 (last 70)", "val top-5 (last 30)"]
+        "train top-1 (last 80.0%)", "val top-1 (last 70.0%)", "val top-5 (last 30.0%)"]
     png = save_chart(figure, tmp_path / "curves.png")
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width > 500
@@ -286,3 +286,55 @@ def test_prediction_label_and_probability_stand_apart():
     gaps = np.diff(dark_columns)
     # text "9" near the left, "9%" at the right edge: one wide blank between them, not "9 9%"
     assert dark_columns[0] < 30 and dark_columns[-1] > 200 and gaps.max() > 100
+
+
+def test_curves_mark_chance_and_give_each_quantity_in_one_format():
+    """A flat line at chance must read as "not learning": chance drawn on both panels (top-1 error and
+    ln(classes)); error rates with one decimal and %, the loss with three decimals."""
+    import math
+    rows = [{"epoch": e, "train_loss": 1.386, "train_top1_error": 0.75, "val_top1_error": 0.75, "val_top5_error": 0.0}
+            for e in (1, 2, 3)]
+    errors, loss = curves_figure(rows, "small", classes=4).axes
+    labels = [t.get_text() for t in errors.get_legend().get_texts()]
+    assert labels[-1] == "chance, top-1 (75.0%)" and labels[0] == "train top-1 (last 75.0%)"
+    chance = [line for line in errors.get_lines() if line.get_label().startswith("chance")][0]
+    assert list(chance.get_ydata()) == [75.0, 75.0]
+    loss_labels = [t.get_text() for t in loss.get_legend().get_texts()]
+    assert loss_labels == ["train loss (last 1.386)", f"chance, ln 4 ({math.log(4):.3f})"]
+
+
+def test_neighbours_are_labelled_and_small(tmp_path):
+    """Which column is the query, each image's class, which neighbours share the query's class; a few
+    hundred KB for 256 px images (it was 4.3 MB)."""
+    from alexnet.drawing.draw import save_png
+    from alexnet.drawing.neighbors import OTHER, QUERY, SAME, TILE, neighbors_figure
+    rng = np.random.default_rng(0)
+    queries = [rng.integers(0, 256, (256, 256, 3), dtype=np.uint8) for _ in range(5)]
+    found = [[rng.integers(0, 256, (256, 256, 3), dtype=np.uint8) for _ in range(6)] for _ in range(5)]
+    names = [["cat", "dog", "cat", "cat", "owl", "cat"]] * 5
+    image = neighbors_figure(queries, found, ["cat"] * 5, names)
+    path = save_png(image, tmp_path / "neighbors.png")
+    assert path.stat().st_size < 600_000
+    pixels = np.asarray(image)
+    top = 44  # below the two-line key
+    assert tuple(pixels[top + 1, 1]) == QUERY                         # the query's frame, first column
+    first = TILE + 8 + 16                                             # the first neighbour starts after a gap
+    assert tuple(pixels[top + 1, first + 1]) == SAME                  # "cat", like the query
+    assert tuple(pixels[top + 1, first + (TILE + 8 + 2) + 1]) == OTHER  # "dog"
+
+
+def test_predictions_say_that_red_is_the_true_label_and_show_small_bars():
+    from alexnet.drawing.predictions import TRUE_COLOUR, prediction_panel, predictions_figure
+    picture = np.zeros((8, 8, 3), np.uint8)
+    figure = np.asarray(predictions_figure([picture], ["cat"], [[("dog", 0.98), ("cat", 0.004)]], [1]))
+    assert (figure[:22] == TRUE_COLOUR).all(axis=2).any()             # the key's red swatch
+    panel = np.asarray(prediction_panel(picture, "cat", [("dog", 0.98), ("cat", 0.004)], 1))
+    row = panel[128 + 28 + 18 + 2]                                     # the second bar, above its label
+    assert (row[4:8] == TRUE_COLOUR).all(axis=1).all()                 # 0.4% still shows as a bar
+
+
+def test_kernels_picture_carries_its_title():
+    weights = np.random.default_rng(0).normal(size=(8, 3, 5, 5)).astype(np.float32)
+    plain, _ = kernels_figure(weights, 2)
+    titled, _ = kernels_figure(weights, 2, title="conv1 kernels of run (small), after epoch 3")
+    assert titled.height > plain.height and titled.width >= plain.width

@@ -18,3 +18,14 @@ def test_hub_builds_a_preset_and_loads_a_run(tmp_path):
     again = torch.hub.load(ROOT, "alexnet", source="local", weights=str(tmp_path / "w.pt"))
     x = torch.randn(2, 3, 28, 28)
     torch.testing.assert_close(again.eval()(x), model.eval()(x))
+
+
+def test_a_trained_network_comes_back_ready_for_inference(tmp_path):
+    """weights=RUN: eval mode (dropout off), so two calls on one input agree; a fresh preset trains."""
+    model = torch.hub.load(ROOT, "alexnet", source="local", preset="small", num_classes=3)
+    assert model.training
+    save_checkpoint(tmp_path / "w.pt", {"model": model.state_dict(), "model_config": to_dict(model.cfg),
+                                        "preset": "small", "classes": ["a", "b", "c"]})
+    trained = torch.hub.load(ROOT, "alexnet", source="local", weights=str(tmp_path / "w.pt"))
+    x = torch.randn(2, 3, 28, 28)
+    assert not trained.training and torch.equal(trained(x), trained(x))

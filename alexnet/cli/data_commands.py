@@ -151,7 +151,8 @@ def add_demo(sub) -> None:
                                    "image-folder dataset, prepare it, train the small preset, and evaluate "
                                    "it with ten-patch testing.")
     p.add_argument("--out", default="alexnet-demo", metavar="DIR", help="working folder (default ./alexnet-demo)")
-    p.add_argument("--epochs", type=whole(1, 1000), default=None, help="training epochs (default: the demo's)")
+    p.add_argument("--epochs", type=whole(1, 1000), default=None,
+                   help="training epochs (default 8, the demo's; a guard starts no epoch after 15 minutes of training)")
     add_seed(p, "seed for the data and the run (default 0)")
     add_quiet(p)
     p.set_defaults(func=run_demo)

@@ -3,7 +3,8 @@
 Each command is a pair of small functions beside each other in one of the *_commands modules:
 `add_NAME(sub)` declares its arguments, `run_NAME(args)` does the work. User errors (AlexNetError)
 print one line `alexnet: error: ...` and exit with status 1; bad flags exit with status 2 (argparse's
-convention); an interrupted training exits with 75; Ctrl-C with 130.
+convention); a training stopped before its end that can be resumed (a signal, --time-limit) exits with 75;
+Ctrl-C at start-up with 130.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def run_export(args: argparse.Namespace) -> int:
 def add_convert(sub) -> None:
     p = sub.add_parser("convert", help="torchvision AlexNet weights as a run folder (evaluate, predict, fine-tune)",
                        description="Read a torchvision.models.alexnet weights file (read safely, weights only) and "
-                                   "write OUT/last.pt for the `torchvision` preset, which `evaluate`, `predict`, "
+                                   "write RUN/last.pt (--out RUN) for the `torchvision` preset, which `evaluate`, `predict`, "
                                    "`figures`, `export` and `train --init-from` take like a trained run.")
     p.add_argument("source", choices=["torchvision"], help="where the weights come from")
     p.add_argument("weights", metavar="WEIGHTS", help="the weights file (a state_dict, e.g. alexnet-owt-7be5be79.pth)")

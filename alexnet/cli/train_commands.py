@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..ablations import ABLATIONS
 from ..config import TrainConfig, add_flags, config_from_args
+from ..interrupt import EXIT_INTERRUPTED
 from ..presets import PRESETS
 from .arguments import MAX_SEED, add_device, add_quiet, add_seed, real, show_progress, whole
 
@@ -24,10 +26,15 @@ def run_train(args: argparse.Namespace) -> int:
     from ..training.loop import train
 
     result = train(config_from_args(TrainConfig, args, progress=show_progress(args)))
-    print(f"done: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 error "
-          f"{result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
+    finished = not result.get("resumable")
+    print(f"{'done' if finished else 'stopped'}: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 "
+          f"error {result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
           f"Weights: {Path(args.out) / 'last.pt'}")
-    return 0
+    if finished:
+        return 0
+    again = " ".join(a for a in sys.argv[1:] if a != "--resume") or "train ..."
+    print(f"alexnet: stopped: the run can go on; resume with: alexnet {again} --resume", file=sys.stderr)
+    return EXIT_INTERRUPTED  # stopped and resumable, as after SIGTERM: a job script requeues on 75
 
 
 def add_ablate(sub) -> None:

@@ -64,6 +64,19 @@ def index_problem(index: np.ndarray, shard_sizes: list[int]) -> str | None:
     return None
 
 
+def _not_prepared(root: Path) -> str:
+    """What a folder without manifest.json is, and what to run instead."""
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        return (f"{root}: an image folder (train/ and val/), not a prepared dataset; prepare it first: "
+                f"`alexnet prepare {root} DATA`, then give --data DATA")
+    if (root / "last.pt").is_file():
+        return f"{root}: a run folder, not a prepared dataset; its dataset is the one it was trained on (--data)"
+    if any(root.glob("*.progress.npz")) or (root / ".alexnet-prepare").exists():
+        return (f"{root}: an unfinished preparation (no manifest.json yet); run the same `alexnet prepare SRC {root}` "
+                "again to finish it")
+    return f"{root}: not a prepared dataset (no manifest.json); make one with `alexnet prepare SRC {root}`"
+
+
 class PreparedDataset:
     """A prepared dataset opened for reading; image arrays are memory-mapped, read-only."""
 
@@ -73,8 +86,7 @@ class PreparedDataset:
         if not self.root.is_dir():
             raise AlexNetError(f"{self.root}: no such dataset folder")
         if not manifest_path.is_file():
-            raise AlexNetError(f"{self.root}: not a prepared dataset (no manifest.json); "
-                               f"run `alexnet prepare SRC {self.root}` first")
+            raise AlexNetError(_not_prepared(self.root))
         raw = manifest_path.read_bytes()
         try:
             manifest = json.loads(raw)

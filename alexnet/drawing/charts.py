@@ -40,8 +40,9 @@ class Panel:
     ylabel: str
     lines: list[Line]
     ylim: tuple[float, float] | None = None
-    reference: tuple[float, str] | None = None    # (y, label), e.g. Figure 1's 25% target
+    reference: tuple[float, str] | None = None    # (y, label), e.g. Figure 1's 25% target, or chance
     integer_x: bool = True                        # epochs: ticks at whole numbers only
+    value_format: str = "{:.3g}"                  # how the legend gives each curve's last value
 
 
 def _finite(line: Line) -> tuple[list[float], list[float]]:
@@ -54,7 +55,7 @@ def draw_panel(ax: Axes, panel: Panel) -> None:
     for line in panel.lines:
         xs, ys = _finite(line)
         xs_all += xs
-        label = f"{line.name} (last {ys[-1]:.3g})" if ys else f"{line.name} (no values)"
+        label = f"{line.name} (last {panel.value_format.format(ys[-1])})" if ys else f"{line.name} (no values)"
         ax.plot(xs, ys, linestyle="--" if line.dashed else "-", marker="o", markersize=3.5, linewidth=1.6,
                 label=label)
     if panel.reference is not None:

@@ -32,7 +32,7 @@ def colour_specificity(weights: np.ndarray) -> np.ndarray:
 
 
 def kernels_figure(weights: np.ndarray, columns: int, per_row: int = 16, scale: int = 4,
-                   initial: np.ndarray | None = None) -> tuple[Image.Image, list[float]]:
+                   initial: np.ndarray | None = None, title: str = "") -> tuple[Image.Image, list[float]]:
     """The grid of Figure 3 (column 1's kernels above column 2's) and each column's mean colour specificity.
 
     `initial`: the same layer's weights before training. Random kernels are already partly colour-specific
@@ -49,4 +49,5 @@ def kernels_figure(weights: np.ndarray, columns: int, per_row: int = 16, scale: 
             text += f" (at initialisation {colour_specificity(initial[c * per_column:(c + 1) * per_column]).mean():.2f})"
         grid = tile(kernel_pictures(part), min(per_row, len(part)), scale=max(1, scale * 11 // part.shape[-1]))
         blocks.append(caption(grid, text))
-    return stack(blocks, gap=16), means
+    picture = stack(blocks, gap=16)
+    return (caption(picture, title, size=16) if title else picture), means

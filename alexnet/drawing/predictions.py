@@ -31,7 +31,8 @@ def prediction_panel(picture: np.ndarray, true_name: str, top: Sequence[tuple[st
         y = picture_side + 28 + 18 * i
         colour = TRUE_COLOUR if i == true_index_in_top else OTHER_COLOUR
         draw.rectangle([4, y, bar_end, y + 14], outline=GREY)
-        draw.rectangle([4, y, 4 + (bar_end - 4) * max(0.0, min(1.0, p)), y + 14], fill=colour)
+        length = (bar_end - 4) * max(0.0, min(1.0, p))
+        draw.rectangle([4, y, 4 + max(length, 3.0 if p > 0 else 0.0), y + 14], fill=colour)  # a small p still shows
         on_bar = p >= 0.5  # white on a long bar; otherwise black, haloed in white where it crosses a short bar
         draw.text((8, y + 7), _shorten(name, 24), fill=WHITE if on_bar else BLACK, font=small, anchor="lm",
                   stroke_width=0 if on_bar else 2, stroke_fill=WHITE)
@@ -44,4 +45,14 @@ def predictions_figure(pictures: Sequence[np.ndarray], true_names: Sequence[str]
                        per_row: int = 4) -> Image.Image:
     panels = [prediction_panel(p, t, top, r) for p, t, top, r in zip(pictures, true_names, tops, true_ranks)]
     rows = [stack(panels[i:i + per_row], vertical=False, gap=8) for i in range(0, len(panels), per_row)]
-    return stack(rows, gap=8)
+    body = stack(rows, gap=8)
+    lead = "under each image its true label; bars: the five most probable labels (ten patches), "
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    x = 4 + measure.textlength(lead, font=font(11))
+    key = Image.new("RGB", (max(body.width, int(x + 14 + measure.textlength("the true label", font=font(11)) + 8)), 22),
+                    WHITE)
+    draw = ImageDraw.Draw(key)
+    draw.text((4, 4), lead, fill=BLACK, font=font(11))
+    draw.rectangle([x, 6, x + 10, 16], fill=TRUE_COLOUR)
+    draw.text((x + 14, 4), "the true label", fill=BLACK, font=font(11))
+    return stack([key, body], gap=2)

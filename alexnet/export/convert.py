@@ -70,7 +70,7 @@ def _classes(num_outputs: int, data: str | None, classes_file: str | None) -> tu
 
 def convert_torchvision(weights: str, out: str, data: str | None = None, classes_file: str | None = None,
                         log=print) -> Path:
-    """Write OUT/last.pt holding the torchvision network of `weights`; returns its path."""
+    """Write RUN/last.pt (`out`) holding the torchvision network of `weights`; returns its path."""
     out_dir = Path(out)
     if (out_dir / LAST).exists():
         raise AlexNetError(f"{out_dir / LAST} exists; choose a new --out")

@@ -59,13 +59,15 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
     trained = load_trained(run, data, device)
     dataset, names = trained.dataset, trained.names
     result: dict[str, Any] = {"files": {}}
-    display_scale = max(1, 96 // dataset.size)
 
     # Figure 3. The columns are the network's (conv1's maps are split between them in order).
     conv1 = _conv1(trained.model)
     columns = max(spec.groups for spec in trained.model.cfg.convs)
     initial = _conv1(_initial_network(trained)).weight.detach().numpy()
-    image, specificity = kernels_figure(conv1.weight.detach().float().cpu().numpy(), columns, initial=initial)
+    name = "/".join(run_dir.resolve().parts[-2:])
+    title = f"conv1 kernels of {name} ({trained.ckpt.get('preset')}), after epoch {trained.ckpt.get('epoch')}"
+    image, specificity = kernels_figure(conv1.weight.detach().float().cpu().numpy(), columns, initial=initial,
+                                        title=title)
     result["files"]["kernels"] = save_png(image, out / "kernels.png")
     result["colour_specificity"] = specificity
     result["initial_colour_specificity"] = [float(colour_specificity(part).mean())
@@ -102,7 +104,8 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
     _, found = nearest(query_features, pool_features, neighbors)
     image = neighbors_figure([np.asarray(val[i]) for i in query_ids],
                              [[np.asarray(train[pool_ids[j]]) for j in row.tolist()] for row in found],
-                             scale=display_scale)
+                             [names[int(dataset.labels["val"][q])] for q in query_ids],
+                             [[names[int(dataset.labels["train"][pool_ids[j]])] for j in row.tolist()] for row in found])
     result["files"]["neighbors"] = save_png(image, out / "neighbors.png")
     same = [float(np.mean([dataset.labels["train"][pool_ids[j]] == dataset.labels["val"][q] for j in row.tolist()]))
             for q, row in zip(query_ids, found)]
@@ -111,7 +114,7 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
         f"({pool_features.shape[1]}-d last hidden layer); {result['neighbors_same_class']:.0%} share the query's class")
 
     if rows is not None:
-        chart = curves_figure(rows, str(trained.ckpt.get("preset", "")))
+        chart = curves_figure(rows, str(trained.ckpt.get("preset", "")), classes=len(names))
         result["files"]["curves"] = save_chart(chart, out / "curves.png")
         log(f"curves.png (and curves.svg): {len(rows)} epoch(s) from {run_dir / 'metrics.csv'}")
     return result

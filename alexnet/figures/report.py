@@ -173,9 +173,11 @@ def _figure_sections(figures: dict[str, Any]) -> list[str]:
         _png(files["neighbors"], "nearest neighbours")]
 
 
-def _error_sections(results: dict[str, dict[str, Any]]) -> list[str]:
+def _error_sections(results: dict[str, dict[str, Any]], classes: int) -> list[str]:
     rows = [[f"this run, {'ten patches' if tta == '10crop' else 'centre patch'}",
              f"{r['top1_error']:.1%}", f"{r['top5_error']:.1%}"] for tta, r in results.items()]
+    rows.append([f"chance on this dataset ({classes} classes, guessing uniformly)", f"{1 - 1 / classes:.1%}",
+                 f"{max(0.0, 1 - 5 / classes):.1%}"])
     rows += [[f"the paper: {name}", f"{t1:.1%}", f"{t5:.1%}"] for name, t1, t5 in PAPER_ROWS]
     return ["<h2>Error rates beside the paper's</h2>", _table(["network", "top-1 error", "top-5 error"], rows),
             "<p>The paper's figures are for ImageNet (1000 classes); on another dataset the rows "
@@ -205,7 +207,7 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
                     f"<p>Checkpoint <code>{_esc(ckpt['path'])}</code>, preset <code>{_esc(ckpt.get('preset'))}</code>, "
                     f"epoch {_esc(ckpt.get('epoch'))}, dataset <code>{_esc(results['center']['data'])}</code> "
                     f"({results['center']['images']} validation images).</p>"]
-        sections += _error_sections(results) + _figure_sections(figures)
+        sections += _error_sections(results, len(ckpt["classes"])) + _figure_sections(figures)
         sections += included
         sections += _configuration(ckpt)
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

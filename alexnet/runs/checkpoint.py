@@ -65,6 +65,9 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
     """A run folder means its last.pt; a file means itself."""
     path = Path(run_or_checkpoint)
     if path.is_dir():
+        if (path / "manifest.json").is_file():
+            raise AlexNetError(f"{path}: a prepared dataset, not a run folder; give the run folder (the --out of "
+                               f"`alexnet train`), and this as --data {path}")
         path = path / LAST
         if not path.is_file():
             raise AlexNetError(f"{path.parent}: no {LAST} in this run folder (has it trained an epoch?)")

@@ -58,7 +58,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         step = state.sgd_step(plan.device, plan.speed, distributed=plan.ctx.enabled)
         announce(plan, state)
         stopped_because = run_epochs(plan, state, inputs, step, writer)
-        return {**state.history[-1], "stopped_because": stopped_because}
+        return {**state.history[-1], "stopped_because": stopped_because,
+                "resumable": stopped_because.startswith("time limit")}
     finally:
         if lock:
             lock.release()
@@ -85,6 +86,8 @@ def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDSt
                 tensorboard_log.epoch(row, state.model)
             barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
             log_epoch(plan, state, row, event)
+            if not guards.projected:  # an epoch shorter than the first few hundred steps: its own rate
+                guards.project(rate * plan.ctx.world_size, f"epoch {epoch}'s steps")
             if event == "stop":
                 return ("validation error stopped improving after the last learning-rate drop"
                         if epoch < plan.recipe.epochs else "reached --epochs")
@@ -144,6 +147,8 @@ class StepGuards:
         self.explosion = 100 * math.log(max(2, plan.dataset.num_classes))
         self.max_loss = self.explosion if plan.config.skip_bad_batches else None
         self.chance = ChanceWatch(plan.dataset.num_classes)
+        self.steps_run, self.speed_mark, self.projected = 0, None, False
+        self.loss_read = 0.0
 
     def start_epoch(self, epoch: int, totals: RunningTotals, started: float, first: int) -> None:
         self.epoch, self.totals, self.started = epoch, totals, started
@@ -152,8 +157,13 @@ class StepGuards:
             self.state.schedule.apply(self.state.optimizer, epoch, first / self.steps)
 
     def shown_loss(self, i: int, totals: RunningTotals, bar: Progress) -> str | None:
-        """The progress bar's mean loss, read from the device every 20 steps."""
-        return f"mean loss {totals.local().mean_loss:.4f}" if bar.enabled and i % 20 == 0 else None
+        """The progress bar's mean loss, read from the device at most once a second (a read waits for the
+        device), so that the bar never shows a stale mean for long, on a fast GPU or a slow CPU."""
+        now = time.monotonic()
+        if not bar.enabled or now - self.loss_read < 1.0:
+            return None
+        self.loss_read = now
+        return f"mean loss {totals.local().mean_loss:.4f}"
 
     def after_step(self, epoch: int, i: int) -> bool:
         """After step i: the warm-up's rate, the logs, a checkpoint when due or asked; True to stop."""
@@ -164,6 +174,9 @@ class StepGuards:
             self.log_steps(epoch, done)
         if done % CHECK_EVERY == 0:
             self.watch_chance()
+        self.steps_run += 1
+        if self.steps_run in (SPEED_FROM, SPEED_FROM + SPEED_OVER) and not self.projected:
+            self.watch_speed()
         asked = self.stop.requested
         if self.plan.ctx.enabled:  # ranks agree every 10 steps (a collective each)
             asked = any_rank(asked) if done % 10 == 0 else False
@@ -190,6 +203,25 @@ class StepGuards:
         if mean is not None:
             self.plan.log(self.chance.message(mean))
 
+    def watch_speed(self) -> None:
+        """After the first few hundred steps (the first SPEED_FROM left out: compiling, warming up), the
+        measured rate and what the whole recipe would take at it."""
+        now = (time.monotonic(), self.totals.local().images)
+        if self.speed_mark is None:
+            self.speed_mark = now
+            return
+        (t0, n0), (t1, n1) = self.speed_mark, now
+        if n1 > n0 and t1 > t0:
+            self.project((n1 - n0) * self.plan.ctx.world_size / (t1 - t0), f"over {SPEED_OVER} steps")
+
+    def project(self, rate: float, how: str) -> None:
+        """Print once: the rate, and the recipe's epochs at it."""
+        self.projected = True
+        epochs, images = self.plan.recipe.epochs, len(self.plan.dataset.labels["train"])
+        self.plan.log(f"speed: {rate:,.0f} training images/s ({how}); {epochs} epoch{'s' if epochs != 1 else ''} of "
+                      f"{images:,} images at this rate: about {hours_and_minutes(epochs * images / rate)} "
+                      "(validation not included; --time-limit bounds a run)")
+
     def checkpoint_mid_epoch(self, epoch: int, done: int) -> None:
         sums = self.totals.summed()
         if not math.isfinite(sums.loss_sum):
@@ -201,6 +233,14 @@ class StepGuards:
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "seconds": time.monotonic() - self.started}))
         barrier()
+
+
+SPEED_FROM, SPEED_OVER = 20, 200   # the projection's window: steps 20-220 of this process
+
+
+def hours_and_minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
