@@ -318,7 +318,8 @@ class TrainConfig:
     data: Path = setting(name="--data", parse=Path, metavar="DATA", help="prepared dataset folder")
     out: Path = setting(name="--out", parse=Path, metavar="RUN", help="run folder for checkpoints and metrics")
     preset: str | None = setting(None, name="--preset", choices="presets",
-                                 help="network and recipe (default paper): {choices}")
+                                 help="network and recipe (default cuda-convnet-2012, what produced the paper's "
+                                      "numbers; `paper` is the text read literally): {choices}")
     config: str | None = setting(None, name="--config", metavar="FILE",
                                  help="network and recipe from a JSON file instead of a preset (`alexnet config show "
                                       "NAME` prints one to edit; a run's config.json works too)")

@@ -23,7 +23,7 @@ from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
 from ..model import flat_features, mean_image_for
-from ..presets import Preset, get_preset, preset_from_file
+from ..presets import DEFAULT_PRESET, Preset, get_preset, preset_from_file
 from ..runs.checkpoint import LAST, load_checkpoint
 from ..runs.trained import check_classes
 from .distributed import DistributedContext, device_for, per_rank_batch
@@ -131,7 +131,7 @@ def _device(config: TrainConfig, ctx: DistributedContext) -> torch.device:
 
 
 def _base_preset(config: TrainConfig) -> Preset:
-    return preset_from_file(config.config) if config.config else get_preset(config.preset or "paper")
+    return preset_from_file(config.config) if config.config else get_preset(config.preset or DEFAULT_PRESET)
 
 
 def _recipe(config: TrainConfig, preset: Preset, checkpoint: dict[str, Any] | None, log) -> Recipe:
