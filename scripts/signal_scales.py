@@ -33,9 +33,16 @@ def proxy_batch(n: int, size: int = 256, crop: int = 224, seed: int = 0) -> tupl
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(picks)
 
 
-def scales(preset: str, x: torch.Tensor, y: torch.Tensor, device: str) -> list[tuple[str, float, float]]:
+def scales(preset: str, x: torch.Tensor, y: torch.Tensor, device: str,
+           weights: str | None = None) -> list[tuple[str, float, float]]:
     torch.manual_seed(0)
-    model = build_model(preset, 1000).to(device).eval()  # activations without dropout's random masks
+    model = build_model(preset, 1000)
+    if weights:  # a run's checkpoint of this preset (read safely, any version): the scales after its training
+        from pathlib import Path
+
+        from alexnet.runs.checkpoint import read_torch_file, resolve_checkpoint
+        model.load_state_dict(read_torch_file(resolve_checkpoint(Path(weights)), "checkpoint")["model"])
+    model = model.to(device).eval()  # activations without dropout's random masks
     rows: list[tuple[str, float, float]] = []
 
     def record(name):
@@ -65,12 +72,16 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["paper", "cuda-convnet-2012"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--weights", nargs="*", default=[], metavar="RUN",
+                        help="a trained run of each preset (in --presets' order): its scales, not the initial ones")
     args = parser.parse_args()
     x, y = proxy_batch(args.batch)
-    for preset in args.presets:
-        rows, grads, loss = scales(preset, x, y, args.device)
+    for i, preset in enumerate(args.presets):
+        weights = args.weights[i] if i < len(args.weights) else None
+        rows, grads, loss = scales(preset, x, y, args.device, weights)
         first = next(across for name, _, across in rows if name.endswith("conv1"))
-        print(f"\n## {preset}: initial loss {loss:.4f} (ln 1000 = {math.log(1000):.4f}), batch {args.batch} proxy images")
+        state = f"after training ({weights})" if weights else "at initialisation"
+        print(f"\n## {preset} {state}: loss {loss:.4f} (ln 1000 = {math.log(1000):.4f}), batch {args.batch} proxy images")
         print("| layer | activation RMS | across-image RMS | across / RMS | across vs conv1 |")
         print("| --- | --- | --- | --- | --- |")
         for name, rms, across in rows:
