@@ -280,26 +280,35 @@ def _last_json(text: str) -> dict | None:
 
 # --- pipeline -------------------------------------------------------------------------------------------
 def pipeline(phase: Phase, sizes: Sizes) -> None:
+    """Each pipeline's loader alone on all the images (one call, with the reference), then each pipeline
+    feeding paper training steps end to end in a call of its own: a call cut short keeps the others."""
     work = scratch()
     data = make_data(phase, sizes, work, images=sizes.pipeline_images, seconds=max(30.0, phase.left() / 4),
                      val_per_class=1)
     if data is None:
         phase.summary.append("- pipeline: no data")
         return
-    bench = alexnet("bench", "data", "--data", str(data), "--device", sizes.device, "--workers", str(sizes.workers),
-                    "--pipelines", *sizes.pipelines, "--images", str(sizes.pipeline_images), "--train-preset",
-                    sizes.step_preset, "--train-batches", "400" if sizes.device == "cuda" else "4", "--json")
-    status, text = phase.run("pipeline: bench data, alone and end to end", bench, phase.left())
-    result = _last_json(text)
-    if not result:
-        phase.summary.append("- pipeline: bench data gave no result")
-        return
-    phase.summary.append(f"- `{' '.join(bench[2:])}`: reference {result['baseline_images_per_second']:.0f} images/s")
+    common = ["--data", str(data), "--device", sizes.device, "--workers", str(sizes.workers), "--json"]
+    alone = alexnet("bench", "data", *common, "--pipelines", *sizes.pipelines, "--images", str(sizes.pipeline_images))
+    _, text = phase.run("pipeline: each loader alone, and the reference", alone, phase.left() / 3)
+    result = _last_json(text) or {}
+    loaders = {r["pipeline"]: r["images_per_second"] for r in result.get("runs", [])}
+    phase.summary.append(f"- `{' '.join(alone[2:])}`: reference {result.get('baseline_images_per_second', 0):.0f} "
+                         f"images/s; loaders alone: " + ", ".join(f"{k} {v:.0f}" for k, v in loaders.items()))
     phase.summary += ["", "| pipeline | loader alone | end to end | step alone | overlap | ILSVRC-2012 epoch |",
                       "| --- | --- | --- | --- | --- | --- |"]
-    for r in result.get("end_to_end", []):
-        phase.summary.append(f"| {r['pipeline']} | {r['loader_images_per_second'] or 0:.0f} | "
-                             f"{r['images_per_second']:.0f} | {r['step_images_per_second']:.0f} | {r['overlap']:.2f} | "
+    for i, name in enumerate(sizes.pipelines):
+        e2e = alexnet("bench", "data", *common, "--pipelines", name, "--images", "1024", "--train-preset",
+                      sizes.step_preset, "--train-batches", "400" if sizes.device == "cuda" else "4")
+        _, text = phase.run(f"pipeline: {name} end to end", e2e, phase.left() / (len(sizes.pipelines) - i))
+        rows = (_last_json(text) or {}).get("end_to_end", [])
+        if not rows:
+            phase.summary.append(f"| {name} | {loaders.get(name, 0):.0f} | no result | | | |")
+            continue
+        r = rows[0]
+        slower = min(r["step_images_per_second"], loaders.get(name) or r["step_images_per_second"])
+        phase.summary.append(f"| {name} | {loaders.get(name, 0):.0f} | {r['images_per_second']:.0f} | "
+                             f"{r['step_images_per_second']:.0f} | {r['images_per_second'] / slower:.2f} | "
                              f"{r['imagenet_epoch_seconds']:.0f} s |")
 
 
