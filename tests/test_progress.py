@@ -68,3 +68,36 @@ def test_the_epochs_last_bar_line_shows_its_mean_loss(shapes_data, tmp_path, cap
     shown = float(last.rsplit("mean loss", 1)[1].split()[0])
     recorded = float(next(csv.DictReader(open(run / "metrics.csv")))["train_loss"])
     assert abs(shown - recorded) < 1e-4
+
+
+def test_a_terminal_line_never_wraps(monkeypatch):
+    """On a terminal narrower than the line, a wrapped line left its first half behind at each redraw (the
+    final 100% line seemed printed twice): each drawn line is exactly one terminal line."""
+    import os
+    monkeypatch.setattr(progress.shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((60, 20)))
+    out = _run(Terminal(), monkeypatch)
+    drawn = [part for line in out.split("\n") for part in line.split("\r") if part]
+    assert drawn and all(len(part) == 59 for part in drawn)
+
+
+def test_a_resumed_run_says_where_it_resumes_after_its_header(shapes_data, tmp_path):
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
+    lines = []
+    base = dict(data=shapes_data, out=tmp_path / "run", preset="small", device="cpu", workers=0, progress=False,
+                batch_size=16, log=lines.append)
+    train(TrainConfig(epochs=1, checkpoint_every=10, **base))
+    import torch
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert "partial" not in ckpt  # an epoch's end; make a mid-epoch one by stopping after 10 steps instead
+    lines.clear()
+    from alexnet.runs.checkpoint import load_checkpoint, save_checkpoint
+    ckpt = load_checkpoint(tmp_path / "run")
+    ckpt["epoch"], ckpt["partial"] = 0, {"epoch": 1, "step": 10, "steps": 38, "totals": [0.0, 0.0, 0.0, 0.0],
+                                         "rng": torch.get_rng_state(), "cuda_rng": None, "seconds": 1.0}
+    ckpt["history"] = []
+    save_checkpoint(tmp_path / "run" / "last.pt", ckpt)
+    train(TrainConfig(epochs=1, resume=True, **base))
+    header = next(i for i, line in enumerate(lines) if line.startswith("resuming preset"))
+    where = next(i for i, line in enumerate(lines) if line.startswith("resuming epoch 1 at step 10 of 38"))
+    assert header < where
