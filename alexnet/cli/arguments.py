@@ -48,7 +48,6 @@ def real(low: float, high: float, above: bool = False):
 
 positive_int = whole(1)
 nonnegative_int = whole(0)
-int_at_least = whole  # int_at_least(n): whole(n, MAX_COUNT)
 
 
 class RangeHelp(argparse.HelpFormatter):

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.sources import LAYOUTS
 from ..errors import AlexNetError
 from ..presets import PRESETS, get_preset
-from .arguments import add_quiet, add_seed, int_at_least, positive_int, show_progress, whole
+from .arguments import add_quiet, add_seed, positive_int, show_progress, whole
 
 
 def add_summary(sub) -> None:
@@ -17,7 +17,7 @@ def add_summary(sub) -> None:
                        description="Print each layer's output shape, neuron count and parameter count, and the total.")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help=f"network preset ({'; '.join(PRESETS)})")
     p.add_argument("--num-classes", type=whole(1, 1_000_000), default=1000, help="output classes (default 1000)")
-    p.add_argument("--input-size", type=int_at_least(1), default=None,
+    p.add_argument("--input-size", type=whole(1), default=None,
                    help="crop side in pixels (default: the preset's, 224 for paper)")
     p.set_defaults(func=run_summary)
 
