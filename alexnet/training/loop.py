@@ -123,7 +123,7 @@ def train_one_epoch(plan: Plan, state: TrainState, inputs: TrainingInput, step: 
         totals.add(loss_sum, wrong, len(y))
         if loss_sum is None:
             plan.log(f"skipped batch {i}: its loss was not finite or above {guards.max_loss:.0f}")
-        bar.update(len(y) * ctx.world_size, postfix=guards.shown_loss(i, totals, bar))
+        bar.update(len(y) * ctx.world_size, postfix=guards.shown_loss(totals, bar))
         if guards.after_step(epoch, i):
             bar.close()
             raise TrainingInterrupted(interrupted_message(guards.stop, plan.out,
@@ -156,7 +156,7 @@ class StepGuards:
         if self.state.schedule.warming_up(epoch):
             self.state.schedule.apply(self.state.optimizer, epoch, first / self.steps)
 
-    def shown_loss(self, i: int, totals: RunningTotals, bar: Progress) -> str | None:
+    def shown_loss(self, totals: RunningTotals, bar: Progress) -> str | None:
         """The progress bar's mean loss, read from the device at most once a second (a read waits for the
         device), so that the bar never shows a stale mean for long, on a fast GPU or a slow CPU."""
         now = time.monotonic()
