@@ -184,6 +184,21 @@ def test_log_steps_writes_the_mean_loss_of_each_window(shapes_data, tmp_path):
     assert all(float(r["lr"]) == 0.005 for r in rows)
 
 
+def test_log_steps_windows_run_across_epoch_ends(shapes_data, tmp_path):
+    """A window longer than what is left of an epoch (25 steps; 38 to an epoch) goes on into the next: rows
+    at global steps 25, 50, 75, each the image-weighted mean of the per-step losses of the same seeded run."""
+    train(settings(shapes_data, tmp_path / "windows", epochs=2, seed=3, log_steps=25))
+    train(settings(shapes_data, tmp_path / "steps", epochs=2, seed=3, log_steps=1))
+    rows = list(csv.DictReader(open(tmp_path / "windows" / "steps.csv")))
+    per_step = [float(r["train_loss"]) for r in csv.DictReader(open(tmp_path / "steps" / "steps.csv"))]
+    images = [8 if s % 38 == 0 else 16 for s in range(1, 77)]   # the last batch of each epoch has 8
+    assert [(int(r["epoch"]), int(r["step"]), int(r["global_step"])) for r in rows] == [(1, 25, 25), (2, 12, 50),
+                                                                                        (2, 37, 75)]
+    for row, (a, b) in zip(rows, [(0, 25), (25, 50), (50, 75)]):
+        expected = sum(l * n for l, n in zip(per_step[a:b], images[a:b])) / sum(images[a:b])
+        assert float(row["train_loss"]) == pytest.approx(expected, abs=2e-6)
+
+
 def test_linear_lr_scaling_warms_up_step_by_step(shapes_data, tmp_path):
     """small's batch is 32; at 64 with --lr-scaling linear the rate is 2 x 0.005 = 0.01, starting from half
     of it and rising over 5 epochs: at step s of 10 in epoch 1, 0.01 x (0.5 + 0.5 x s / 50)."""

@@ -149,10 +149,12 @@ class StepGuards:
         self.chance = ChanceWatch(plan.dataset.num_classes)
         self.steps_run, self.speed_mark, self.projected = 0, None, False
         self.loss_read = 0.0
+        self.step_log_window, self.chance_window = LossWindow(), LossWindow()
 
     def start_epoch(self, epoch: int, totals: RunningTotals, started: float, first: int) -> None:
         self.epoch, self.totals, self.started = epoch, totals, started
-        self.step_log_mark = self.chance_mark = totals.local()
+        self.step_log_window.start_epoch(totals)
+        self.chance_window.start_epoch(totals)
         if self.state.schedule.warming_up(epoch):
             self.state.schedule.apply(self.state.optimizer, epoch, first / self.steps)
 
@@ -168,11 +170,12 @@ class StepGuards:
     def after_step(self, epoch: int, i: int) -> bool:
         """After step i: the warm-up's rate, the logs, a checkpoint when due or asked; True to stop."""
         done = i + 1
+        global_step = (epoch - 1) * self.steps + done  # counted across epochs: an epoch may be shorter than N
         if self.state.schedule.warming_up(epoch):  # the large-batch warm-up moves the rate every step
             self.state.schedule.apply(self.state.optimizer, epoch, done / self.steps)
-        if self.plan.config.log_steps and done % self.plan.config.log_steps == 0:
-            self.log_steps(epoch, done)
-        if done % CHECK_EVERY == 0:
+        if self.plan.config.log_steps and global_step % self.plan.config.log_steps == 0:
+            self.log_steps(epoch, done, global_step)
+        if global_step % CHECK_EVERY == 0:
             self.watch_chance()
         self.steps_run += 1
         if self.steps_run in (SPEED_FROM, SPEED_FROM + SPEED_OVER) and not self.projected:
@@ -186,20 +189,16 @@ class StepGuards:
         self.checkpoint_mid_epoch(epoch, done)
         return asked
 
-    def log_steps(self, epoch: int, done: int) -> None:
+    def log_steps(self, epoch: int, done: int, global_step: int) -> None:
         """A steps.csv row: rank 0's mean training loss over the last `log_steps` steps."""
-        before, now = self.step_log_mark, self.totals.local()
-        self.step_log_mark = now
-        self.writer.log_step({"epoch": epoch, "step": done, "global_step": (epoch - 1) * self.steps + done,
+        loss_sum, images = self.step_log_window.take()
+        self.writer.log_step({"epoch": epoch, "step": done, "global_step": global_step,
                               "lr": self.state.schedule.base_lr(epoch, done / self.steps),
-                              "train_loss": round((now.loss_sum - before.loss_sum) / max(1.0, now.images - before.images),
-                                                  6)})
+                              "train_loss": round(loss_sum / max(1.0, images), 6)})
 
     def watch_chance(self) -> None:
         """Feed the chance watch the loss of the steps since its last look; print its warning when due."""
-        before, now = self.chance_mark, self.totals.local()
-        self.chance_mark = now
-        mean = self.chance.add(now.loss_sum - before.loss_sum, now.images - before.images, CHECK_EVERY)
+        mean = self.chance.add(*self.chance_window.take(), CHECK_EVERY)
         if mean is not None:
             self.plan.log(self.chance.message(mean))
 
@@ -233,6 +232,32 @@ class StepGuards:
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "seconds": time.monotonic() - self.started}))
         barrier()
+
+
+class LossWindow:
+    """The loss sum and image count of the steps since it was last taken, across epoch ends (each epoch's
+    running totals start again at zero, and an epoch may have fewer steps than a window)."""
+
+    def __init__(self) -> None:
+        self.carried = (0.0, 0.0)                   # from epochs already ended
+        self.totals: RunningTotals | None = None
+        self.mark = (0.0, 0.0)                      # this epoch's totals when last taken
+
+    def start_epoch(self, totals: RunningTotals) -> None:
+        self.carried = self.take()                      # what the ended epoch left untaken
+        self.totals = totals
+        self.mark = self._now()                         # a resumed epoch starts from its saved sums
+
+    def take(self) -> tuple[float, float]:
+        """(loss sum, images) since the last take; reads the device once."""
+        now = self._now()
+        taken = (self.carried[0] + now[0] - self.mark[0], self.carried[1] + now[1] - self.mark[1])
+        self.carried, self.mark = (0.0, 0.0), now
+        return taken
+
+    def _now(self) -> tuple[float, float]:
+        sums = self.totals.local() if self.totals is not None else None
+        return (sums.loss_sum, sums.images) if sums else (0.0, 0.0)
 
 
 SPEED_FROM, SPEED_OVER = 20, 200   # the projection's window: steps 20-220 of this process
