@@ -40,6 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESERVE_S = 20          # kept back at the end of the budget for the summary and the last copies
 COPY_EVERY_S = 15       # partial results copied to $OUT this often
+# the package from this tree, installed or not (scripts/gpu_profile.py imports it too)
+PYTHON_ENV = {"PYTHONUNBUFFERED": "1",
+              "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class Phase:
             return None, ""
         self.say(f"{title}: {' '.join(command)} (limit {limit:.0f} s)")
         proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, start_new_session=True)
+                                env={**os.environ, **PYTHON_ENV, **(env or {})}, start_new_session=True)
         timer = threading.Timer(limit, lambda: os.killpg(proc.pid, signal.SIGTERM))
         timer.start()
         lines = []
@@ -161,24 +164,21 @@ def scratch() -> Path:
 
 
 def make_data(phase: Phase, sizes: Sizes, work: Path, images: int, seconds: float, val_per_class: int) -> Path | None:
-    """A prepared proxy of `sizes.classes` classes: a pilot of a few classes gives the machine's rate of
-    generating and preparing, which sizes the set to `images`, or fewer if `seconds` would not suffice."""
+    """A prepared proxy of `sizes.classes` classes: two pilots of a few classes give the machine's rate of
+    generating and preparing, which sizes the set to `images`, or fewer if `seconds` would not suffice.
+    Two, because each command's start (a pool of workers, each importing torch) costs seconds: the rate
+    is the difference of the two pilots' images over the difference of their times."""
     pilot_classes = min(sizes.classes, 32)
-    started = time.monotonic()
-    pilot = work / "pilot"
-    status, _ = phase.run("data: pilot", alexnet("proxy", str(pilot / "src"), "--classes", str(pilot_classes),
-                                                 "--train-per-class", "8", "--val-per-class", "1", "--size",
-                                                 str(sizes.image_size), "--workers", str(sizes.workers), "--quiet"), 120)
-    if status == 0:
-        status, _ = phase.run("data: pilot prepared", alexnet("prepare", str(pilot / "src"), str(pilot / "data"),
-                                                              "--size", str(sizes.image_size), "--storage", "jpeg",
-                                                              "--workers", str(sizes.workers), "--quiet"), 120)
-    if status != 0:
+    timed = [_pilot(phase, sizes, work / f"pilot{per_class}", pilot_classes, per_class) for per_class in (1, 24)]
+    if None in timed:
         return None
-    rate = pilot_classes * 9 / max(1e-3, time.monotonic() - started)
-    per_class = max(2, min(images // sizes.classes, int(rate * seconds / sizes.classes) - val_per_class))
-    phase.say(f"data: generated and prepared {rate:.0f} images/s in the pilot; {per_class} training images per class")
-    shutil.rmtree(pilot, ignore_errors=True)
+    (small, t_small), (large, t_large) = timed
+    rate = (large - small) / max(1e-3, t_large - t_small)
+    started = time.monotonic()
+    budget = max(0.0, seconds - 2 * max(0.0, t_small))  # the commands' own start, as in the small pilot
+    per_class = max(2, min(images // sizes.classes, int(rate * budget / sizes.classes) - val_per_class))
+    phase.say(f"data: generated and prepared {rate:.0f} images/s in the pilots (beyond the commands' start); "
+              f"{per_class} training images per class")
     status, _ = phase.run("data: proxy", alexnet("proxy", str(work / "src"), "--classes", str(sizes.classes),
                                                  "--train-per-class", str(per_class), "--val-per-class",
                                                  str(val_per_class), "--size", str(sizes.image_size), "--workers",
@@ -195,6 +195,20 @@ def make_data(phase: Phase, sizes: Sizes, work: Path, images: int, seconds: floa
     return work / "data"
 
 
+def _pilot(phase: Phase, sizes: Sizes, folder: Path, classes: int, per_class: int) -> tuple[int, float] | None:
+    """Generate and prepare `classes` x (`per_class` + 1) images: (images, seconds), or None if it failed."""
+    started = time.monotonic()
+    status, _ = phase.run(f"data: pilot of {per_class}", alexnet(
+        "proxy", str(folder / "src"), "--classes", str(classes), "--train-per-class", str(per_class),
+        "--val-per-class", "1", "--size", str(sizes.image_size), "--workers", str(sizes.workers), "--quiet"), 120)
+    if status == 0:
+        status, _ = phase.run(f"data: pilot of {per_class} prepared", alexnet(
+            "prepare", str(folder / "src"), str(folder / "data"), "--size", str(sizes.image_size), "--storage",
+            "jpeg", "--workers", str(sizes.workers), "--quiet"), 120)
+    shutil.rmtree(folder, ignore_errors=True)
+    return (classes * (per_class + 1), time.monotonic() - started) if status == 0 else None
+
+
 # --- learn ----------------------------------------------------------------------------------------------
 def learn(phase: Phase, sizes: Sizes) -> None:
     work = scratch()
@@ -207,7 +221,7 @@ def learn(phase: Phase, sizes: Sizes) -> None:
     epochs_csv = work / "learn-epochs.csv"
     phase.keep(epochs_csv, "learn-epochs.csv")
     phase.summary += ["", f"| preset | steps | first {sizes.log_steps}-step window under "
-                      f"{sizes.loss_mark} | loss: first window -> last | val top-1 / top-5 error by epoch |",
+                      f"{sizes.loss_mark} | loss: first window -> last | val top-1 / top-5 error, last epoch |",
                       "| --- | --- | --- | --- | --- |"]
     for i, preset in enumerate(sizes.presets):
         share = phase.left() / (len(sizes.presets) - i)
@@ -245,7 +259,8 @@ def _learn_row(run: Path, preset: str, mark: float) -> str:
         return f"| `{preset}` | 0 | no steps logged | | |"
     below = next((r["global_step"] for r in steps if float(r["train_loss"]) < mark), None)
     last = steps[-1]["global_step"]
-    errors = "; ".join(f"{float(e['val_top1_error']):.1%} / {float(e['val_top5_error']):.1%}" for e in epochs)
+    errors = (f"{float(epochs[-1]['val_top1_error']):.1%} / {float(epochs[-1]['val_top5_error']):.1%} after epoch "
+              f"{len(epochs)}" if epochs else "")  # every epoch's: learn-epochs.csv
     return (f"| `{preset}` | {last} | {f'step {below}' if below else f'not within {last} steps'} | "
             f"{float(steps[0]['train_loss']):.3f} -> {float(steps[-1]['train_loss']):.3f} | {errors or 'no epoch ended'} |")
 

@@ -6,9 +6,10 @@ Times the step `alexnet train` runs (its optimizer groups, bf16, channels-last, 
 band-matrix LRN) and variants of it on the same weights and synthetic batch, and prints the top kernels
 of the profiler for the baseline and the best. Variants are built here, so that the package changes only
 for what the numbers justify (BENCHMARKS.md, "GPU notes"). Earlier rounds adopted the multi-tensor
-optimizer and the band-matrix LRN and rejected the plain-expression LRN; this round measures issue 16's
-remaining candidates: the fused (compiled) optimizer, CUDA graphs, max-autotune, conv1's input padded
-to 4 channels, grouped convolutions split into dense ones, and larger batches.
+optimizer and the band-matrix LRN and rejected the plain-expression LRN; the step phase of 2026-11-26
+adopted the fused (compiled) optimizer. Candidates now: CUDA graphs, TF32 for the LRN's fp32 window sums
+(the profile's fp32 GEMMs), conv1's input padded to 4 channels, grouped convolutions split into dense
+ones, larger batches, and last (slow to compile) max-autotune; the multi-tensor update for reference.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def swap_conv1(model: nn.Module) -> None:
     setattr(parent, name, FourChannelConv1(getattr(parent, name)))
 
 
-def run_variant(name, base, x, y, *, fused=False, split=False, pad_conv1=False, mode=None, steps=50,
+def run_variant(name, base, x, y, *, fused=True, split=False, pad_conv1=False, mode=None, tf32=False, steps=50,
                 profile=False, dry=False):
     model = copy.deepcopy(base)
     recipe = get_preset("paper").recipe
@@ -81,6 +82,9 @@ def run_variant(name, base, x, y, *, fused=False, split=False, pad_conv1=False, 
         swap_conv1(model)
         x = F.pad(x, (0, 0, 0, 0, 0, 1))  # outside the timed step, as if the augmentation wrote it
     device = x.device
+    # TF32 for fp32 matrix products: under bf16 autocast the only ones left are the LRN's window sums
+    # (0/1 band matrix, squares rounded to 10 bits: far below the bf16 output's rounding). Read when compiled.
+    torch.backends.cuda.matmul.allow_tf32 = tf32
     model.to(device).to(memory_format=torch.channels_last).train()
     runner = model if dry else torch.compile(model, mode=mode, dynamic=False)
     opt = PaperSGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
@@ -153,20 +157,20 @@ def main() -> None:
     print(f"{torch.cuda.get_device_name() if dev == 'cuda' else 'cpu (dry run)'}, torch {torch.__version__}, batch {b}")
     # In order of what is most likely to pay (each variant compiles afresh, so a time-limited call
     # still returns the first ones).
-    for name, kw in [("the step alexnet train runs", dict(profile=True)),
-                     ("+ fused optimizer", dict(fused=True)),
-                     ("+ CUDA graphs (reduce-overhead)", dict(mode="reduce-overhead")),
-                     ("+ fused optimizer + CUDA graphs", dict(fused=True, mode="reduce-overhead")),
-                     ("+ conv1 input padded to 4 channels", dict(pad_conv1=True)),
-                     ("+ grouped convolutions split", dict(split=True)),
-                     ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs"))]:
+    candidates = [("the step alexnet train runs", dict(profile=True)),
+                  ("+ TF32 LRN window sums", dict(tf32=True)),
+                  ("+ CUDA graphs (reduce-overhead)", dict(mode="reduce-overhead")),
+                  ("+ conv1 input padded to 4 channels", dict(pad_conv1=True)),
+                  ("+ grouped convolutions split", dict(split=True)),
+                  *[(f"the step alexnet train runs, batch {n}", dict(batch=n)) for n in (2 * b, 4 * b)],
+                  ("- fused optimizer (the multi-tensor update)", dict(fused=False)),
+                  ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs"))]
+    for name, kw in candidates:
+        xn, yn = batch(kw.pop("batch")) if "batch" in kw else (x, y)
         try:
-            run_variant(name, base, x, y, steps=steps, dry=args.dry, **kw)
+            run_variant(name, base, xn, yn, steps=steps, dry=args.dry, **kw)
         except Exception as exc:  # a variant that fails to build is reported, the others still run
             print(f"{name:44s} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
-    for n in (2 * b, 4 * b):
-        xn, yn = batch(n)
-        run_variant(f"the step alexnet train runs, batch {n}", base, xn, yn, steps=steps, dry=args.dry)
 
 
 if __name__ == "__main__":
