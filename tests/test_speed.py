@@ -83,6 +83,23 @@ def test_speed_defaults_and_bad_precision():
         resolve_speed(CPU, "int8")
 
 
+def test_the_fused_optimizer_goes_with_compiling_on_cuda(monkeypatch):
+    """On CUDA the update is compiled whenever the model is (measured faster: BENCHMARKS.md); --no-compile
+    compiles nothing, the update included; the CPU never fuses it."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    cuda = torch.device("cuda")
+    assert resolve_speed(cuda) == SpeedSettings("bf16", True, True, fused_optimizer=True)
+    assert resolve_speed(cuda, compile=False).fused_optimizer is False
+    assert resolve_speed(CPU, compile=True).fused_optimizer is False
+    assert "fused optimizer" in resolve_speed(cuda).describe()
+    from alexnet.presets import get_preset
+    from alexnet.training.state import TrainState
+    for fused in (False, True):  # the optimizer train builds (and bench train times) follows the setting
+        state = TrainState(build_model("small", 10), get_preset("small").recipe, 10, CPU,
+                           SpeedSettings(fused_optimizer=fused))
+        assert state.optimizer.fused is fused
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("preset,size,min_cosine", [("small", 28, 0.95), ("paper", 224, 0.85)])
 def test_cuda_fast_path_matches_cpu_fp32(preset, size, min_cosine):

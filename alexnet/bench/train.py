@@ -4,7 +4,8 @@ Both train the same architecture on the same synthetic batches (resident on the 
 pipeline is out of the picture; `alexnet bench data` measures that):
 - ours: exactly the step `alexnet train` runs (`training_step`): the network's `TrainState` (PaperSGD
   over the recipe's parameter groups, the gradient scaler) and its `SGDStep` with the device's defaults
-  (CUDA: bf16 autocast, channels-last, torch.compile, cuDNN autotuning; CPU: fp32), this project's LRN;
+  (CUDA: bf16 autocast, channels-last, torch.compile, the fused optimizer update, cuDNN autotuning;
+  CPU: fp32), this project's LRN;
 - the reference a user would otherwise write: the same layers in eager fp32, NCHW, with
   `torch.nn.LocalResponseNorm` (alpha scaled by n to mean the same thing; one window over all maps,
   as it has no columns) and `torch.optim.SGD`.

@@ -55,9 +55,9 @@ def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-def build_optimizer(model: nn.Module, recipe: Recipe) -> PaperSGD:
+def build_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> PaperSGD:
     """The optimizer `alexnet train` runs (and `bench train` times): PaperSGD over `parameter_groups`."""
-    return PaperSGD(parameter_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
+    return PaperSGD(parameter_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum, fused=fused,
                     weight_decay=recipe.weight_decay)
 
 

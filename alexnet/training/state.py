@@ -33,7 +33,7 @@ class TrainState:
         """A network's training state at its start: the optimizer over its parameter groups (the split
         network's, under --model-parallel), the schedule, the gradient scaler, no history."""
         self.model, self.split = model, split
-        self.optimizer = build_optimizer(split.net if split else model, recipe)
+        self.optimizer = build_optimizer(split.net if split else model, recipe, fused=speed.fused_optimizer)
         self.schedule = LearningRateSchedule(recipe, classes)
         self.scaler = grad_scaler(device, speed)
         self.history: list[dict[str, Any]] = []

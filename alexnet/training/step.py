@@ -5,9 +5,12 @@ Three switches, each tested against the plain fp32 path (tests/test_speed.py):
 - precision: "fp32", "bf16" (autocast; the master weights and the optimizer stay fp32) or "fp16"
   (autocast with a gradient scaler, for GPUs without bf16);
 - channels_last: NHWC memory layout, which cuDNN's fastest convolution kernels want;
-- compile: `torch.compile` of the model (fuses LRN, ReLU, pooling and the elementwise work).
-Defaults: on CUDA bf16 (fp16 where bf16 is missing) + channels-last + compile + cuDNN autotuning;
-on CPU plain fp32, which is the fastest there (bf16 autocast on CPUs without AMX is slower).
+- compile: `torch.compile` of the model (fuses LRN, ReLU, pooling and the elementwise work);
+- fused_optimizer: PaperSGD's update compiled into one kernel per group (`PaperSGD(fused=True)`, the
+  same rule, tested against hand-computed steps), on CUDA whenever the model is compiled: 9% faster a
+  step on an H100 than the multi-tensor update (BENCHMARKS.md, the step phase of 2026-11-26).
+Defaults: on CUDA bf16 (fp16 where bf16 is missing) + channels-last + compile + fused optimizer + cuDNN
+autotuning; on CPU plain fp32, which is the fastest there (bf16 autocast on CPUs without AMX is slower).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class SpeedSettings:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    fused_optimizer: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -39,13 +43,13 @@ class SpeedSettings:
 
     def describe(self) -> str:
         return (f"{self.precision}{', channels-last' if self.channels_last else ''}"
-                f"{', torch.compile' if self.compile else ''}")
+                f"{', torch.compile' if self.compile else ''}{', fused optimizer' if self.fused_optimizer else ''}")
 
 
 def default_speed(device: torch.device) -> SpeedSettings:
     if device.type == "cuda":
         bf16 = torch.cuda.is_bf16_supported()
-        return SpeedSettings("bf16" if bf16 else "fp16", channels_last=True, compile=True)
+        return SpeedSettings("bf16" if bf16 else "fp16", channels_last=True, compile=True, fused_optimizer=True)
     return SpeedSettings()
 
 
@@ -58,9 +62,10 @@ def resolve_speed(device: torch.device, precision: str | None = None, channels_l
         raise AlexNetError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
     if compile is None and device.type == "cuda" and not default_compile:
         compile = False
+    compile = base.compile if compile is None else compile
     return SpeedSettings(precision if precision is not None else base.precision,
                          base.channels_last if channels_last is None else channels_last,
-                         base.compile if compile is None else compile)
+                         compile, fused_optimizer=base.fused_optimizer and compile)  # --no-compile: nothing compiled
 
 
 def autocast(device: torch.device, speed: SpeedSettings):
