@@ -40,7 +40,7 @@ BAD = [  # (arguments, the text the one-line error must contain); DATA is the pr
 ]
 
 # Where each command's real work begins: reaching one of these means the arguments were not refused first.
-WORK = [("alexnet.training.loop", "lock_run_folder"), ("alexnet.data.prepare", "_prepare_split"),
+WORK = [("alexnet.training.loop", "RunWriter"), ("alexnet.data.prepare", "_prepare_split"),
         ("alexnet.evaluation.evaluate", "predict_probabilities"), ("alexnet.evaluation.predict", "view_outputs"),
         ("alexnet.figures.make", "outputs"), ("alexnet.figures.report", "make_figures"),
         ("alexnet.experiments.retrieval", "outputs"), ("alexnet.experiments.relu_tanh", "_train_one"),

@@ -1,4 +1,5 @@
-"""What a training run leaves in its folder, written by one object (rank 0 alone writes).
+"""What a training run leaves in its folder, written by one object (rank 0 alone writes), which holds the
+folder's lock while the run lasts: a second `train` on the same --out is refused, never interleaved.
 
 - config.json: the run's resolved configuration, written when it starts (`train --config` reads it back);
 - last.pt: the checkpoint, at each epoch's end and mid-epoch when asked (see checkpoint.py);
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AlexNetError
-from ..files import write_json, write_text
+from ..files import FolderLock, remove_stale_temporaries, write_json, write_text
 from .checkpoint import LAST, save_checkpoint
 
 CONFIG = "config.json"
@@ -28,9 +29,37 @@ STEPS = "steps.csv"
 STEP_COLUMNS = ("epoch", "step", "global_step", "lr", "train_loss")
 
 
+def refuse_to_overwrite(last: Path) -> None:
+    if last.exists():
+        raise AlexNetError(f"{last} exists: pass --resume to continue that run, or choose a new --out")
+
+
 class RunWriter:
-    def __init__(self, folder: str | Path, enabled: bool = True) -> None:
-        self.folder, self.enabled = Path(folder), enabled
+    """`with RunWriter(folder, enabled, resuming) as writer:` the run folder, locked, for one run's files."""
+
+    def __init__(self, folder: str | Path, enabled: bool = True, resuming: bool = False) -> None:
+        self.folder, self.enabled, self.resuming = Path(folder), enabled, resuming
+        self.lock: FolderLock | None = None
+
+    def __enter__(self) -> "RunWriter":
+        if self.enabled:
+            self.lock = FolderLock(self.folder, "this run folder").acquire()
+            remove_stale_temporaries(self.folder)  # temporaries of writers killed before they could clean up
+            if not self.resuming:  # a run that ended while this one started may have written it since the plan
+                try:
+                    refuse_to_overwrite(self.last)
+                except AlexNetError:
+                    self.close()
+                    raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     @property
     def last(self) -> Path:

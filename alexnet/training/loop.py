@@ -27,7 +27,6 @@ from ..data.augment import EvalViews
 from ..data.pipeline import TrainingInput
 from ..data.stores import DECODER
 from ..errors import AlexNetError
-from ..files import FolderLock, remove_stale_temporaries
 from ..interrupt import StopRequest, TrainingInterrupted
 from ..progress import Progress
 from ..runs.checkpoint import LAST
@@ -35,7 +34,7 @@ from ..runs.inference import errors_from_hits, predict_probabilities, topk_hits
 from ..runs.writer import RunWriter
 from .chance import CHECK_EVERY, ChanceWatch, at_chance
 from .distributed import all_reduce_sum, barrier, global_batch_count, init_distributed
-from .plan import Plan, refuse_to_overwrite, resolve
+from .plan import Plan, resolve
 from .state import TrainState
 from .step import EpochSums, RunningTotals, SGDStep
 
@@ -43,14 +42,12 @@ from .step import EpochSums, RunningTotals, SGDStep
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train (or resume) a run; return its last metrics row, with `stopped_because`."""
     plan = resolve(config, init_distributed(config.device))
-    lock = lock_run_folder(plan)
-    try:
+    with RunWriter(plan.out, enabled=plan.ctx.is_main, resuming=plan.checkpoint is not None) as writer:
         state = TrainState.start(plan)
         if plan.checkpoint and state.schedule.finished and state.epoch >= plan.recipe.epochs:
             plan.log(f"{plan.out}: this run already finished after epoch {state.epoch}; nothing to do")
             return {**state.history[-1], "stopped_because": "already finished"}
         state.schedule.finished = False
-        writer = RunWriter(plan.out, enabled=plan.ctx.is_main)
         writer.start(run_config(plan))
         inputs = TrainingInput(plan.dataset, plan.recipe, plan.mean_image, plan.model_cfg.input_size, plan.seed,
                                plan.device, config.pipeline, plan.workers, plan.batch_per_rank, plan.ctx.rank,
@@ -60,9 +57,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
         stopped_because = run_epochs(plan, state, inputs, step, writer)
         return {**state.history[-1], "stopped_because": stopped_because,
                 "resumable": stopped_because.startswith("time limit")}
-    finally:
-        if lock:
-            lock.release()
 
 
 def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDStep, writer: RunWriter) -> str:
@@ -324,22 +318,6 @@ def any_rank(flag: bool) -> bool:
     total = torch.tensor([float(flag)])
     all_reduce_sum(total)
     return total.item() > 0
-
-
-def lock_run_folder(plan: Plan) -> FolderLock | None:
-    """One training process per run folder (rank 0 holds the lock): a second `train` on the same --out
-    is refused instead of silently overwriting the first's files."""
-    if not plan.ctx.is_main:
-        return None
-    lock = FolderLock(plan.out, "this run folder").acquire()
-    remove_stale_temporaries(plan.out)  # temporaries of writers killed before they could clean up
-    if not plan.checkpoint:  # a run that ended while this one started may have written it since the first check
-        try:
-            refuse_to_overwrite(plan.out / LAST)
-        except AlexNetError:
-            lock.release()
-            raise
-    return lock
 
 
 def run_config(plan: Plan) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ..model import flat_features, mean_image_for
 from ..presets import DEFAULT_PRESET, Preset, get_preset, preset_from_file
 from ..runs.checkpoint import LAST, load_checkpoint
 from ..runs.trained import check_classes
+from ..runs.writer import refuse_to_overwrite
 from .distributed import DistributedContext, device_for, per_rank_batch
 from .schedule import large_batch
 from .step import SpeedSettings, resolve_speed
@@ -174,8 +175,3 @@ def checkpoint_to_resume(config: TrainConfig, preset: str, dataset: PreparedData
         raise AlexNetError(f"{where}: the run was trained with ablations {list(ckpt.get('ablations', ()))}, "
                            f"not {list(config.ablations)}; resume with the same --ablate flags")
     return ckpt
-
-
-def refuse_to_overwrite(last: Path) -> None:
-    if last.exists():
-        raise AlexNetError(f"{last} exists: pass --resume to continue that run, or choose a new --out")
