@@ -172,11 +172,8 @@ def make_data(phase: Phase, sizes: Sizes, work: Path, images: int, seconds: floa
     timed = [_pilot(phase, sizes, work / f"pilot{per_class}", pilot_classes, per_class) for per_class in (1, 24)]
     if None in timed:
         return None
-    (small, t_small), (large, t_large) = timed
-    rate = (large - small) / max(1e-3, t_large - t_small)
+    rate, per_class = proxy_size(timed, seconds, images, sizes.classes, val_per_class)
     started = time.monotonic()
-    budget = max(0.0, seconds - 2 * max(0.0, t_small))  # the commands' own start, as in the small pilot
-    per_class = max(2, min(images // sizes.classes, int(rate * budget / sizes.classes) - val_per_class))
     phase.say(f"data: generated and prepared {rate:.0f} images/s in the pilots (beyond the commands' start); "
               f"{per_class} training images per class")
     status, _ = phase.run("data: proxy", alexnet("proxy", str(work / "src"), "--classes", str(sizes.classes),
@@ -193,6 +190,17 @@ def make_data(phase: Phase, sizes: Sizes, work: Path, images: int, seconds: floa
     phase.summary.append(f"- data: {sizes.classes} classes x {per_class} + {val_per_class} proxy images, "
                          f"{sizes.image_size} px, JPEG storage, in {work} ({time.monotonic() - started:.0f} s)")
     return work / "data"
+
+
+def proxy_size(pilots: list[tuple[int, float]], seconds: float, images: int, classes: int,
+               val_per_class: int) -> tuple[float, int]:
+    """(images/s beyond the commands' start, training images per class) from two pilots' (images, seconds):
+    the set that the rate makes in `seconds`, less one start (the small pilot's time, which is nearly all
+    start), capped at `images`, and at least 2 a class."""
+    (small, t_small), (large, t_large) = pilots
+    rate = (large - small) / max(1e-3, t_large - t_small)
+    per_class = int(rate * max(0.0, seconds - t_small) / classes) - val_per_class
+    return rate, max(2, min(images // classes, per_class))
 
 
 def _pilot(phase: Phase, sizes: Sizes, folder: Path, classes: int, per_class: int) -> tuple[int, float] | None:

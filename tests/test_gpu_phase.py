@@ -31,3 +31,25 @@ def test_phase_runs_dry(phase, tmp_path):
     files = [p for p in out.rglob("*") if p.is_file()]
     assert 2 <= len(files) <= 8 and all(p.parent == out for p in files)  # what the device returns: 8, flat
     assert done.stdout.rstrip().endswith(summary.rstrip().splitlines()[-1])  # the summary prints last
+
+
+def test_proxy_size_leaves_out_the_commands_start():
+    """The H100's learn call of 2026-11-26 sized its proxy from one pilot whose two commands spent nearly all
+    their time starting (16 workers importing torch): 27 images/s measured, 2 images a class made. A machine
+    modelled on it (9 s to start the two commands, then 840 images/s): the two pilots recover the rate, and
+    the set they size, made at that rate after one start, fits the seconds given."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gpu_phase", ROOT / "scripts" / "gpu_phase.py")
+    gpu_phase = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_phase"] = gpu_phase  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(gpu_phase)
+    finally:
+        del sys.modules["gpu_phase"]
+    start, rate = 9.0, 840.0
+    pilots = [(n, start + n / rate) for n in (32 * 2, 32 * 25)]
+    measured, per_class = gpu_phase.proxy_size(pilots, seconds=62, images=100_000, classes=1000, val_per_class=5)
+    assert measured == pytest.approx(rate)
+    assert per_class == 39 and start + 1000 * (per_class + 5) / rate <= 62
+    assert gpu_phase.proxy_size(pilots, seconds=600, images=100_000, classes=1000, val_per_class=5)[1] == 100
+    assert gpu_phase.proxy_size(pilots, seconds=5, images=100_000, classes=1000, val_per_class=5)[1] == 2
