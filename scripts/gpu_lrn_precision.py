@@ -1,6 +1,7 @@
 """How close the paper network's gradients stay to the CPU fp32 ones under each LRN implementation and
 precision (cosine similarity per layer; conv1's is the most sensitive). On a GPU: fp32, bf16 and fp16
-autocast; `--dry`: fp32 and bf16 on the CPU at 64 px, so that the script cannot rot."""
+autocast, and bf16 with TF32 allowed for fp32 matrix products (the candidate for the banded LRN's window
+sums: BENCHMARKS.md); `--dry`: fp32 and bf16 on the CPU at 64 px, so that the script cannot rot."""
 
 import argparse
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from alexnet import build_model
 from alexnet.model import lrn
 
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "bf16+tf32": torch.bfloat16}
 
 
 def grads(model, x, y, dev, dtype):
@@ -26,7 +27,7 @@ def main():
     parser.add_argument("--dry", action="store_true")
     args = parser.parse_args()
     dev, side = (torch.device("cpu"), 64) if args.dry else (torch.device("cuda"), 224)
-    precisions = ("fp32", "bf16") if args.dry else ("fp32", "bf16", "fp16")
+    precisions = ("fp32", "bf16") if args.dry else ("fp32", "bf16", "fp16", "bf16+tf32")
     torch.manual_seed(2)
     base = build_model("paper", 10, input_size=side).eval()
     # ReLU outputs of up to a few hundred: what overflowed fp16 squares before the LRN summed in fp32
@@ -43,6 +44,7 @@ def main():
                 torch.manual_seed(2)
                 m = build_model("paper", 10, input_size=side).eval()
                 m.load_state_dict(base.state_dict())
+                torch.backends.cuda.matmul.allow_tf32 = precision.endswith("tf32")
                 g = grads(m, x, y, dev, DTYPES[precision])
                 cos = {n: float(F.cosine_similarity(g[n], ref[n], dim=0)) for n in ref}
                 worst = sorted(cos.items(), key=lambda kv: kv[1])[:3]
