@@ -176,16 +176,7 @@ def make_data(phase: Phase, sizes: Sizes, work: Path, images: int, seconds: floa
     started = time.monotonic()
     phase.say(f"data: generated and prepared {rate:.0f} images/s in the pilots (beyond the commands' start); "
               f"{per_class} training images per class")
-    status, _ = phase.run("data: proxy", alexnet("proxy", str(work / "src"), "--classes", str(sizes.classes),
-                                                 "--train-per-class", str(per_class), "--val-per-class",
-                                                 str(val_per_class), "--size", str(sizes.image_size), "--workers",
-                                                 str(sizes.workers), "--quiet"), seconds * 3)
-    if status == 0:
-        status, text = phase.run("data: prepared", alexnet("prepare", str(work / "src"), str(work / "data"),
-                                                           "--size", str(sizes.image_size), "--storage", "jpeg",
-                                                           "--workers", str(sizes.workers), "--quiet"), seconds * 3)
-    shutil.rmtree(work / "src", ignore_errors=True)  # the image-folder tree is not needed again
-    if status != 0:
+    if not _proxy(phase, sizes, work, "data", sizes.classes, per_class, val_per_class, seconds * 3):
         return None
     phase.summary.append(f"- data: {sizes.classes} classes x {per_class} + {val_per_class} proxy images, "
                          f"{sizes.image_size} px, JPEG storage, in {work} ({time.monotonic() - started:.0f} s)")
@@ -206,15 +197,23 @@ def proxy_size(pilots: list[tuple[int, float]], seconds: float, images: int, cla
 def _pilot(phase: Phase, sizes: Sizes, folder: Path, classes: int, per_class: int) -> tuple[int, float] | None:
     """Generate and prepare `classes` x (`per_class` + 1) images: (images, seconds), or None if it failed."""
     started = time.monotonic()
-    status, _ = phase.run(f"data: pilot of {per_class}", alexnet(
-        "proxy", str(folder / "src"), "--classes", str(classes), "--train-per-class", str(per_class),
-        "--val-per-class", "1", "--size", str(sizes.image_size), "--workers", str(sizes.workers), "--quiet"), 120)
-    if status == 0:
-        status, _ = phase.run(f"data: pilot of {per_class} prepared", alexnet(
-            "prepare", str(folder / "src"), str(folder / "data"), "--size", str(sizes.image_size), "--storage",
-            "jpeg", "--workers", str(sizes.workers), "--quiet"), 120)
+    made = _proxy(phase, sizes, folder, f"data: pilot of {per_class}", classes, per_class, 1, 120)
     shutil.rmtree(folder, ignore_errors=True)
-    return (classes * (per_class + 1), time.monotonic() - started) if status == 0 else None
+    return (classes * (per_class + 1), time.monotonic() - started) if made else None
+
+
+def _proxy(phase: Phase, sizes: Sizes, folder: Path, title: str, classes: int, per_class: int, val_per_class: int,
+           limit: float) -> bool:
+    """`alexnet proxy` into folder/src, then `alexnet prepare` into folder/data (JPEG storage); the image
+    folders are removed after. True if both succeeded."""
+    common = ["--size", str(sizes.image_size), "--workers", str(sizes.workers), "--quiet"]
+    status, _ = phase.run(title, alexnet("proxy", str(folder / "src"), "--classes", str(classes), "--train-per-class",
+                                         str(per_class), "--val-per-class", str(val_per_class), *common), limit)
+    if status == 0:
+        status, _ = phase.run(f"{title}: prepared", alexnet("prepare", str(folder / "src"), str(folder / "data"),
+                                                            "--storage", "jpeg", *common), limit)
+    shutil.rmtree(folder / "src", ignore_errors=True)  # the image-folder tree is not needed again
+    return status == 0
 
 
 # --- learn ----------------------------------------------------------------------------------------------
