@@ -346,8 +346,8 @@ class TrainConfig:
                                        metavar="SECONDS", help="start no epoch that would end after this many seconds "
                                                                "of training (resume to go on)")
     precision: str | None = setting(None, name="--precision", choices=PRECISIONS,
-                                    help="training arithmetic (default: bf16 on CUDA, fp16 where bf16 is missing; fp32 "
-                                         "on CPU)")
+                                    help="training arithmetic (default: bf16 on CUDA, fp16 where bf16 is missing, with the "
+                                         "LRN's fp32 sums on TF32; fp32 on CPU; fp32 asked: IEEE products throughout)")
     channels_last: bool | None = setting(None, name="--channels-last", kind="toggle",
                                          help="NHWC memory layout (default: on for CUDA, off on CPU)")
     compile: bool | None = setting(None, name="--compile", kind="toggle",

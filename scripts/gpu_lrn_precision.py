@@ -44,7 +44,7 @@ def main():
                 torch.manual_seed(2)
                 m = build_model("paper", 10, input_size=side).eval()
                 m.load_state_dict(base.state_dict())
-                torch.backends.cuda.matmul.allow_tf32 = precision.endswith("tf32")
+                torch.set_float32_matmul_precision("high" if precision.endswith("tf32") else "highest")
                 g = grads(m, x, y, dev, DTYPES[precision])
                 cos = {n: float(F.cosine_similarity(g[n], ref[n], dim=0)) for n in ref}
                 worst = sorted(cos.items(), key=lambda kv: kv[1])[:3]

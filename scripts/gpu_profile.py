@@ -2,14 +2,15 @@
 
 Run on a CUDA machine: `python3 scripts/gpu_profile.py [--batch-size 128] [--steps 50]` (scripts/gpu_phase.py
 step runs it; `--dry`: each variant for a step at a toy size on the CPU, uncompiled, so the script cannot rot).
-Times the step `alexnet train` runs (its optimizer groups, bf16, channels-last, torch.compile, the
-band-matrix LRN) and variants of it on the same weights and synthetic batch, and prints the top kernels
+Times the step `alexnet train` runs (its optimizer groups, bf16, channels-last, torch.compile, the fused
+update, the band-matrix LRN with TF32 window sums) and variants of it on the same weights and synthetic batch, and prints the top kernels
 of the profiler for the baseline and the best. Variants are built here, so that the package changes only
 for what the numbers justify (BENCHMARKS.md, "GPU notes"). Earlier rounds adopted the multi-tensor
-optimizer and the band-matrix LRN and rejected the plain-expression LRN; the step phase of 2026-11-26
-adopted the fused (compiled) optimizer. Candidates now: CUDA graphs, TF32 for the LRN's fp32 window sums
-(the profile's fp32 GEMMs), conv1's input padded to 4 channels, grouped convolutions split into dense
-ones, larger batches, and last (slow to compile) max-autotune; the multi-tensor update for reference.
+optimizer and the band-matrix LRN and rejected the plain-expression LRN; the step phases of 2026-11-26
+adopted the fused (compiled) optimizer (H100) and TF32 for the LRN's window sums (H200), and rejected
+conv1's input padded to 4 channels (no gain on either card). Candidates now: CUDA graphs, grouped
+convolutions split into dense ones, both together, max-autotune (slow to compile), larger batches; IEEE
+fp32 LRN sums and the multi-tensor update for reference.
 """
 
 from __future__ import annotations
@@ -43,19 +44,6 @@ class SplitGroupConv(nn.Module):
         return torch.cat([F.conv2d(xi, wi, bi, c.stride, c.padding) for xi, wi, bi in zip(xs, ws, bs)], 1)
 
 
-class FourChannelConv1(nn.Module):
-    """conv1 on an input that already has a zero fourth channel (the augmentation would write it): the
-    weight gets a zero fourth input channel each step (35k numbers), so the stored weights keep 3."""
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        self.conv = conv
-
-    def forward(self, x):
-        c = self.conv
-        return F.conv2d(x, F.pad(c.weight, (0, 0, 0, 0, 0, 1)), c.bias, c.stride, c.padding)
-
-
 def swap_grouped(model: nn.Module) -> None:
     found = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
              if isinstance(child, nn.Conv2d) and child.groups > 1]
@@ -63,13 +51,7 @@ def swap_grouped(model: nn.Module) -> None:
         setattr(parent, name, SplitGroupConv(child))
 
 
-def swap_conv1(model: nn.Module) -> None:
-    parent, name = next((parent, name) for parent in model.modules() for name, child in parent.named_children()
-                        if isinstance(child, nn.Conv2d))
-    setattr(parent, name, FourChannelConv1(getattr(parent, name)))
-
-
-def run_variant(name, base, x, y, *, fused=True, split=False, pad_conv1=False, mode=None, tf32=False, steps=50,
+def run_variant(name, base, x, y, *, fused=True, split=False, mode=None, tf32=True, steps=50,
                 profile=False, dry=False):
     model = copy.deepcopy(base)
     recipe = get_preset("paper").recipe
@@ -78,13 +60,10 @@ def run_variant(name, base, x, y, *, fused=True, split=False, pad_conv1=False, m
     groups = parameter_groups(model, recipe)
     if split:
         swap_grouped(model)
-    if pad_conv1:
-        swap_conv1(model)
-        x = F.pad(x, (0, 0, 0, 0, 0, 1))  # outside the timed step, as if the augmentation wrote it
     device = x.device
-    # TF32 for fp32 matrix products: under bf16 autocast the only ones left are the LRN's window sums
-    # (0/1 band matrix, squares rounded to 10 bits: far below the bf16 output's rounding). Read when compiled.
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+    # TF32 for fp32 matrix products, as train sets it (SpeedSettings.tf32_matmul): under bf16 autocast the
+    # only ones left are the LRN's window sums. Read when compiled.
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
     model.to(device).to(memory_format=torch.channels_last).train()
     runner = model if dry else torch.compile(model, mode=mode, dynamic=False)
     opt = PaperSGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
@@ -158,13 +137,13 @@ def main() -> None:
     # In order of what is most likely to pay (each variant compiles afresh, so a time-limited call
     # still returns the first ones).
     candidates = [("the step alexnet train runs", dict(profile=True)),
-                  ("+ TF32 LRN window sums", dict(tf32=True)),
                   ("+ CUDA graphs (reduce-overhead)", dict(mode="reduce-overhead")),
-                  ("+ conv1 input padded to 4 channels", dict(pad_conv1=True)),
                   ("+ grouped convolutions split", dict(split=True)),
+                  ("+ grouped split + CUDA graphs", dict(split=True, mode="reduce-overhead")),
+                  ("- TF32 (IEEE fp32 LRN window sums)", dict(tf32=False)),
+                  ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs")),
                   *[(f"the step alexnet train runs, batch {n}", dict(batch=n)) for n in (2 * b, 4 * b)],
-                  ("- fused optimizer (the multi-tensor update)", dict(fused=False)),
-                  ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs"))]
+                  ("- fused optimizer (the multi-tensor update)", dict(fused=False))]
     for name, kw in candidates:
         xn, yn = batch(kw.pop("batch")) if "batch" in kw else (x, y)
         try:

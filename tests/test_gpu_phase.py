@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED = {
     "learn": ["| `small` |", "proxy images, 32 px, JPEG storage"],
-    "step": ["images/s** against the reference's", "the step alexnet train runs", "+ TF32 LRN window sums",
+    "step": ["images/s** against the reference's", "the step alexnet train runs", "- TF32 (IEEE fp32 LRN window sums)",
              "- fused optimizer"],
     "pipeline": ["| host |", "| device |", "reference"],
     "checks": ["passed", "banded   bf16:"],

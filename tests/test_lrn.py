@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from alexnet import LocalResponseNorm
-from alexnet.model.lrn import WithinMapResponseNorm, _BandedCrossMapNorm, _CrossMapNorm
+from alexnet.model.lrn import WithinMapResponseNorm, _BandedCrossMapNorm, _CrossMapNorm, channel_band
 
 # Both implementations of the layer (shifted adds on CPU, band-matrix products on GPU), called directly
 # so that both are held to the float64 formula on any machine.
@@ -68,15 +68,48 @@ def test_hand_written_gradient_matches_float64_finite_differences(impl, size, gr
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_layer_in_bf16_channels_last_matches_float64():
-    """What training on a GPU runs: the banded layer under bf16 autocast, channels-last."""
+@pytest.mark.parametrize("matmul_precision", ["highest", "high"], ids=["ieee-sums", "tf32-sums"])
+def test_cuda_layer_in_bf16_channels_last_matches_float64(matmul_precision):
+    """What training on a GPU runs: the banded layer under bf16 autocast, channels-last, its window sums
+    in IEEE fp32 and in TF32 (what `alexnet train` sets: SpeedSettings.tf32_matmul)."""
     rng = np.random.default_rng(4)
     a = np.maximum(rng.normal(0, 60, (4, 96, 9, 9)), 0)
     x = torch.from_numpy(a).float().cuda().contiguous(memory_format=torch.channels_last)
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        got = LocalResponseNorm(5, 1e-4, 0.75, 2.0, groups=2)(x.bfloat16()).double().cpu().numpy()
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(matmul_precision)
+    try:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            got = LocalResponseNorm(5, 1e-4, 0.75, 2.0, groups=2)(x.bfloat16()).double().cpu().numpy()
+    finally:
+        torch.set_float32_matmul_precision(before)
     want = np.concatenate([reference_lrn(a[:, :48]), reference_lrn(a[:, 48:])], axis=1)
     assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-2  # bf16 operands: between 1e-3 and 1e-2
+
+
+def _to_tf32(values: np.ndarray) -> np.ndarray:
+    """fp32 values with the 13 low mantissa bits cleared: TensorFloat-32's 10 bits, truncated (the worst
+    of the conversions a tensor core may make)."""
+    bits = values.astype(np.float32).view(np.uint32) & np.uint32(0xFFFFE000)
+    return bits.view(np.float32)
+
+
+def test_tf32_window_sums_stay_below_the_bf16_outputs_rounding():
+    """Why TF32 for the banded layer's sums is a safe default under bf16 (SpeedSettings.tf32_matmul): with
+    the fp32 squares rounded to TF32 before the band product, the outputs stay within a quarter of bf16's
+    unit roundoff (2^-8) of the float64 formula, the rounding the layer's bf16 output adds anyway."""
+    rng = np.random.default_rng(11)
+    # ReLU outputs up to ~300: alpha * sum dominates k, so the sums' rounding reaches the output
+    a = np.maximum(rng.normal(0, 100, (4, 96, 5, 5)), 0)
+    rows = a.transpose(0, 2, 3, 1).reshape(-1, 96)
+    squares = (rows.astype(np.float32) * rows.astype(np.float32)).astype(np.float32)  # as the layer squares
+    band = channel_band(96, 5, 2, torch.float64, "cpu").numpy()
+    for rounded, at_most in ((squares, 2.0 ** -20), (_to_tf32(squares), 2.0 ** -8 / 4)):
+        denominator = 2.0 + 1e-4 * (rounded.astype(np.float64) @ band)
+        got = (rows / denominator ** 0.75).reshape(4, 5, 5, 96).transpose(0, 3, 1, 2)
+        want = np.concatenate([reference_lrn(a[:, :48]), reference_lrn(a[:, 48:])], axis=1)
+        relative = np.abs(got - want)[want > 0] / want[want > 0]
+        assert relative.max() < at_most
+    assert relative.max() > 2.0 ** -16  # the TF32 rounding did reach the output: the test can tell
 
 
 def test_even_size_rejected():

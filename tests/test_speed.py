@@ -5,11 +5,12 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from alexnet import build_model
 from alexnet.errors import AlexNetError
 from alexnet.training.optim import PaperSGD
-from alexnet.training.step import SpeedSettings, grad_scaler, resolve_speed, train_step
+from alexnet.training.step import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed, train_step
 
 CPU = torch.device("cpu")
 
@@ -88,7 +89,7 @@ def test_the_fused_optimizer_goes_with_compiling_on_cuda(monkeypatch):
     compiles nothing, the update included; the CPU never fuses it."""
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     cuda = torch.device("cuda")
-    assert resolve_speed(cuda) == SpeedSettings("bf16", True, True, fused_optimizer=True)
+    assert resolve_speed(cuda) == SpeedSettings("bf16", True, True, fused_optimizer=True, tf32_matmul=True)
     assert resolve_speed(cuda, compile=False).fused_optimizer is False
     assert resolve_speed(CPU, compile=True).fused_optimizer is False
     assert "fused optimizer" in resolve_speed(cuda).describe()
@@ -100,10 +101,36 @@ def test_the_fused_optimizer_goes_with_compiling_on_cuda(monkeypatch):
         assert state.optimizer.fused is fused
 
 
+@pytest.fixture
+def restore_matmul_precision():
+    """prepare_for_speed sets fp32 products' precision process-wide: put it back for the tests after."""
+    before = torch.get_float32_matmul_precision()
+    yield
+    torch.set_float32_matmul_precision(before)
+
+
+def test_tf32_sums_go_with_autocast_on_cuda(monkeypatch, restore_matmul_precision):
+    """TF32 fp32 products (the LRN's window sums, tests/test_lrn.py) on CUDA under bf16/fp16 autocast only:
+    --precision fp32 keeps IEEE products, the CPU never sets it; set process-wide before compiling."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # restored after
+    cuda = torch.device("cuda")
+    assert resolve_speed(cuda).tf32_matmul and resolve_speed(cuda, "fp16").tf32_matmul
+    assert "TF32 matmul" in resolve_speed(cuda).describe()
+    assert not resolve_speed(cuda, "fp32").tf32_matmul and not resolve_speed(CPU, "bf16").tf32_matmul
+    model = nn.Linear(2, 2)
+    assert torch.get_float32_matmul_precision() == "highest"
+    prepare_for_speed(model, cuda, resolve_speed(cuda, "fp32", compile=False), move=False)
+    assert torch.get_float32_matmul_precision() == "highest"
+    prepare_for_speed(model, cuda, resolve_speed(cuda, compile=False), move=False)
+    assert torch.get_float32_matmul_precision() == "high"
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("preset,size,min_cosine", [("small", 28, 0.95), ("paper", 224, 0.85)])
-def test_cuda_fast_path_matches_cpu_fp32(preset, size, min_cosine):
-    """What `alexnet train` runs on a GPU (bf16 autocast, channels-last, torch.compile, the banded LRN)
+def test_cuda_fast_path_matches_cpu_fp32(preset, size, min_cosine, restore_matmul_precision):
+    """What `alexnet train` runs on a GPU (bf16 autocast, channels-last, torch.compile, the banded LRN with
+    TF32 window sums)
     against the plain fp32 network on the CPU, same weights and batch.
 
     The paper network's conv1 gradient is the least precise under bf16: cosine 0.888 on an H100 with
@@ -117,8 +144,7 @@ def test_cuda_fast_path_matches_cpu_fp32(preset, size, min_cosine):
     ref_out = reference(x)
     F.cross_entropy(ref_out, y).backward()
     dev = torch.device("cuda")
-    fast = fast.to(dev, memory_format=torch.channels_last)
-    runner = torch.compile(fast, dynamic=False)
+    runner = prepare_for_speed(fast, dev, resolve_speed(dev))  # as train lays out and compiles it, TF32 sums
     with torch.autocast("cuda", dtype=torch.bfloat16):
         out = runner(x.to(dev).contiguous(memory_format=torch.channels_last))
     F.cross_entropy(out.float(), y.to(dev)).backward()

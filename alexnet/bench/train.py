@@ -4,9 +4,10 @@ Both train the same architecture on the same synthetic batches (resident on the 
 pipeline is out of the picture; `alexnet bench data` measures that):
 - ours: exactly the step `alexnet train` runs (`training_step`): the network's `TrainState` (PaperSGD
   over the recipe's parameter groups, the gradient scaler) and its `SGDStep` with the device's defaults
-  (CUDA: bf16 autocast, channels-last, torch.compile, the fused optimizer update, cuDNN autotuning;
-  CPU: fp32), this project's LRN;
-- the reference a user would otherwise write: the same layers in eager fp32, NCHW, with
+  (CUDA: bf16 autocast, channels-last, torch.compile, the fused optimizer update, TF32 for the LRN's
+  window sums, cuDNN autotuning; CPU: fp32), this project's LRN;
+- the reference a user would otherwise write: the same layers in eager fp32 (PyTorch's default matrix
+  product precision), NCHW, with
   `torch.nn.LocalResponseNorm` (alpha scaled by n to mean the same thing; one window over all maps,
   as it has no columns) and `torch.optim.SGD`.
 Model FLOP utilisation counts 3x the forward multiply-adds x 2 FLOPs per training image.
@@ -111,7 +112,9 @@ def bench_train(preset: str = "paper", device: str | None = None, batch_size: in
         f"{macs / 1e9:.3f} GMAC per image forward; ours: {speed.describe()}")
 
     recipe = cfg.recipe
+    matmul_precision = torch.get_float32_matmul_precision()
     ours_s = _time_ours(base, recipe, x, y, dev, speed, warmup, steps)  # its model is freed before the reference runs
+    torch.set_float32_matmul_precision(matmul_precision)  # ours may have set TF32; the reference runs as it found
 
     reference = plain_reference(base).to(dev).train()
     ref_opt = torch.optim.SGD(reference.parameters(), lr=recipe.lr, momentum=recipe.momentum,

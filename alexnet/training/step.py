@@ -8,9 +8,14 @@ Three switches, each tested against the plain fp32 path (tests/test_speed.py):
 - compile: `torch.compile` of the model (fuses LRN, ReLU, pooling and the elementwise work);
 - fused_optimizer: PaperSGD's update compiled into one kernel per group (`PaperSGD(fused=True)`, the
   same rule, tested against hand-computed steps), on CUDA whenever the model is compiled: 9% faster a
-  step on an H100 than the multi-tensor update (BENCHMARKS.md, the step phase of 2026-11-26).
-Defaults: on CUDA bf16 (fp16 where bf16 is missing) + channels-last + compile + fused optimizer + cuDNN
-autotuning; on CPU plain fp32, which is the fastest there (bf16 autocast on CPUs without AMX is slower).
+  step on an H100 than the multi-tensor update (BENCHMARKS.md, the step phase of 2026-11-26);
+- tf32_matmul: fp32 matrix products on TensorFloat-32 (`torch.set_float32_matmul_precision("high")`),
+  on CUDA under autocast only. There the only fp32 products left are the LRN's window sums (a 0/1 band
+  matrix times squares rounded to 10 bits: below the bf16 output's own rounding, tests/test_lrn.py),
+  which run on tensor cores instead of SIMT: 11% faster a step on an H200 (BENCHMARKS.md). A named
+  departure from exact fp32 sums; --precision fp32 keeps IEEE fp32 products.
+Defaults: on CUDA bf16 (fp16 where bf16 is missing) + channels-last + compile + fused optimizer + TF32
+for the LRN's sums + cuDNN autotuning; on CPU plain fp32, which is the fastest there (bf16 autocast on CPUs without AMX is slower).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class SpeedSettings:
     channels_last: bool = False
     compile: bool = False
     fused_optimizer: bool = False
+    tf32_matmul: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -43,13 +49,15 @@ class SpeedSettings:
 
     def describe(self) -> str:
         return (f"{self.precision}{', channels-last' if self.channels_last else ''}"
-                f"{', torch.compile' if self.compile else ''}{', fused optimizer' if self.fused_optimizer else ''}")
+                f"{', torch.compile' if self.compile else ''}{', fused optimizer' if self.fused_optimizer else ''}"
+                f"{', TF32 matmul' if self.tf32_matmul else ''}")
 
 
 def default_speed(device: torch.device) -> SpeedSettings:
     if device.type == "cuda":
         bf16 = torch.cuda.is_bf16_supported()
-        return SpeedSettings("bf16" if bf16 else "fp16", channels_last=True, compile=True, fused_optimizer=True)
+        return SpeedSettings("bf16" if bf16 else "fp16", channels_last=True, compile=True, fused_optimizer=True,
+                             tf32_matmul=True)
     return SpeedSettings()
 
 
@@ -63,9 +71,10 @@ def resolve_speed(device: torch.device, precision: str | None = None, channels_l
     if compile is None and device.type == "cuda" and not default_compile:
         compile = False
     compile = base.compile if compile is None else compile
-    return SpeedSettings(precision if precision is not None else base.precision,
-                         base.channels_last if channels_last is None else channels_last,
-                         compile, fused_optimizer=base.fused_optimizer and compile)  # --no-compile: nothing compiled
+    precision = precision if precision is not None else base.precision
+    return SpeedSettings(precision, base.channels_last if channels_last is None else channels_last, compile,
+                         fused_optimizer=base.fused_optimizer and compile,  # --no-compile: nothing compiled
+                         tf32_matmul=base.tf32_matmul and precision != "fp32")  # fp32 asked: IEEE products
 
 
 def autocast(device: torch.device, speed: SpeedSettings):
@@ -91,6 +100,8 @@ def prepare_for_speed(model: nn.Module, device: torch.device, speed: SpeedSettin
         model.to(device, memory_format=torch.channels_last if speed.channels_last else torch.preserve_format)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune each convolution once
+        if speed.tf32_matmul:  # process-wide, as cuDNN's flag: set before compiling, which reads it
+            torch.set_float32_matmul_precision("high")
     runner = wrap(model) if wrap is not None else model
     # dynamic=False: the epoch's smaller last batch gets its own static graph (compiled once) instead
     # of a dynamic-shape recompile that every later full batch would then run.
