@@ -51,6 +51,8 @@ MAX_WIDTH = 65_536      # maps or neurons in one layer
 MAX_SIDE = 4096         # pixels
 MAX_EPOCHS = 100_000
 MAX_BATCH = 1 << 20
+MAX_COUNT = 10**9       # images, steps, workers, seconds: beyond any machine, and no overflow anywhere below
+MAX_SEED = 2**63 - 1
 LAYER_NAME = re.compile(r"^(conv|fc)([1-9][0-9]?)$")
 
 
@@ -323,26 +325,26 @@ class TrainConfig:
     config: str | None = setting(None, name="--config", metavar="FILE",
                                  help="network and recipe from a JSON file instead of a preset (`alexnet config show "
                                       "NAME` prints one to edit; a run's config.json works too)")
-    epochs: int | None = setting(None, name="--epochs", parse=int, low=1, high=100_000,
+    epochs: int | None = setting(None, name="--epochs", parse=int, low=1, high=MAX_EPOCHS,
                                  help="most epochs to train (default: the preset's)")
-    batch_size: int | None = setting(None, name="--batch-size", parse=int, low=1, high=1 << 20,
+    batch_size: int | None = setting(None, name="--batch-size", parse=int, low=1, high=MAX_BATCH,
                                      help="images per step (default: the preset's)")
     lr: float | None = setting(None, name="--lr", parse=float, positive=True, high=100.0,
                                help="initial learning rate (default: the preset's)")
     lr_scaling: str = setting("none", name="--lr-scaling", choices=LR_SCALINGS,
                               help="not the paper's: 'linear' multiplies the rate by --batch-size / the preset's batch "
                                    "and warms it up over 5 epochs (Goyal et al. 2017), for large batches (default none)")
-    warmup_epochs: int | None = setting(None, name="--warmup-epochs", parse=int, low=0, high=100_000,
+    warmup_epochs: int | None = setting(None, name="--warmup-epochs", parse=int, low=0, high=MAX_EPOCHS,
                                         help="epochs of linear warm-up (default: 5 with --lr-scaling linear to a larger "
                                              "batch, else 0)")
-    seed: int = setting(0, name="--seed", parse=int, low=0, high=2**63 - 1, high_text="below 2**63",
+    seed: int = setting(0, name="--seed", parse=int, low=0, high=MAX_SEED, high_text="below 2**63",
                         help="seed for init, data order, augmentation, dropout (default 0)")
     device: str | None = setting(None, name="--device", help="cpu or cuda (default: cuda when available)")
     resume: bool = setting(False, name="--resume", kind="switch", help="continue the run in RUN from its last.pt")
     auto_resume: bool = setting(False, name="--auto-resume", kind="switch",
                                 help="resume when RUN/last.pt exists, else start (for restarts: torchrun "
                                      "--max-restarts, requeues)")
-    time_limit: float | None = setting(None, name="--time-limit", parse=float, positive=True, high=10**9,
+    time_limit: float | None = setting(None, name="--time-limit", parse=float, positive=True, high=MAX_COUNT,
                                        metavar="SECONDS", help="start no epoch that would end after this many seconds "
                                                                "of training (resume to go on)")
     precision: str | None = setting(None, name="--precision", choices=PRECISIONS,
@@ -369,13 +371,13 @@ class TrainConfig:
     init_from: str | None = setting(None, name="--init-from", metavar="RUN_OR_CHECKPOINT",
                                     help="start from another run's weights (fine-tuning); a different class count gets "
                                          "a new output layer")
-    checkpoint_every: int | None = setting(None, name="--checkpoint-every", parse=int, low=1, high=10**9,
+    checkpoint_every: int | None = setting(None, name="--checkpoint-every", parse=int, low=1, high=MAX_COUNT,
                                            metavar="STEPS", help="also write last.pt every STEPS steps inside an epoch "
                                                                  "(resumable to the step)")
     skip_bad_batches: bool = setting(False, name="--skip-bad-batches", kind="switch",
                                      help="skip (and count) a batch whose loss is not finite or explodes, instead of "
                                           "stopping")
-    log_steps: int | None = setting(None, name="--log-steps", parse=int, low=1, high=10**9, metavar="N",
+    log_steps: int | None = setting(None, name="--log-steps", parse=int, low=1, high=MAX_COUNT, metavar="N",
                                     help="also append the mean training loss of every N steps to RUN/steps.csv (rank "
                                          "0's share)")
     tensorboard: bool = setting(False, name="--tensorboard", kind="switch",

@@ -10,9 +10,7 @@ import argparse
 import math
 import sys
 
-
-MAX_COUNT = 10**9     # images, steps, workers: beyond any machine, and no overflow anywhere below
-MAX_SEED = 2**63 - 1
+from ..config import MAX_COUNT, MAX_SEED
 
 
 def whole(low: int, high: int = MAX_COUNT):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..data.loader import PIPELINES
+from ..config import MAX_BATCH, PIPELINES
 from ..presets import PRESETS
 from .arguments import add_device, add_output_flags, add_speed_flags, positive_int, whole
 
@@ -38,7 +38,7 @@ def add_bench_data(sub) -> None:
     p.add_argument("--data", required=True, nargs="+", metavar="DATA",
                    help="prepared dataset(s), each timed in the same run (e.g. raw and JPEG storage)")
     p.add_argument("--workers", type=whole(0, 1024), default=2, help="loader processes for both (default 2)")
-    p.add_argument("--batch-size", type=whole(1, 1 << 20), default=128, help="images per batch (default 128)")
+    p.add_argument("--batch-size", type=whole(1, MAX_BATCH), default=128, help="images per batch (default 128)")
     p.add_argument("--images", type=positive_int, default=4096, help="training images to read (default 4096)")
     add_device(p, default="cpu")
     p.add_argument("--train-preset", default=None, choices=list(PRESETS),
@@ -87,7 +87,7 @@ def add_bench_train(sub) -> None:
                                    "utilisation.")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help="network (default paper)")
     add_device(p)
-    p.add_argument("--batch-size", type=whole(1, 1 << 20), default=128, help="images per step (default 128)")
+    p.add_argument("--batch-size", type=whole(1, MAX_BATCH), default=128, help="images per step (default 128)")
     p.add_argument("--steps", type=positive_int, default=None, help="timed steps (default 30 on cuda, 3 on cpu)")
     add_speed_flags(p)
     add_output_flags(p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..config import MAX_EPOCHS
 from .arguments import add_device, add_quiet, add_run_inputs, add_seed, positive_int, show_progress, whole
 
 
@@ -118,7 +119,7 @@ def add_retrieval(sub) -> None:
     p.add_argument("--bits", type=whole(1, 4096), default=64, help="code length in bits (default 64)")
     p.add_argument("--pool", type=positive_int, default=10000, help="training images searched (default 10000)")
     p.add_argument("--queries", type=positive_int, default=500, help="validation queries (default 500)")
-    p.add_argument("--epochs", type=whole(1, 100_000), default=30, help="auto-encoder epochs (default 30)")
+    p.add_argument("--epochs", type=whole(1, MAX_EPOCHS), default=30, help="auto-encoder epochs (default 30)")
     add_seed(p, "which images, and the auto-encoder's init (default 0)")
     add_device(p)
     add_quiet(p)

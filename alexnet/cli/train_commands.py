@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from ..ablations import ABLATIONS
-from ..config import TrainConfig, add_flags, config_from_args
+from ..config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, TrainConfig, add_flags, config_from_args
 from ..interrupt import EXIT_INTERRUPTED
 from ..presets import PRESETS
-from .arguments import MAX_SEED, add_device, add_quiet, add_seed, real, show_progress, whole
+from .arguments import add_device, add_quiet, add_seed, real, show_progress, whole
 
 
 def add_train(sub) -> None:
@@ -48,7 +48,7 @@ def add_ablate(sub) -> None:
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help="network and recipe (default paper)")
     p.add_argument("--variants", nargs="+", default=["all"], metavar="NAME",
                    help=f"ablations to run (default all): {', '.join(ABLATIONS)}")
-    p.add_argument("--epochs", type=whole(1, 100_000), default=None, help="epochs per run (default: the preset's)")
+    p.add_argument("--epochs", type=whole(1, MAX_EPOCHS), default=None, help="epochs per run (default: the preset's)")
     p.add_argument("--seeds", nargs="+", type=whole(0, MAX_SEED), default=[0], metavar="SEED",
                    help="train every variant once per seed, to show the noise beside the differences "
                         "(default: 0; e.g. --seeds 0 1 2)")
@@ -75,8 +75,8 @@ def add_relu_tanh(sub) -> None:
                                    "6x) and the curves (relu_tanh.png, .csv, .md in --out).")
     p.add_argument("--data", required=True, metavar="DATA", help="prepared dataset stored at <= 64 px (CIFAR-10: 32)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
-    p.add_argument("--epochs", type=whole(1, 100_000), default=40, help="most epochs per net (default 40)")
-    p.add_argument("--batch-size", type=whole(1, 1 << 20), default=128, help="images per step (default 128)")
+    p.add_argument("--epochs", type=whole(1, MAX_EPOCHS), default=40, help="most epochs per net (default 40)")
+    p.add_argument("--batch-size", type=whole(1, MAX_BATCH), default=128, help="images per step (default 128)")
     p.add_argument("--target", type=real(0.0, 1.0, above=True), default=0.25, help="training error to reach (default 0.25)")
     p.add_argument("--lr-relu", type=real(0.0, 100.0, above=True), default=None, help="learning rate of the ReLU net (default 0.003)")
     p.add_argument("--lr-tanh", type=real(0.0, 100.0, above=True), default=None, help="learning rate of the tanh net (default 0.03)")
