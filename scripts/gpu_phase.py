@@ -7,8 +7,9 @@ Phases, in order of importance:
   learn     each full-size preset trained from its initialisation on a 1000-class, 224 px proxy made on
             the machine, loss every 50 steps, as many steps as fit (at least 3 minutes each); the step at
             which the loss first falls below 6.0, or "not within N steps".
-  step      the step `alexnet train` runs (paper, batch 128) against the eager fp32 reference, then each
-            candidate of scripts/gpu_profile.py in the same run.
+  step      the step `alexnet train` runs (paper, batch 128; then the default preset, cuda-convnet-2012)
+            against the eager fp32 reference; the two presets' eager steps, part by part
+            (scripts/preset_step_cost.py); then each candidate of scripts/gpu_profile.py in the same run.
   pipeline  `bench data` on at least 50,000 stored 256 px JPEG images with each --pipeline, alone and
             feeding paper training steps end to end (the overlap figure).
   checks    the GPU tests of the suite (slow ones too), the torchvision preset against torchvision, the
@@ -59,16 +60,17 @@ class Sizes:
     pipeline_images: int        # pipeline: stored images (beyond every prefetch queue)
     workers: int
     pipelines: tuple[str, ...]
-    step_preset: str
+    step_presets: tuple[str, ...]  # step: the issue's figure (paper) first, then `alexnet train`'s default preset
     batch: int
 
 
 FULL = Sizes(device="cuda", classes=1000, image_size=256, presets=("paper", "cuda-convnet-2012"),
              learn_images=100_000, min_train_s=180,
              loss_mark=6.0, log_steps=50, pipeline_images=50_000, workers=os.cpu_count() or 16,
-             pipelines=("host", "device", "nvjpeg"), step_preset="paper", batch=128)
+             pipelines=("host", "device", "nvjpeg"), step_presets=("paper", "cuda-convnet-2012"), batch=128)
 DRY = Sizes(device="cpu", classes=4, image_size=32, presets=("small",), learn_images=64, min_train_s=10, loss_mark=1.3,
-            log_steps=2, pipeline_images=64, workers=1, pipelines=("host", "device"), step_preset="small", batch=2)
+            log_steps=2, pipeline_images=64, workers=1, pipelines=("host", "device"),
+            step_presets=("small", "small-6conv"), batch=2)
 
 
 class Phase:
@@ -275,17 +277,23 @@ def _learn_row(run: Path, preset: str, mark: float) -> str:
 # --- step -----------------------------------------------------------------------------------------------
 def step(phase: Phase, sizes: Sizes) -> None:
     dry = sizes.device == "cpu"
-    bench = alexnet("bench", "train", "--preset", sizes.step_preset, "--device", sizes.device, "--batch-size",
-                    str(sizes.batch), "--steps", "2" if dry else "50", "--json")
-    status, text = phase.run("step: alexnet train's step against the eager fp32 reference", bench, 240)
-    result = _last_json(text)
-    if result:
-        phase.summary.append(f"- `{' '.join(bench[2:])}`: **{result['images_per_second']:.0f} images/s** against "
-                             f"the reference's {result['baseline_images_per_second']:.0f} "
-                             f"({result['images_per_second'] / max(1e-9, result['baseline_images_per_second']):.2f}x)")
+    for preset in sizes.step_presets:
+        bench = alexnet("bench", "train", "--preset", preset, "--device", sizes.device, "--batch-size",
+                        str(sizes.batch), "--steps", "2" if dry else "50", "--json")
+        _, text = phase.run(f"step: alexnet train's step on {preset} against the eager fp32 reference", bench, 240)
+        result = _last_json(text)
+        if result:
+            ours, reference = result["images_per_second"], result["baseline_images_per_second"]
+            phase.summary.append(f"- `{' '.join(bench[2:])}`: **{ours:.0f} images/s** against the reference's "
+                                 f"{reference:.0f} ({ours / max(1e-9, reference):.2f}x)")
+    costs = [sys.executable, "scripts/preset_step_cost.py", "--device", sizes.device, "--batch", str(sizes.batch),
+             "--steps", "1" if dry else "20"]
+    _, text = phase.run("step: where cuda-convnet-2012's eager step differs from paper's", costs, 90)
+    phase.summary += ["", "Eager fp32 forward + backward (scripts/preset_step_cost.py):", ""]
+    phase.summary += [f"    {line.strip()}" for line in text.splitlines() if "x paper" in line]
     profile = [sys.executable, "scripts/gpu_profile.py", "--batch-size", str(sizes.batch)] + (
         ["--dry"] if dry else ["--steps", "30"])
-    status, text = phase.run("step: candidates", profile, phase.left())
+    _, text = phase.run("step: candidates", profile, phase.left())
     phase.summary += ["", "Candidates (scripts/gpu_profile.py, ms per step, median of three runs):", ""]
     phase.summary += [f"    {line.strip()}" for line in text.splitlines() if "ms/step" in line or "failed:" in line]
 
@@ -321,7 +329,7 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
                       "| --- | --- | --- | --- | --- | --- |"]
     for i, name in enumerate(sizes.pipelines):
         e2e = alexnet("bench", "data", *common, "--pipelines", name, "--images", "1024", "--train-preset",
-                      sizes.step_preset, "--train-batches", "400" if sizes.device == "cuda" else "4")
+                      sizes.step_presets[0], "--train-batches", "400" if sizes.device == "cuda" else "4")
         _, text = phase.run(f"pipeline: {name} end to end", e2e, phase.left() / (len(sizes.pipelines) - i))
         rows = (_last_json(text) or {}).get("end_to_end", [])
         if not rows:

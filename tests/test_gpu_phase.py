@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED = {
     "learn": ["| `small` |", "proxy images, 32 px, JPEG storage"],
-    "step": ["images/s** against the reference's", "the step alexnet train runs", "- TF32 (IEEE fp32 LRN window sums)",
-             "- fused optimizer"],
+    "step": ["train --preset small --device", "train --preset small-6conv --device", "images/s** against the",
+             "no within-map norm (conv2)", "the step alexnet train runs", "- TF32 (IEEE fp32 LRN window sums)", "- fused optimizer"],
     "pipeline": ["| host |", "| device |", "reference"],
     "checks": ["passed", "banded   bf16:"],
 }
