@@ -8,7 +8,8 @@ of the profiler for the baseline and the best. Variants are built here, so that 
 for what the numbers justify (BENCHMARKS.md, "GPU notes"). Earlier rounds adopted the multi-tensor
 optimizer and the band-matrix LRN and rejected the plain-expression LRN; the step phases of 2026-11-26
 adopted the fused (compiled) optimizer (H100) and TF32 for the LRN's window sums (H200), and rejected
-conv1's input padded to 4 channels (no gain on either card). Candidates now: CUDA graphs, grouped
+conv1's input padded to 4 channels (no gain on either card). Candidates now: the LRN's window sums as
+shifted slices that Inductor fuses (no band product, no fp32 intermediates saved), CUDA graphs, grouped
 convolutions split into dense ones, both together, max-autotune (slow to compile), larger batches; IEEE
 fp32 LRN sums and the multi-tensor update for reference.
 """
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet import build_model
+from alexnet.model.lrn import LocalResponseNorm
 from alexnet.presets import get_preset
 from alexnet.training.optim import PaperSGD
 from alexnet.training.schedule import parameter_groups
@@ -44,14 +46,59 @@ class SplitGroupConv(nn.Module):
         return torch.cat([F.conv2d(xi, wi, bi, c.stride, c.padding) for xi, wi, bi in zip(xs, ws, bs)], 1)
 
 
-def swap_grouped(model: nn.Module) -> None:
+def shifted_window_sum(values: torch.Tensor, size: int, groups: int) -> torch.Tensor:
+    """The LRN's window sums as `size` shifted slices of one zero-padded tensor: plain functional operations,
+    which Inductor fuses into the kernel that consumes them (nothing written out between, no band product)."""
+    n, c, h, w = values.shape
+    half, maps = size // 2, c // groups
+    padded = F.pad(values.reshape(n, groups, maps, h, w), (0, 0, 0, 0, half, half))
+    return sum(padded[:, :, shift:shift + maps] for shift in range(size)).reshape(n, c, h, w)
+
+
+class ShiftedCrossMapNorm(torch.autograd.Function):
+    """The LRN and its hand-derived gradient (as alexnet/model/lrn.py) with window sums that Inductor can
+    fuse: only the input is saved, and the backward recomputes the denominator from it, so that a
+    compiled step reads and writes each activation a few times instead of writing fp32 sums, denominators
+    and scales out. In at least fp32 whatever the input's dtype."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k, groups):
+        ctx.save_for_backward(x)
+        ctx.settings = (size, alpha, beta, k, groups)
+        wide = x.to(torch.promote_types(x.dtype, torch.float32))
+        denominator = shifted_window_sum(wide * wide, size, groups) * alpha + k
+        return (wide * denominator.pow(-beta)).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        size, alpha, beta, k, groups = ctx.settings
+        wide = x.to(torch.promote_types(x.dtype, torch.float32))
+        g = grad_out.to(wide.dtype)
+        denominator = shifted_window_sum(wide * wide, size, groups) * alpha + k
+        inner = shifted_window_sum(g * wide * denominator.pow(-beta - 1), size, groups)
+        grad_x = g * denominator.pow(-beta) - (2 * alpha * beta) * wide * inner
+        return grad_x.to(x.dtype), None, None, None, None, None
+
+
+class ShiftedLRN(nn.Module):
+    def __init__(self, lrn: LocalResponseNorm) -> None:
+        super().__init__()
+        self.settings = (lrn.size, lrn.alpha, lrn.beta, lrn.k, lrn.groups)
+
+    def forward(self, x):
+        return ShiftedCrossMapNorm.apply(x, *self.settings)
+
+
+def swap_modules(model: nn.Module, chosen, wrapper) -> None:
+    """Replace each child module for which `chosen(child)` holds by `wrapper(child)`."""
     found = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
-             if isinstance(child, nn.Conv2d) and child.groups > 1]
-    for parent, name, child in found:  # replaced after the walk: a wrapper holds the original inside
-        setattr(parent, name, SplitGroupConv(child))
+             if chosen(child)]
+    for parent, name, child in found:  # replaced after the walk: a wrapper may hold the original inside
+        setattr(parent, name, wrapper(child))
 
 
-def run_variant(name, base, x, y, *, fused=True, split=False, mode=None, tf32=True, steps=50,
+def run_variant(name, base, x, y, *, fused=True, split=False, shifted_lrn=False, mode=None, tf32=True, steps=50,
                 profile=False, dry=False):
     model = copy.deepcopy(base)
     recipe = get_preset("paper").recipe
@@ -59,7 +106,9 @@ def run_variant(name, base, x, y, *, fused=True, split=False, mode=None, tf32=Tr
     # otherwise lose its own group: 1 group where train has 2).
     groups = parameter_groups(model, recipe)
     if split:
-        swap_grouped(model)
+        swap_modules(model, lambda m: isinstance(m, nn.Conv2d) and m.groups > 1, SplitGroupConv)
+    if shifted_lrn:
+        swap_modules(model, lambda m: isinstance(m, LocalResponseNorm), ShiftedLRN)
     device = x.device
     # TF32 for fp32 matrix products, as train sets it (SpeedSettings.tf32_matmul): under bf16 autocast the
     # only ones left are the LRN's window sums. Read when compiled.
@@ -137,6 +186,7 @@ def main() -> None:
     # In order of what is most likely to pay (each variant compiles afresh, so a time-limited call
     # still returns the first ones).
     candidates = [("the step alexnet train runs", dict(profile=True)),
+                  ("+ LRN window sums as fused shifted slices", dict(shifted_lrn=True)),
                   ("+ CUDA graphs (reduce-overhead)", dict(mode="reduce-overhead")),
                   ("+ grouped convolutions split", dict(split=True)),
                   ("+ grouped split + CUDA graphs", dict(split=True, mode="reduce-overhead")),

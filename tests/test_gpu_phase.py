@@ -6,13 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED = {
     "learn": ["| `small` |", "proxy images, 32 px, JPEG storage"],
     "step": ["train --preset small --device", "train --preset small-6conv --device", "images/s** against the",
-             "no within-map norm (conv2)", "the step alexnet train runs", "- TF32 (IEEE fp32 LRN window sums)", "- fused optimizer"],
+             "no within-map norm (conv2)", "the step alexnet train runs",
+             "+ LRN window sums as fused shifted slices", "- TF32 (IEEE fp32 LRN window sums)", "- fused optimizer"],
     "pipeline": ["| host |", "| device |", "reference"],
     "checks": ["passed", "banded   bf16:"],
 }
@@ -38,14 +40,7 @@ def test_proxy_size_leaves_out_the_commands_start():
     their time starting (16 workers importing torch): 27 images/s measured, 2 images a class made. A machine
     modelled on it (9 s to start the two commands, then 840 images/s): the two pilots recover the rate, and
     the set they size, made at that rate after one start, fits the seconds given."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("gpu_phase", ROOT / "scripts" / "gpu_phase.py")
-    gpu_phase = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_phase"] = gpu_phase  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(gpu_phase)
-    finally:
-        del sys.modules["gpu_phase"]
+    gpu_phase = load_script("gpu_phase")
     start, rate = 9.0, 840.0
     pilots = [(n, start + n / rate) for n in (32 * 2, 32 * 25)]
     measured, per_class = gpu_phase.proxy_size(pilots, seconds=62, images=100_000, classes=1000, val_per_class=5)

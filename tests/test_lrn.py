@@ -3,14 +3,18 @@
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from torch import nn
 
 from alexnet import LocalResponseNorm
 from alexnet.model.lrn import WithinMapResponseNorm, _BandedCrossMapNorm, _CrossMapNorm, channel_band
 
 # Both implementations of the layer (shifted adds on CPU, band-matrix products on GPU), called directly
-# so that both are held to the float64 formula on any machine.
-IMPLEMENTATIONS = pytest.mark.parametrize("impl", [_CrossMapNorm, _BandedCrossMapNorm], ids=["shifted", "banded"])
+# so that both are held to the float64 formula on any machine; and the GPU step's candidate in
+# scripts/gpu_profile.py (window sums for Inductor to fuse), held to it before a GPU session times it.
+IMPLEMENTATIONS = pytest.mark.parametrize(
+    "impl", [_CrossMapNorm, _BandedCrossMapNorm, load_script("gpu_profile").ShiftedCrossMapNorm],
+    ids=["shifted", "banded", "fusable-candidate"])
 
 
 def reference_lrn(a: np.ndarray, n=5, alpha=1e-4, beta=0.75, k=2.0) -> np.ndarray:
