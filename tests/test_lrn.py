@@ -90,6 +90,31 @@ def test_cuda_layer_in_bf16_channels_last_matches_float64(matmul_precision):
     assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-2  # bf16 operands: between 1e-3 and 1e-2
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+def test_fusable_candidate_compiled_matches_float64(device):
+    """scripts/gpu_profile.py's LRN candidate as the step would run it: compiled (Dynamo traces the Function,
+    Inductor fuses its shifted slices), channels-last, bf16 under autocast on a GPU (fp32 on the CPU).
+    Output and gradient against the float64 formula and its tested gradient."""
+    candidate = load_script("gpu_profile").ShiftedCrossMapNorm
+    rng = np.random.default_rng(5)
+    a = np.maximum(rng.normal(0, 60, (4, 96, 9, 9)), 0)
+    weights = torch.from_numpy(rng.normal(size=a.shape))
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    x = torch.from_numpy(a).to(device, dtype).contiguous(memory_format=torch.channels_last).requires_grad_()
+    layer = torch.compile(lambda t: candidate.apply(t, 5, 1e-4, 0.75, 2.0, 2))
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+        got = layer(x)
+    (got.double() * weights.to(device)).sum().backward()
+    exact = torch.from_numpy(a).requires_grad_()
+    want = _CrossMapNorm.apply(exact, 5, 1e-4, 0.75, 2.0, 2)
+    (want * weights).sum().backward()
+    tolerance = 1e-2 if device == "cuda" else 1e-6  # bf16 operands; fp32 arithmetic
+    for ours, exact_value in ((got.detach(), want.detach()), (x.grad, exact.grad)):
+        error = torch.linalg.norm(ours.double().cpu() - exact_value) / torch.linalg.norm(exact_value)
+        assert error < tolerance
+
+
 def _to_tf32(values: np.ndarray) -> np.ndarray:
     """fp32 values with the 13 low mantissa bits cleared: TensorFloat-32's 10 bits, truncated (the worst
     of the conversions a tensor core may make)."""
