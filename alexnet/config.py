@@ -354,7 +354,7 @@ class TrainConfig:
                                          help="NHWC memory layout (default: on for CUDA, off on CPU)")
     compile: bool | None = setting(None, name="--compile", kind="toggle",
                                    help="torch.compile the model (default: on for CUDA, except with --model-parallel; "
-                                        "off on CPU)")
+                                        "refused on CPU, where it is slower and miscomputes gradients)")
     workers: int | None = setting(None, name="--workers", parse=int, low=0, high=1024,
                                   help="data-loading processes (default: the CPU count up to 8 on cuda; 0 on cpu, where "
                                        "the loading runs in the training process, beside the training threads)")

@@ -91,6 +91,12 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "no manifest.json" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--device", "tpu"]) == 1
     assert "--device must be cpu or cuda" in capsys.readouterr().err
+    for argv in (["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")],
+                 ["bench", "train", "--preset", "small", "--steps", "1"]):  # a run that would learn nothing
+        assert main([*argv, "--device", "cpu", "--compile"]) == 1
+        err = capsys.readouterr().err
+        assert "--compile: not on the CPU" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
     assert main(["evaluate", str(tmp_path / "missing-run")]) == 1
     assert "no such run folder" in capsys.readouterr().err
 

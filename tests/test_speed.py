@@ -50,9 +50,18 @@ def test_bf16_autocast_matches_fp32_within_bf16_precision():
     _compare(SpeedSettings(precision="bf16"), rtol_out=5e-2, min_cosine=0.95)
 
 
+def test_compiling_is_refused_on_the_cpu():
+    with pytest.raises(AlexNetError, match="--compile: not on the CPU"):
+        resolve_speed(CPU, compile=True)
+    assert resolve_speed(CPU).compile is False and resolve_speed(CPU, compile=False).compile is False
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="no C++ compiler")
-def test_compiled_model_matches_eager():
+@pytest.mark.xfail(torch.__version__.startswith("2.13."), strict=True,
+                   reason="torch 2.13's Inductor gives the CPU network's convolutions zero gradients: why "
+                          "--compile is refused on the CPU; strict, so that a torch that computes them right says so")
+def test_compiled_model_matches_eager_on_the_cpu():
     _compare(SpeedSettings(compile=True), rtol_out=1e-4, min_cosine=1 - 1e-5)
 
 
@@ -91,7 +100,7 @@ def test_the_fused_optimizer_goes_with_compiling_on_cuda(monkeypatch):
     cuda = torch.device("cuda")
     assert resolve_speed(cuda) == SpeedSettings("bf16", True, True, fused_optimizer=True, tf32_matmul=True)
     assert resolve_speed(cuda, compile=False).fused_optimizer is False
-    assert resolve_speed(CPU, compile=True).fused_optimizer is False
+    assert resolve_speed(CPU).fused_optimizer is False
     assert "fused optimizer" in resolve_speed(cuda).describe()
     from alexnet.presets import get_preset
     from alexnet.training.state import TrainState

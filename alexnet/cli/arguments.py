@@ -99,7 +99,8 @@ def add_speed_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory layout (default: on for CUDA, off on CPU)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the model (default: on for CUDA, off on CPU)")
+                   help="torch.compile the model (default: on for CUDA; refused on CPU, where it is slower and "
+                        "miscomputes gradients)")
 
 
 def add_output_flags(p: argparse.ArgumentParser) -> None:

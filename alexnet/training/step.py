@@ -15,7 +15,8 @@ Three switches, each tested against the plain fp32 path (tests/test_speed.py):
   which run on tensor cores instead of SIMT: 11% faster a step on an H200 (BENCHMARKS.md). A named
   departure from exact fp32 sums; --precision fp32 keeps IEEE fp32 products.
 Defaults: on CUDA bf16 (fp16 where bf16 is missing) + channels-last + compile + fused optimizer + TF32
-for the LRN's sums + cuDNN autotuning; on CPU plain fp32, which is the fastest there (bf16 autocast on CPUs without AMX is slower).
+for the LRN's sums + cuDNN autotuning; on CPU plain fp32, which is the fastest there (bf16 autocast on CPUs
+without AMX is slower), and compiling is refused (CPU_COMPILE_REFUSED).
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def default_speed(device: torch.device) -> SpeedSettings:
     return SpeedSettings()
 
 
+# Why --compile is refused on the CPU (BENCHMARKS.md, "torch.compile on the CPU"): there Inductor ran the
+# `small` network's step 3x slower than eager, and torch 2.13's computes zero gradients for every
+# convolution below a ReLU -> max-pool -> fully-connected layer (its scatter-based max-pool backward is
+# scheduled after the kernel that reads it), so a compiled run would train its classifier alone, silently.
+CPU_COMPILE_REFUSED = ("--compile: not on the CPU, where torch.compile ran this network 3x slower than eager and "
+                       "(torch 2.13) gave its convolutions zero gradients; leave it off (the CPU default)")
+
+
 def resolve_speed(device: torch.device, precision: str | None = None, channels_last: bool | None = None,
                   compile: bool | None = None, default_compile: bool = True) -> SpeedSettings:
     """The device's defaults, with any explicitly given switch overriding them (`default_compile=False`: not
@@ -68,6 +77,8 @@ def resolve_speed(device: torch.device, precision: str | None = None, channels_l
     base = default_speed(device)
     if precision == "fp16" and device.type == "cpu":
         raise AlexNetError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    if compile and device.type == "cpu":
+        raise AlexNetError(CPU_COMPILE_REFUSED)
     if compile is None and device.type == "cuda" and not default_compile:
         compile = False
     compile = base.compile if compile is None else compile
