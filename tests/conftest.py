@@ -23,7 +23,8 @@ FOUR_CLASSES = ("disc", "square", "hstripes", "vstripes")
 
 def load_script(name: str):
     """scripts/NAME.py as a module (the scripts are no package): what the GPU sessions run, tested here."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py")
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and torch.compile look a module up there
     spec.loader.exec_module(module)
