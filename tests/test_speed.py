@@ -10,7 +10,8 @@ from torch import nn
 from alexnet import build_model
 from alexnet.errors import AlexNetError
 from alexnet.training.optim import PaperSGD
-from alexnet.training.step import SpeedSettings, grad_scaler, prepare_for_speed, resolve_speed, train_step
+from alexnet.training.step import (SpeedSettings, compiled_gradients_are_right, grad_scaler, prepare_for_speed,
+                                   require_right_compiler, resolve_speed, train_step)
 
 CPU = torch.device("cpu")
 
@@ -54,6 +55,35 @@ def test_compiling_is_refused_on_the_cpu():
     with pytest.raises(AlexNetError, match="--compile: not on the CPU"):
         resolve_speed(CPU, compile=True)
     assert resolve_speed(CPU).compile is False and resolve_speed(CPU, compile=False).compile is False
+
+
+@pytest.fixture
+def fresh_probe():
+    compiled_gradients_are_right.cache_clear()
+    yield compiled_gradients_are_right
+    compiled_gradients_are_right.cache_clear()
+
+
+def test_the_compiler_probe_passes_a_right_compiler(fresh_probe, monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: module)  # eager: right by definition
+    assert fresh_probe(CPU, False) and fresh_probe(CPU, True)
+    require_right_compiler(CPU, SpeedSettings(compile=True))
+
+
+@pytest.mark.skipif(not torch.__version__.startswith("2.13.") or shutil.which("g++") is None,
+                    reason="the known fault: torch 2.13's Inductor on the CPU, which needs a C++ compiler")
+def test_the_compiler_probe_catches_torch_2_13_on_the_cpu(fresh_probe):
+    """What `train` refuses before building anything: a compiled run that would train its classifier alone."""
+    assert fresh_probe(CPU, False) is False
+    with pytest.raises(AlexNetError, match="compiles wrong gradients on cpu.*--no-compile"):
+        require_right_compiler(CPU, SpeedSettings(compile=True))
+    require_right_compiler(CPU, SpeedSettings(compile=False))  # nothing compiled, nothing probed
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_compiler_probe_passes_this_gpu(fresh_probe):
+    """What `train` compiles on a GPU (channels-last) gets eager's gradients from this torch."""
+    assert fresh_probe(torch.device("cuda"), True)
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ from ..runs.trained import check_classes
 from ..runs.writer import refuse_to_overwrite
 from .distributed import DistributedContext, device_for, per_rank_batch
 from .schedule import large_batch
-from .step import SpeedSettings, resolve_speed
+from .step import SpeedSettings, require_right_compiler, resolve_speed
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
     checkpoint = checkpoint_to_resume(config, base.name, dataset)
     recipe = _recipe(config, preset, checkpoint, log)
     model_cfg = _network_for(config, preset, recipe, dataset)
+    require_right_compiler(device, speed)  # last: the flags' own errors come first, this takes seconds
     return Plan(config, ctx, log, device, speed, dataset, preset, recipe, model_cfg,
                 mean_image_for(model_cfg, dataset.mean_image), int(checkpoint["seed"]) if checkpoint else config.seed,
                 config.workers if config.workers is not None else default_workers(device),

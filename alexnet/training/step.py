@@ -22,6 +22,7 @@ without AMX is slower), and compiling is refused (CPU_COMPILE_REFUSED).
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Sequence
 
@@ -86,6 +87,38 @@ def resolve_speed(device: torch.device, precision: str | None = None, channels_l
     return SpeedSettings(precision, base.channels_last if channels_last is None else channels_last, compile,
                          fused_optimizer=base.fused_optimizer and compile,  # --no-compile: nothing compiled
                          tf32_matmul=base.tf32_matmul and precision != "fp32")  # fp32 asked: IEEE products
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_gradients_are_right(device: torch.device, channels_last: bool) -> bool:
+    """Whether torch.compile, on this device and memory layout, gives the gradient that eager PyTorch gives
+    through ReLU -> max-pool -> fully-connected: the pattern of every AlexNet's conv5 -> pool5 -> fc6, whose
+    convolution gradient torch 2.13's Inductor zeroes on the CPU in NCHW (BENCHMARKS.md, "torch.compile on
+    the CPU"). A tiny network, compiled once a process (seconds); the run's network would be compiled by
+    the same torch, with the same fault."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 16, 16, generator=generator)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+                        nn.Linear(4 * 7 * 7, 5))
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    net.to(device, memory_format=layout)
+    x = x.to(device).contiguous(memory_format=layout)
+    gradients = []
+    for runner in (net, torch.compile(net, dynamic=False)):
+        net.zero_grad(set_to_none=True)
+        runner(x).square().sum().backward()
+        gradients.append(net[0].weight.grad.flatten().double().cpu())
+    eager, compiled = gradients
+    # cosine and length: TF32 convolutions may round the two a little apart; a zeroed gradient is 0 and 0
+    return bool(F.cosine_similarity(eager, compiled, dim=0) > 0.99 and abs(compiled.norm() / eager.norm() - 1) < 0.05)
+
+
+def require_right_compiler(device: torch.device, speed: SpeedSettings) -> None:
+    """Refuse to compile with a torch that compiles this network's gradients wrong (a run would train its
+    classifier alone, silently)."""
+    if speed.compile and not compiled_gradients_are_right(device, speed.channels_last):
+        raise AlexNetError(f"torch {torch.__version__} compiles wrong gradients on {device.type} (its max-pool "
+                           "backward: BENCHMARKS.md, \"torch.compile on the CPU\"); train with --no-compile")
 
 
 def autocast(device: torch.device, speed: SpeedSettings):
