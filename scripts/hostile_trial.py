@@ -151,6 +151,7 @@ def flag_cases(t: Trial, w: Path, data: Path, run: Path) -> None:
                  ["train", "--data", data, "--out", w / "f", "--batch-size", 10**12],
                  ["train", "--data", data, "--out", w / "f", "--warmup-epochs", 10**20],
                  ["train", "--data", data, "--out", w / "f", "--preset", "Paper"],
+                 ["train", "--data", data, "--out", w / "f", "--device", "cpu", "--compile"],
                  ["relu-tanh", "--data", data, "--out", w / "f", "--lr-tanh", "nan"],
                  ["relu-tanh", "--data", data, "--out", w / "f", "--lr-relu", "-1"],
                  ["figures", run, "--out", w / "f", "--seed", "-5"],
