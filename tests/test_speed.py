@@ -70,6 +70,15 @@ def test_the_compiler_probe_passes_a_right_compiler(fresh_probe, monkeypatch):
     require_right_compiler(CPU, SpeedSettings(compile=True))
 
 
+def test_a_compiler_that_fails_is_one_line(fresh_probe, monkeypatch):
+    def no_toolchain(module, **kwargs):
+        raise RuntimeError("Compiler: cc is not found.\nSet the CXX environment variable")
+    monkeypatch.setattr(torch, "compile", no_toolchain)
+    with pytest.raises(AlexNetError, match=r"^torch.compile failed on cpu \(RuntimeError: Compiler: cc is not "
+                                           r"found.\); train with --no-compile$"):
+        require_right_compiler(CPU, SpeedSettings(compile=True))
+
+
 @pytest.mark.skipif(not torch.__version__.startswith("2.13.") or shutil.which("g++") is None,
                     reason="the known fault: torch 2.13's Inductor on the CPU, which needs a C++ compiler")
 def test_the_compiler_probe_catches_torch_2_13_on_the_cpu(fresh_probe):

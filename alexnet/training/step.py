@@ -116,7 +116,15 @@ def compiled_gradients_are_right(device: torch.device, channels_last: bool) -> b
 def require_right_compiler(device: torch.device, speed: SpeedSettings) -> None:
     """Refuse to compile with a torch that compiles this network's gradients wrong (a run would train its
     classifier alone, silently)."""
-    if speed.compile and not compiled_gradients_are_right(device, speed.channels_last):
+    if not speed.compile:
+        return
+    try:
+        right = compiled_gradients_are_right(device, speed.channels_last)
+    except Exception as exc:  # no compiler at all (no C++ or Triton toolchain), or one that crashes
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise AlexNetError(f"torch.compile failed on {device.type} ({type(exc).__name__}: {first}); "
+                           "train with --no-compile") from None
+    if not right:
         raise AlexNetError(f"torch {torch.__version__} compiles wrong gradients on {device.type} (its max-pool "
                            "backward: BENCHMARKS.md, \"torch.compile on the CPU\"); train with --no-compile")
 
