@@ -101,3 +101,28 @@ def test_a_resumed_run_says_where_it_resumes_after_its_header(shapes_data, tmp_p
     header = next(i for i, line in enumerate(lines) if line.startswith("resuming preset"))
     where = next(i for i, line in enumerate(lines) if line.startswith("resuming epoch 1 at step 10 of 38"))
     assert header < where
+
+
+def test_a_compiled_run_says_its_first_step_compiles(shapes_data, tmp_path, monkeypatch):
+    """On a GPU the first step builds the kernels while the bar sits at 0%: the run says so first. (The CPU
+    refuses to compile, so the switch is forced here, with torch.compile as the identity.)"""
+    import torch
+
+    import alexnet.training.plan as plan_module
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
+    from alexnet.training.step import SpeedSettings, compiled_gradients_are_right
+    lines = []
+    base = dict(data=shapes_data, preset="small", device="cpu", workers=0, progress=False, batch_size=16,
+                epochs=1, log=lines.append)
+    train(TrainConfig(out=tmp_path / "plain", **base))
+    assert not any("compiles" in line for line in lines)
+    lines.clear()
+    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: module)
+    monkeypatch.setattr(plan_module, "resolve_speed", lambda *args, **kwargs: SpeedSettings(compile=True))
+    try:
+        train(TrainConfig(out=tmp_path / "compiled", **base))
+    finally:
+        compiled_gradients_are_right.cache_clear()  # the probe passed an identity "compiler"
+    header = next(i for i, line in enumerate(lines) if line.startswith("training preset"))
+    assert lines[header + 1].startswith("the first step compiles the network and its update for this device")

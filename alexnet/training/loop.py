@@ -338,6 +338,9 @@ def announce(plan: Plan, state: TrainState) -> None:
              f"on {plan.device}: {plan.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
              f"crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, epochs {state.epoch + 1}..{r.epochs}, "
              f"seed {plan.seed}, {plan.speed.describe()}, input pipeline {plan.config.pipeline!r}")
+    if plan.speed.compile:  # else the bar sits at 0% without a word while the kernels are built
+        plan.log("the first step compiles the network and its update for this device before it trains (the bar "
+                 "waits meanwhile; once per batch shape, the epoch's smaller last batch included)")
     if state.mid_epoch:
         where = state.mid_epoch
         plan.log(f"resuming epoch {where['epoch']} at step {where['step']} of {where['steps']}")
