@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet import build_model
-from alexnet.model.lrn import LocalResponseNorm
+from alexnet.model.lrn import LocalResponseNorm, _wide
 from alexnet.presets import get_preset
 from alexnet.training.optim import PaperSGD
 from alexnet.training.schedule import parameter_groups
@@ -62,20 +62,24 @@ class ShiftedCrossMapNorm(torch.autograd.Function):
     and scales out. In at least fp32 whatever the input's dtype."""
 
     @staticmethod
+    def denominator(x, size, alpha, k, groups):
+        """(x in at least fp32, k + alpha x its window sums of squares): what both passes start from."""
+        wide = x.to(_wide(x.dtype))
+        return wide, shifted_window_sum(wide * wide, size, groups) * alpha + k
+
+    @staticmethod
     def forward(ctx, x, size, alpha, beta, k, groups):
         ctx.save_for_backward(x)
         ctx.settings = (size, alpha, beta, k, groups)
-        wide = x.to(torch.promote_types(x.dtype, torch.float32))
-        denominator = shifted_window_sum(wide * wide, size, groups) * alpha + k
+        wide, denominator = ShiftedCrossMapNorm.denominator(x, size, alpha, k, groups)
         return (wide * denominator.pow(-beta)).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         size, alpha, beta, k, groups = ctx.settings
-        wide = x.to(torch.promote_types(x.dtype, torch.float32))
+        wide, denominator = ShiftedCrossMapNorm.denominator(x, size, alpha, k, groups)
         g = grad_out.to(wide.dtype)
-        denominator = shifted_window_sum(wide * wide, size, groups) * alpha + k
         inner = shifted_window_sum(g * wide * denominator.pow(-beta - 1), size, groups)
         grad_x = g * denominator.pow(-beta) - (2 * alpha * beta) * wide * inner
         return grad_x.to(x.dtype), None, None, None, None, None

@@ -30,13 +30,9 @@ def test_the_demo_runs_on_its_own_thread_count(tmp_path, monkeypatch):
     import alexnet.experiments.demo as demo
     seen = []
     monkeypatch.setattr(demo, "_run_demo", lambda *args: seen.append(torch.get_num_threads()) or {})
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with demo.torch_threads(1):
         run_demo(tmp_path / "demo")
         assert seen == [demo.DEMO_THREADS] and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.mark.slow
