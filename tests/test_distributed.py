@@ -1,5 +1,6 @@
 """Data parallelism with two gloo processes on the CPU: the same step as one process, the same run."""
 
+import datetime
 import os
 import socket
 
@@ -8,7 +9,8 @@ import torch
 import torch.multiprocessing as mp
 
 from alexnet import build_model
-from alexnet.training.distributed import DistributedContext, global_batch_count, init_distributed
+from alexnet.training.distributed import (SHARED_STORE_FIX, DistributedContext, attempt_store, global_batch_count,
+                                          init_distributed)
 from alexnet.training.optim import PaperSGD
 from alexnet.training.step import SpeedSettings, grad_scaler, train_step
 
@@ -98,3 +100,42 @@ def test_train_under_two_processes_writes_one_run(shapes_data, tmp_path):
     assert abs(float(rows[0]["val_top1_error"]) - single["top1_error"]) < 1e-9
     config = __import__("json").loads((run / "config.json").read_text())
     assert config["world_size"] == 2
+
+
+def _torchrun_env(monkeypatch, port: int, attempt: int, local_world: int) -> None:
+    """What torchrun's agent (torch >= 2.5, c10d rendezvous) puts in a worker's environment."""
+    for name, value in dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), TORCHELASTIC_USE_AGENT_STORE="True",
+                            TORCHELASTIC_RESTART_COUNT=str(attempt), TORCHELASTIC_MAX_RESTARTS="3",
+                            LOCAL_WORLD_SIZE=str(local_world)).items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_restarted_rank_does_not_read_the_address_its_dead_peer_left(monkeypatch):
+    """torchrun's agent store outlives a restart (pytorch/pytorch#135712): what a rank of attempt 0 published
+    must not be what attempt 1 reads, or the restarted rank connects to a dead address."""
+    timeout = datetime.timedelta(seconds=20)
+    agent = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, timeout=timeout, wait_for_workers=False)
+    _torchrun_env(monkeypatch, agent.port, attempt=0, local_world=2)
+    attempt_store(1, 2, timeout).set("rank1-address", "dead peer")
+    _torchrun_env(monkeypatch, agent.port, attempt=1, local_world=2)
+    restarted = attempt_store(0, 2, timeout)
+    assert not restarted.check(["rank1-address"])
+    restarted.set("rank1-address", "live peer")
+    assert restarted.get("rank1-address") == b"live peer"
+    assert agent.get("alexnet/attempt-0/rank1-address") == b"dead peer"  # the attempts' keys live side by side
+
+
+def test_ranks_on_several_machines_are_told_how_to_restart_safely(monkeypatch, capsys):
+    """Across machines the agents' attempt counts can differ, so the keys cannot be split by them: rank 0
+    says which launcher setting gives each attempt a fresh store, and torchrun's own store is used."""
+    timeout = datetime.timedelta(seconds=5)
+    _torchrun_env(monkeypatch, 1, attempt=0, local_world=8)
+    assert attempt_store(0, 16, timeout) is None
+    assert SHARED_STORE_FIX in capsys.readouterr().err
+    assert attempt_store(1, 16, timeout) is None and capsys.readouterr().err == ""  # once, from rank 0
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "0")
+    assert attempt_store(0, 16, timeout) is None and capsys.readouterr().err == ""  # nothing restarts
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE")  # torchrun with SHARED_STORE_FIX, or no torchrun
+    _torchrun_env(monkeypatch, 1, attempt=0, local_world=2)
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")
+    assert attempt_store(0, 2, timeout) is None

@@ -289,22 +289,29 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _ranks_errors_first(stderr: str) -> str:
+    """torchrun's stderr for a failure message: the ranks' own error lines first (torchrun's summary, which
+    ends the output, names only exit codes)."""
+    causes = [line for line in stderr.splitlines() if ("Error" in line or "error:" in line) and "elastic" not in line]
+    return "\n".join(causes[-8:]) + "\n...\n" + stderr[-1500:]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker processes through /proc")
 def test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint(tiny, tmp_path):
     """Two gloo ranks under torchrun; one rank is SIGKILLed after the first mid-epoch checkpoint; torchrun
-    restarts both, they resume from it and end where an undisturbed run ends. Three restarts allowed: on a
-    loaded machine the restarted ranks' gloo connection can time out once (seen with the slow tests run
-    in parallel), and each further restart resumes from the same checkpoint."""
+    restarts both, they resume from it and end where an undisturbed run ends. One restart allowed: the
+    restarted ranks must meet at once, not at the dead rank's address torchrun's store still holds (before
+    attempt_store, 5 of 10 such restarts hung or failed to connect on a loaded 2-core machine)."""
     def command(out):
-        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--max-restarts=3",
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--max-restarts=1",
                 "--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0", "-m", "alexnet", "train",
                 "--data", str(tiny), "--preset", "small", "--out", str(out), "--epochs", "2",
                 "--batch-size", "16", "--lr", "0.01", "--seed", "3", "--device", "cpu", "--workers", "0",
                 "--checkpoint-every", "3", "--auto-resume", "--quiet"]
 
     undisturbed = subprocess.run(command(tmp_path / "a"), capture_output=True, text=True, timeout=900)
-    assert undisturbed.returncode == 0, undisturbed.stderr[-2000:]
+    assert undisturbed.returncode == 0, _ranks_errors_first(undisturbed.stderr)
     proc = subprocess.Popen(command(tmp_path / "b"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while not (tmp_path / "b" / LAST).exists():
@@ -314,8 +321,7 @@ def test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint(tiny, tmp_path):
     assert len(workers) == 2
     os.kill(workers[1], signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=900)
-    causes = [line for line in stderr.splitlines() if "Error" in line and "elastic" not in line][-6:]
-    assert proc.returncode == 0, "\n".join(causes) + "\n...\n" + stderr[-1500:]  # the ranks' own errors first
+    assert proc.returncode == 0, _ranks_errors_first(stderr)
     assert "resuming preset" in stdout  # the restarted ranks continued the run rather than starting over
     got, want = load_checkpoint(tmp_path / "b"), load_checkpoint(tmp_path / "a")
     for name, value in want["model"].items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -46,8 +47,37 @@ def init_distributed(device_name: str | None) -> DistributedContext:
             raise AlexNetError("--device cuda under torchrun, but CUDA is not available")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=_dt.timedelta(minutes=30))
+        timeout = _dt.timedelta(minutes=30)
+        store = attempt_store(rank, world, timeout)
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timeout, store=store,
+                                **({"rank": rank, "world_size": world} if store is not None else {}))
     return DistributedContext(rank, world, local_rank)
+
+
+SHARED_STORE_FIX = "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"
+
+
+def attempt_store(rank: int, world: int, timeout: _dt.timedelta) -> dist.Store | None:
+    """The store for this attempt's process group; None: the one torchrun's environment names.
+
+    torchrun (torch >= 2.5) gives every worker its agent's store, which outlives a restart, so a restarted
+    rank can read the address its dead peer published in the attempt before: its connection is refused,
+    or both ranks wait until the timeout (pytorch/pytorch#135712; here 1 restart in 3 on a loaded CPU).
+    With every rank on this machine one agent numbers the attempts, so each attempt keeps its own keys.
+    Across machines the agents' counts can differ; there the launcher must give each attempt a fresh
+    store, which SHARED_STORE_FIX in torchrun's environment does (the README's cluster commands set it).
+    """
+    env = os.environ
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    if int(env.get("LOCAL_WORLD_SIZE", "0")) != world:
+        if rank == 0 and int(env.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0:
+            print(f"warning: torchrun restarts ranks on several machines with one store for all attempts, so a "
+                  f"restarted rank can read its dead peer's address and hang; launch torchrun with "
+                  f"{SHARED_STORE_FIX}", file=sys.stderr)
+        return None
+    agent = dist.TCPStore(env["MASTER_ADDR"], int(env["MASTER_PORT"]), world, is_master=False, timeout=timeout)
+    return dist.PrefixStore(f"alexnet/attempt-{env.get('TORCHELASTIC_RESTART_COUNT', '0')}", agent)
 
 
 def device_for(ctx: DistributedContext, device: torch.device) -> torch.device:
