@@ -10,6 +10,7 @@ Real signals are sent to a real `alexnet train` process in the subprocess tests.
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -296,6 +297,31 @@ def _ranks_errors_first(stderr: str) -> str:
     return "\n".join(causes[-8:]) + "\n...\n" + stderr[-1500:]
 
 
+def _torchrun_train(tiny, out, *launch: str) -> list[str]:
+    """`torchrun LAUNCH -m alexnet train` of a two-epoch gloo run that checkpoints every 3 steps, resuming
+    from its last checkpoint whenever it is started again."""
+    return [sys.executable, "-m", "torch.distributed.run", "--max-restarts=1", "--rdzv-backend=c10d", *launch,
+            "-m", "alexnet", "train", "--data", str(tiny), "--preset", "small", "--out", str(out), "--epochs", "2",
+            "--batch-size", "16", "--lr", "0.01", "--seed", "3", "--device", "cpu", "--workers", "0",
+            "--checkpoint-every", "3", "--auto-resume", "--quiet"]
+
+
+def _kill_a_rank_after_the_first_checkpoint(out, agent: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 600
+    while not (out / LAST).exists():
+        assert agent.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _children(agent.pid)
+    assert workers
+    os.kill(workers[-1], signal.SIGKILL)
+
+
+def _same_weights(run_a, run_b) -> None:
+    got, want = load_checkpoint(run_a), load_checkpoint(run_b)
+    for name, value in want["model"].items():
+        assert torch.equal(got["model"][name], value), name
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker processes through /proc")
 def test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint(tiny, tmp_path):
@@ -304,28 +330,49 @@ def test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint(tiny, tmp_path):
     restarted ranks must meet at once, not at the dead rank's address torchrun's store still holds (before
     attempt_store, 5 of 10 such restarts hung or failed to connect on a loaded 2-core machine)."""
     def command(out):
-        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--max-restarts=1",
-                "--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0", "-m", "alexnet", "train",
-                "--data", str(tiny), "--preset", "small", "--out", str(out), "--epochs", "2",
-                "--batch-size", "16", "--lr", "0.01", "--seed", "3", "--device", "cpu", "--workers", "0",
-                "--checkpoint-every", "3", "--auto-resume", "--quiet"]
+        return _torchrun_train(tiny, out, "--nproc_per_node=2", "--rdzv-endpoint=localhost:0")
 
     undisturbed = subprocess.run(command(tmp_path / "a"), capture_output=True, text=True, timeout=900)
     assert undisturbed.returncode == 0, _ranks_errors_first(undisturbed.stderr)
     proc = subprocess.Popen(command(tmp_path / "b"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600
-    while not (tmp_path / "b" / LAST).exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    workers = _children(proc.pid)
-    assert len(workers) == 2
-    os.kill(workers[1], signal.SIGKILL)
+    _kill_a_rank_after_the_first_checkpoint(tmp_path / "b", proc)
     stdout, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, _ranks_errors_first(stderr)
     assert "resuming preset" in stdout  # the restarted ranks continued the run rather than starting over
-    got, want = load_checkpoint(tmp_path / "b"), load_checkpoint(tmp_path / "a")
-    for name, value in want["model"].items():
-        assert torch.equal(got["model"][name], value), name
+    _same_weights(tmp_path / "b", tmp_path / "a")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker processes through /proc")
+def test_two_machines_restart_a_dead_rank_as_the_readme_launches_them(tiny, tmp_path):
+    """The README's cluster launch, two torchrun agents of one rank each standing in for two machines:
+    with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 a run whose rank was SIGKILLed ends where an undisturbed
+    two-machine run ends (without it, 3 of 3 such restarts here failed to connect or hung)."""
+    env = {**os.environ, "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+
+    def two_machines(out) -> list[subprocess.Popen]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            endpoint = f"127.0.0.1:{s.getsockname()[1]}"
+        command = _torchrun_train(tiny, out, "--nnodes=2", "--nproc_per_node=1", f"--rdzv-endpoint={endpoint}",
+                                  f"--rdzv-id={out.name}")
+        return [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+
+    def finish(agents) -> list[str]:
+        stdouts = []
+        for agent in agents:
+            stdout, stderr = agent.communicate(timeout=900)
+            assert agent.returncode == 0, _ranks_errors_first(stderr)
+            assert "warning: torchrun restarts" not in stderr
+            stdouts.append(stdout)
+        return stdouts
+
+    finish(two_machines(tmp_path / "a"))
+    agents = two_machines(tmp_path / "b")
+    _kill_a_rank_after_the_first_checkpoint(tmp_path / "b", agents[1])
+    assert "resuming preset" in "".join(finish(agents))
+    _same_weights(tmp_path / "b", tmp_path / "a")
 
 
 def test_a_second_training_on_the_same_run_folder_is_refused(tiny, tmp_path, monkeypatch):
