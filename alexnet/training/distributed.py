@@ -49,8 +49,8 @@ def init_distributed(device_name: str | None) -> DistributedContext:
     if not dist.is_initialized():
         timeout = _dt.timedelta(minutes=30)
         store = attempt_store(rank, world, timeout)
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timeout, store=store,
-                                **({"rank": rank, "world_size": world} if store is not None else {}))
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timeout, store=store, rank=rank,
+                                world_size=world)
     return DistributedContext(rank, world, local_rank)
 
 
@@ -62,7 +62,7 @@ def attempt_store(rank: int, world: int, timeout: _dt.timedelta) -> dist.Store |
 
     torchrun (torch >= 2.5) gives every worker its agent's store, which outlives a restart, so a restarted
     rank can read the address its dead peer published in the attempt before: its connection is refused,
-    or both ranks wait until the timeout (pytorch/pytorch#135712; here 1 restart in 3 on a loaded CPU).
+    or both ranks wait until the timeout (pytorch/pytorch#135712; 5 restarts in 10 on a loaded 2-core CPU).
     With every rank on this machine one agent numbers the attempts, so each attempt keeps its own keys.
     Across machines the agents' counts can differ; there the launcher must give each attempt a fresh
     store, which SHARED_STORE_FIX in torchrun's environment does (the README's cluster commands set it).

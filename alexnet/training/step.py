@@ -104,9 +104,9 @@ def compiled_gradients_are_right(device: torch.device, channels_last: bool) -> b
     net.to(device, memory_format=layout)
     x = x.to(device).contiguous(memory_format=layout)
     gradients = []
-    for runner in (net, torch.compile(net, dynamic=False)):
+    for forward in (net, torch.compile(net, dynamic=False)):
         net.zero_grad(set_to_none=True)
-        runner(x).square().sum().backward()
+        forward(x).square().sum().backward()
         gradients.append(net[0].weight.grad.flatten().double().cpu())
     eager, compiled = gradients
     # cosine and length: TF32 convolutions may round the two a little apart; a zeroed gradient is 0 and 0
