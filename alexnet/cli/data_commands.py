@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.sources import LAYOUTS
 from ..errors import AlexNetError
 from ..presets import PRESETS, get_preset
-from .arguments import add_quiet, add_seed, positive_int, show_progress, whole
+from .arguments import add_quiet, add_seed, positive_int, real, show_progress, whole
 
 
 def add_summary(sub) -> None:
@@ -67,7 +67,8 @@ def run_config(args: argparse.Namespace) -> int:
 
 def add_prepare(sub) -> None:
     p = sub.add_parser("prepare", help="rescale a dataset (image folders, ILSVRC, CIFAR-10) into a prepared dataset",
-                       description="Read SRC (an image-folder tree SRC/train|val/<class>/*, ILSVRC-2012/2010 tars "
+                       description="Read SRC (an image-folder tree SRC/train|val/<class>/*, or one class tree with "
+                                   "--val-fraction, ILSVRC-2012/2010 tars "
                                    "or folders with their devkit or a labels CSV, or CIFAR-10's python batches), "
                                    "rescale each image's shorter side to --size, keep the central square, and "
                                    "write the arrays, the mean image and the RGB eigen-decomposition to OUT. "
@@ -79,6 +80,10 @@ def add_prepare(sub) -> None:
     p.add_argument("--val-labels", default=None, metavar="CSV",
                    help="ILSVRC: labels of flat validation images, rows 'image id,synset ...' "
                         "(default: LOC_val_solution.csv or the devkit's ground truth in SRC)")
+    p.add_argument("--val-fraction", type=real(0.0, 0.9, above=True), default=None, metavar="F",
+                   help="image folders without a val/ split (SRC/<class>/* or SRC/train/<class>/* alone): hold "
+                        "out this fraction of each class's images for validation, chosen by a hash of their "
+                        "paths, the same split on every run (default: none; SRC must have val/)")
     p.add_argument("--skip-bad", action="store_true",
                    help="leave unreadable images out (listed under 'skipped' in manifest.json) instead of stopping")
     p.add_argument("--verify", action="store_true",
@@ -108,11 +113,12 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     manifest = prepare_dataset(args.src, args.out, size=args.size, workers=args.workers,
                                progress=show_progress(args), layout=args.layout, val_labels=args.val_labels,
-                               skip_bad=args.skip_bad, storage=args.storage)
+                               skip_bad=args.skip_bad, storage=args.storage, val_fraction=args.val_fraction)
     counts = ", ".join(f"{info['count']} {split}" for split, info in manifest["splits"].items())
     skipped = sum(len(info["skipped"]) for info in manifest["splits"].values())
-    print(f"prepared {args.out} ({manifest['layout']}): {counts} images, {manifest['num_classes']} classes, "
-          f"{manifest['size']}x{manifest['size']}, {manifest['storage']} storage"
+    held_out = f" (val held out: {args.val_fraction:g} of each class)" if args.val_fraction else ""
+    print(f"prepared {args.out} ({manifest['layout']}): {counts} images{held_out}, {manifest['num_classes']} "
+          f"classes, {manifest['size']}x{manifest['size']}, {manifest['storage']} storage"
           + (f"; {skipped} unreadable left out" if skipped else ""))
     return 0
 

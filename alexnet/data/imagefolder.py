@@ -1,4 +1,5 @@
-"""The image-folder layout users bring: `SRC/train/<class>/*` and `SRC/val/<class>/*`.
+"""The image-folder layout users bring: `SRC/train/<class>/*` and `SRC/val/<class>/*`, or one class tree
+(`SRC/<class>/*`, or `SRC/train/<class>/*` with no `val/`) whose validation split `--val-fraction` holds out.
 
 Classes are the train split's folder names in sorted order; a class's label is its position. Images in
 sub-folders of a class folder belong to that class (as with torchvision's ImageFolder).
@@ -6,6 +7,7 @@ sub-folders of a class folder belong to that class (as with torchvision's ImageF
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -55,22 +57,64 @@ def scan_split(src: Path, split: str, classes: list[str] | None = None,
     """
     split_dir = src / split
     if not split_dir.is_dir():
-        raise AlexNetError(f"{split_dir}: no such folder (expected {src}/{split}/<class>/<images>)")
-    found = list_classes(split_dir)
+        raise AlexNetError(f"{split_dir}: no such folder (expected {src}/{split}/<class>/<images>)"
+                           + _split_hint(src, split))
+    return scan_classes(split_dir, classes, left_out)
+
+
+def scan_classes(root: Path, classes: list[str] | None = None,
+                 left_out: list[Path] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+    """The classes and (image path, label) pairs of a folder of class folders (`scan_split`'s work)."""
+    found = list_classes(root)
     if not found:
-        raise AlexNetError(f"{split_dir}: no class folders in it (expected {split}/<class>/<images>)")
+        raise AlexNetError(f"{root}: no class folders in it (expected {root.name}/<class>/<images>)")
     if classes is None:
         classes = found
     else:
         unknown = [c for c in found if c not in classes]
         if unknown:
-            raise AlexNetError(f"{split_dir}: class folder(s) not in the train split: {', '.join(unknown[:5])}")
+            raise AlexNetError(f"{root}: class folder(s) not in the train split: {', '.join(unknown[:5])}")
     label_of = {c: i for i, c in enumerate(classes)}
     items: list[tuple[Path, int]] = []
     for name in found:
-        files = image_files(split_dir / name, recursive=True, left_out=left_out)
+        files = image_files(root / name, recursive=True, left_out=left_out)
         if not files:
-            raise AlexNetError(f"{split_dir / name}: class folder has no images "
+            raise AlexNetError(f"{root / name}: class folder has no images "
                                f"({', '.join(IMAGE_EXTENSIONS)})")
         items.extend((p, label_of[name]) for p in files)
     return classes, items
+
+
+def _split_hint(src: Path, split: str) -> str:
+    """What to do when a split folder is missing but a class tree is there to hold validation images out of."""
+    if split == "val" and (src / "train").is_dir():
+        return "; or hold out part of train/ with --val-fraction, e.g. 0.1"
+    if split == "train" and list_classes(src):
+        return f"; {src} looks like one class tree: hold out part of each class with --val-fraction, e.g. 0.1"
+    return ""
+
+
+def hold_out(items: list[tuple[Path, int]], fraction: float, root: Path) -> tuple[list, list]:
+    """Split one class tree's (path, label) pairs into train and val, class by class: each class with two
+    or more images gives round(fraction x its count) of them to val (at least one, never all).
+
+    Which images go is decided by the SHA-256 of each path inside `root`, not by file name order (which
+    often follows the time a photo was taken) nor by a random generator: the same tree gives the same
+    split on every machine and wherever it is moved, so an interrupted `prepare` continues the split it
+    started."""
+    by_class: dict[int, list[Path]] = {}
+    for path, label in items:
+        by_class.setdefault(label, []).append(path)
+    train, val = [], []
+    for label, paths in by_class.items():
+        count = len(paths)
+        held = min(count - 1, max(1, round(count * fraction))) if count >= 2 else 0
+        chosen = set(sorted(paths, key=lambda path: _path_digest(path, root))[:held])
+        train += [(p, label) for p in paths if p not in chosen]
+        val += [(p, label) for p in paths if p in chosen]
+    return train, val
+
+
+def _path_digest(path: Path, root: Path) -> bytes:
+    # surrogateescape: a file name that is not UTF-8 (possible on Linux) still has bytes to hash
+    return hashlib.sha256(path.relative_to(root).as_posix().encode("utf-8", "surrogateescape")).digest()

@@ -167,10 +167,12 @@ def _split_digest(source: Source, split: str, size: int, storage: str) -> str:
 
 def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: int | None = None,
                     progress: bool = True, layout: str = "auto", val_labels: str | Path | None = None,
-                    skip_bad: bool = False, log=print, storage: str | None = None) -> dict[str, Any]:
+                    skip_bad: bool = False, log=print, storage: str | None = None,
+                    val_fraction: float | None = None) -> dict[str, Any]:
     """Prepare `src` into `out` (continuing an interrupted run there); return the manifest.
 
-    `storage`: "jpeg" or "raw" (stores.py); None chooses by the size (default_storage)."""
+    `storage`: "jpeg" or "raw" (stores.py); None chooses by the size (default_storage). `val_fraction`:
+    an image folder's val split held out of its class tree (sources.open_source)."""
     src, out = Path(src), Path(out)
     if size < 1:
         raise AlexNetError(f"--size must be a positive number of pixels, got {size}")
@@ -186,18 +188,18 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
     if not src.exists():
         raise AlexNetError(f"{src}: no such source folder")
     _check_output(src, out)
-    source = open_source(src, layout, val_labels)
+    source = open_source(src, layout, val_labels, val_fraction)
     if source.left_out:
         shown = ", ".join(str(p) for p in source.left_out[:3]) + (" ..." if len(source.left_out) > 3 else "")
         log(f"note: {len(source.left_out)} symbolic link(s) lead out of their class folder and are not followed "
             f"(they would put other folders' images into the class): {shown}")
     _warn_if_upscaling(source, size, log)
     with _claim_output(src, out):
-        return _prepare(source, src, out, size, workers, progress, skip_bad, log, storage)
+        return _prepare(source, src, out, size, workers, progress, skip_bad, log, storage, val_fraction)
 
 
 def _prepare(source: Source, src: Path, out: Path, size: int, workers: int, progress: bool, skip_bad: bool, log,
-             storage: str) -> dict[str, Any]:
+             storage: str, val_fraction: float | None) -> dict[str, Any]:
     """Every split, then the mean image and the manifest (written last: it marks the dataset as ready)."""
     stats = RunningStatistics(size)
     splits: dict[str, Any] = {}
@@ -229,6 +231,7 @@ def _prepare(source: Source, src: Path, out: Path, size: int, workers: int, prog
         "splits": splits,
         "statistics": statistics,
         "source": str(src.resolve()),
+        **({"val_held_out": val_fraction} if val_fraction is not None else {}),  # val came from train
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "tool": f"alexnet {__version__}",
     }

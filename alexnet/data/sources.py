@@ -1,6 +1,7 @@
 """What `alexnet prepare` can read, recognised from the source folder (or named with --layout).
 
-- `imagefolder`: SRC/train/<class>/* and SRC/val/<class>/* (jpg/jpeg/png), classes sorted.
+- `imagefolder`: SRC/train/<class>/* and SRC/val/<class>/* (jpg/jpeg/png), classes sorted; or one class
+  tree (SRC/<class>/*, or SRC/train/<class>/* alone) whose val split `val_fraction` holds out.
 - `ilsvrc2012`, `ilsvrc2010`: the ImageNet challenge files as distributed (see `ilsvrc.py`).
 - `cifar10`: CIFAR-10's python batches, a folder or `cifar-10-python.tar.gz` (see `cifar.py`).
 
@@ -19,7 +20,7 @@ from ..errors import AlexNetError
 from .archives import ImageRef
 from .cifar import find_cifar10, load_cifar10
 from .ilsvrc import detect_year, ilsvrc_splits
-from .imagefolder import scan_split
+from .imagefolder import hold_out, scan_classes, scan_split
 
 LAYOUTS = ("auto", "imagefolder", "ilsvrc2012", "ilsvrc2010", "cifar10")
 
@@ -50,8 +51,10 @@ def detect_layout(src: Path) -> str:
     return "imagefolder"
 
 
-def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | None = None) -> Source:
-    """The labelled images of `src`, read as `layout` (recognised when 'auto')."""
+def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | None = None,
+                val_fraction: float | None = None) -> Source:
+    """The labelled images of `src`, read as `layout` (recognised when 'auto'); `val_fraction`: an image
+    folder without a val split gets one, that fraction of each class held out of its training images."""
     src = Path(src)
     if not src.exists():
         raise AlexNetError(f"{src}: no such source folder")
@@ -61,6 +64,9 @@ def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | 
         layout = detect_layout(src)
     if val_labels is not None and not Path(val_labels).is_file():
         raise AlexNetError(f"--val-labels {val_labels}: no such file")
+    if val_fraction is not None and layout != "imagefolder":
+        raise AlexNetError(f"--val-fraction: only for image folders, and {src} is read as {layout} (which has "
+                           "its own validation split)")
 
     if layout == "cifar10":
         location = find_cifar10(src)
@@ -76,9 +82,27 @@ def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | 
         return Source(layout, classes, names, images=images)
 
     left_out: list[Path] = []
-    classes, train = scan_split(src, "train", left_out=left_out)
-    _, val = scan_split(src, "val", classes, left_out=left_out)
+    if val_fraction is None:
+        classes, train = scan_split(src, "train", left_out=left_out)
+        _, val = scan_split(src, "val", classes, left_out=left_out)
+    else:
+        classes, train, val = _held_out_split(src, val_fraction, left_out)
     return Source(layout, classes, images={"train": _file_refs(train), "val": _file_refs(val)}, left_out=left_out)
+
+
+def _held_out_split(src: Path, fraction: float, left_out: list[Path]) -> tuple[list[str], list, list]:
+    """One class tree (SRC/train/<class>/* with no val/, or SRC/<class>/*) split into train and val."""
+    if not 0 < fraction < 1:
+        raise AlexNetError(f"--val-fraction must lie between 0 and 1, got {fraction}")
+    if (src / "val").exists():
+        raise AlexNetError(f"--val-fraction: {src / 'val'} exists, and it is the validation split; leave out "
+                           "--val-fraction to use it (or move it away to hold out part of train instead)")
+    root = src / "train" if (src / "train").is_dir() else src
+    classes, items = scan_classes(root, left_out=left_out)
+    train, val = hold_out(items, fraction, root)
+    if not val:
+        raise AlexNetError(f"--val-fraction: {root} has no class with two or more images to hold one out of")
+    return classes, train, val
 
 
 def _file_refs(items: list[tuple[Path, int]]) -> list[tuple[ImageRef, int]]:
