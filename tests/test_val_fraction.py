@@ -115,6 +115,7 @@ def test_fractions_outside_the_open_range_are_refused(class_tree, tmp_path, frac
     done = alexnet("prepare", class_tree, tmp_path / "data", "--val-fraction", fraction, cwd=tmp_path)
     assert done.returncode == 2 and "--val-fraction" in done.stderr and done.stderr.count("\n") == 1
     assert not (tmp_path / "data").exists()
+    assert "[above 0 to 0.9]" in " ".join(alexnet("prepare", "--help", cwd=tmp_path).stdout.split())
 
 
 def test_a_tree_with_its_own_val_split_or_another_layout_is_refused(random_tree, tmp_path):

@@ -40,7 +40,7 @@ def real(low: float, high: float, above: bool = False):
             raise argparse.ArgumentTypeError(f"must be a number {'above' if above else 'from'} {low:g} "
                                              f"{'and at most' if above else 'to'} {high:g}, got {text}")
         return value
-    parse.bounds = (low, high)
+    parse.bounds, parse.above = (low, high), above
     return parse
 
 
@@ -55,7 +55,8 @@ class RangeHelp(argparse.HelpFormatter):
         text = action.help or ""
         bounds = getattr(action.type, "bounds", None)
         if bounds and "%(" not in text:
-            text += f" [{bounds[0]:g} to {bounds[1]:g}]" if isinstance(bounds[0], float) else \
+            above = "above " if getattr(action.type, "above", False) else ""
+            text += f" [{above}{bounds[0]:g} to {bounds[1]:g}]" if isinstance(bounds[0], float) else \
                 f" [{bounds[0]} to {bounds[1]}]"
         return text
 
