@@ -100,7 +100,10 @@ def test_predict_takes_a_folder_and_its_sub_folders(two_runs, shapes_src, tmp_pa
     for source, copy in zip(chosen, copies):
         copy.write_bytes(source.read_bytes())
     (folder / "notes.txt").write_text("not an image")
-    from_folder = list(predict_files(a, [str(folder)], tta="center", device="cpu", k=3))
+    notes = []
+    from_folder = list(predict_files(a, [str(folder)], tta="center", device="cpu", k=3, log=notes.append))
+    assert notes == [f"note: 1 file(s) are not of a kind read as images (.txt 1) and are left "
+                     f"out: {folder / 'notes.txt'}"]
     assert [p for p, _ in from_folder] == [str(folder / "more" / "y.png"), str(folder / "x.png"), str(folder / "z.png")]
     one_by_one = {str(c): top for c in copies for _, top in predict_files(a, [str(c)], tta="center", device="cpu", k=3)}
     assert all(top == one_by_one[p] for p, top in from_folder)

@@ -299,7 +299,7 @@ def test_a_link_leaving_its_class_folder_is_skipped_and_reported(tmp_path, capsy
     source = open_source(tmp_path / "src")
     labels = [label for _, label in source.images["train"]]
     assert labels.count(0) == 2 and labels.count(1) == 2  # class a kept its own two images, no more
-    assert sorted(p.name for p in source.left_out) == ["other.png", "up"]
+    assert sorted(p.name for p in source.left_out.links) == ["other.png", "up"]
     assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "data"), "--size", "8", "--workers", "0",
                  "--quiet"]) == 0
     assert "2 symbolic link(s) lead out of their class folder and are not followed" in capsys.readouterr().out

@@ -302,3 +302,39 @@ def test_unreadable_files_of_every_split_are_named_in_one_run(random_tree, tmp_p
     assert "a/1.png" in message and "b/0.png" in message
     manifest = prepare_dataset(random_tree, tmp_path / "out", size=8, workers=0, progress=False, skip_bad=True)
     assert [len(manifest["splits"][s]["skipped"]) for s in ("train", "val")] == [1, 1]
+
+
+LOSSLESS = {".png": {}, ".bmp": {}, ".ppm": {}, ".tif": {}, ".tiff": {"compression": "tiff_lzw"},
+            ".webp": {"lossless": True}}
+
+
+def test_every_kind_torchvision_reads_is_read_with_its_exact_pixels_and_other_files_are_named(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    stored = {}
+    for split in ("train", "val"):
+        for ext, options in LOSSLESS.items():
+            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            path = tmp_path / "src" / split / "rgb" / f"x{ext}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(path, **options)
+            stored[path] = pixels
+        grey = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+        path = tmp_path / "src" / split / "grey" / "x.pgm"
+        path.parent.mkdir(parents=True)
+        Image.fromarray(grey).save(path)
+        stored[path] = np.repeat(grey[..., None], 3, axis=2)
+    for name, content in (("clip.gif", b"GIF89a"), ("IMG_0001.HEIC", b"\0\0\0\x18ftypheic"), ("notes.txt", b"x"),
+                          (".DS_Store", b"hidden: not named")):
+        (tmp_path / "src" / "train" / "rgb" / name).write_bytes(content)
+    assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "data"), "--size", "16", "--workers", "0",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "3 file(s) are not of a kind read as images (.gif 1, .heic 1, .txt 1)" in out, out
+    assert ".DS_Store" not in out
+    ds = PreparedDataset(tmp_path / "data")
+    for split in ("train", "val"):
+        paths = sorted((p for p in stored if p.parts[-3] == split), key=lambda p: (p.parent.name, p.name))
+        assert len(ds.labels[split]) == len(paths) == 7
+        for i, path in enumerate(paths):
+            np.testing.assert_array_equal(ds.images[split][i], stored[path], err_msg=str(path))
+            assert ds.classes[ds.labels[split][i]] == path.parent.name

@@ -130,3 +130,4 @@ def test_a_tree_of_single_images_has_nothing_to_hold_out(tmp_path):
         write_image(tmp_path / "one" / name / "only.png", np.zeros((20, 20, 3), np.uint8))
     with pytest.raises(AlexNetError, match="no class with two or more images"):
         open_source(tmp_path / "one", val_fraction=0.5)
+

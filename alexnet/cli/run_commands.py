@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import sys
 
 from ..config import MAX_EPOCHS
 from .arguments import add_device, add_quiet, add_run_inputs, add_seed, positive_int, show_progress, whole
@@ -71,7 +73,8 @@ def add_predict(sub) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from ..evaluation.predict import predict_files
 
-    for path, top in predict_files(args.run, args.images, tta=args.tta, device=args.device, k=args.top):
+    notes = functools.partial(print, file=sys.stderr)   # stdout stays the predictions alone (--json)
+    for path, top in predict_files(args.run, args.images, tta=args.tta, device=args.device, k=args.top, log=notes):
         if args.json:
             print(json.dumps({"image": path, "top": [{"class": c, "probability": p} for c, p in top]}))
         else:

@@ -9,30 +9,60 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import AlexNetError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+# torchvision's ImageFolder reads the same kinds; Pillow decodes each (WebP and TIFF where it is built
+# with them, as PyPI's wheels are)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class LeftOut:
+    """What a class tree holds that does not become an image of its class, for `prepare` to say."""
+    links: list[Path] = field(default_factory=list)        # symbolic links leading out of their class folder
+    not_images: list[Path] = field(default_factory=list)   # files of other kinds: .heic, .gif, .txt, ...
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.links:
+            notes.append(f"{len(self.links)} symbolic link(s) lead out of their class folder and are not followed "
+                         f"(they would put other folders' images into the class): {_some(self.links)}")
+        if self.not_images:
+            kinds = sorted(Counter(p.suffix.lower() or "no extension" for p in self.not_images).items(),
+                           key=lambda kind: (-kind[1], kind[0]))   # the most frequent first
+            notes.append(f"{len(self.not_images)} file(s) are not of a kind read as images "
+                         f"({', '.join(f'{kind} {n}' for kind, n in kinds[:5])}) and are left out: "
+                         f"{_some(self.not_images)}")
+        return notes
+
+
+def _some(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
 
 
 def _is_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def image_files(folder: Path, recursive: bool = False, left_out: list[Path] | None = None) -> list[Path]:
+def image_files(folder: Path, recursive: bool = False, left_out: LeftOut | None = None) -> list[Path]:
     """The image files in `folder`, sorted by path. With `recursive`, those in its sub-folders too, as
     torchvision's ImageFolder reads a class folder: hidden folders are skipped, and a folder reached twice
     through symbolic links is read once. A symbolic link that leads out of `folder` (to an ancestor, say,
-    which would pull other classes' images into this one) is not followed but added to `left_out`."""
+    which would pull other classes' images into this one) is not followed; it and every visible file of
+    another kind go to `left_out`."""
     if not recursive:
         return sorted(p for p in folder.iterdir() if _is_image(p))
     found, seen, home = [], set(), os.path.realpath(folder)
+    left_out = left_out if left_out is not None else LeftOut()
 
     def stays(path: Path) -> bool:
         inside = not path.is_symlink() or os.path.commonpath([home, os.path.realpath(path)]) == home
-        if not inside and left_out is not None:
-            left_out.append(path)
+        if not inside:
+            left_out.links.append(path)
         return inside
 
     for root, dirs, files in os.walk(folder, followlinks=True):
@@ -40,7 +70,9 @@ def image_files(folder: Path, recursive: bool = False, left_out: list[Path] | No
         dirs[:] = [] if real in seen else [d for d in dirs if not d.startswith(".") and stays(Path(root) / d)]
         if real not in seen:
             seen.add(real)
-            found += [p for p in (Path(root) / f for f in files) if _is_image(p) and stays(p)]
+            for path in sorted(Path(root) / f for f in files if not f.startswith(".")):
+                if stays(path):
+                    (found if _is_image(path) else left_out.not_images).append(path)
     return sorted(found)
 
 
@@ -49,9 +81,9 @@ def list_classes(split_dir: Path) -> list[str]:
 
 
 def scan_split(src: Path, split: str, classes: list[str] | None = None,
-               left_out: list[Path] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+               left_out: LeftOut | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
     """The classes and the (image path, label) pairs of one split, in class then file-name order; links
-    leading out of their class folder go to `left_out`, not into the class.
+    leading out of their class folder and files of other kinds go to `left_out`, not into the class.
 
     With `classes` given (the val split), every class folder found must be one of them.
     """
@@ -63,7 +95,7 @@ def scan_split(src: Path, split: str, classes: list[str] | None = None,
 
 
 def scan_classes(root: Path, classes: list[str] | None = None,
-                 left_out: list[Path] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+                 left_out: LeftOut | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
     """The classes and (image path, label) pairs of a folder of class folders (`scan_split`'s work)."""
     found = list_classes(root)
     if not found:

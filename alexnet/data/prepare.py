@@ -189,10 +189,8 @@ def prepare_dataset(src: str | Path, out: str | Path, size: int = 256, workers: 
         raise AlexNetError(f"{src}: no such source folder")
     _check_output(src, out)
     source = open_source(src, layout, val_labels, val_fraction)
-    if source.left_out:
-        shown = ", ".join(str(p) for p in source.left_out[:3]) + (" ..." if len(source.left_out) > 3 else "")
-        log(f"note: {len(source.left_out)} symbolic link(s) lead out of their class folder and are not followed "
-            f"(they would put other folders' images into the class): {shown}")
+    for note in source.left_out.notes():
+        log(f"note: {note}")
     _warn_if_upscaling(source, size, log)
     with _claim_output(src, out):
         return _prepare(source, src, out, size, workers, progress, skip_bad, log, storage, val_fraction)

@@ -1,7 +1,8 @@
 """What `alexnet prepare` can read, recognised from the source folder (or named with --layout).
 
-- `imagefolder`: SRC/train/<class>/* and SRC/val/<class>/* (jpg/jpeg/png), classes sorted; or one class
-  tree (SRC/<class>/*, or SRC/train/<class>/* alone) whose val split `val_fraction` holds out.
+- `imagefolder`: SRC/train/<class>/* and SRC/val/<class>/* (the kinds in IMAGE_EXTENSIONS), classes
+  sorted; or one class tree (SRC/<class>/*, or SRC/train/<class>/* alone) whose val split `val_fraction`
+  holds out.
 - `ilsvrc2012`, `ilsvrc2010`: the ImageNet challenge files as distributed (see `ilsvrc.py`).
 - `cifar10`: CIFAR-10's python batches, a folder or `cifar-10-python.tar.gz` (see `cifar.py`).
 
@@ -20,7 +21,7 @@ from ..errors import AlexNetError
 from .archives import ImageRef
 from .cifar import find_cifar10, load_cifar10
 from .ilsvrc import detect_year, ilsvrc_splits
-from .imagefolder import hold_out, scan_classes, scan_split
+from .imagefolder import LeftOut, hold_out, scan_classes, scan_split
 
 LAYOUTS = ("auto", "imagefolder", "ilsvrc2012", "ilsvrc2010", "cifar10")
 
@@ -32,7 +33,7 @@ class Source:
     class_names: dict[str, str] = field(default_factory=dict)
     images: dict[str, list[tuple[ImageRef, int]]] = field(default_factory=dict)       # split -> files
     pixels: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)    # split -> arrays
-    left_out: list[Path] = field(default_factory=list)   # links leading out of their class folder, not followed
+    left_out: LeftOut = field(default_factory=LeftOut)   # what class folders hold that is not read: prepare says
 
     @property
     def splits(self) -> list[str]:
@@ -81,7 +82,7 @@ def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | 
         classes, names, images = ilsvrc_splits(src, layout[-4:], Path(val_labels) if val_labels else None)
         return Source(layout, classes, names, images=images)
 
-    left_out: list[Path] = []
+    left_out = LeftOut()
     if val_fraction is None:
         classes, train = scan_split(src, "train", left_out=left_out)
         _, val = scan_split(src, "val", classes, left_out=left_out)
@@ -90,7 +91,7 @@ def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | 
     return Source(layout, classes, images={"train": _file_refs(train), "val": _file_refs(val)}, left_out=left_out)
 
 
-def _held_out_split(src: Path, fraction: float, left_out: list[Path]) -> tuple[list[str], list, list]:
+def _held_out_split(src: Path, fraction: float, left_out: LeftOut) -> tuple[list[str], list, list]:
     """One class tree (SRC/train/<class>/* with no val/, or SRC/<class>/*) split into train and val."""
     if not 0 < fraction < 1:
         raise AlexNetError(f"--val-fraction must lie between 0 and 1, got {fraction}")

@@ -9,12 +9,12 @@ softmax outputs of the centre patch or of the paper's ten patches are averaged.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from ..data.augment import views_for
-from ..data.imagefolder import IMAGE_EXTENSIONS, image_files
+from ..data.imagefolder import IMAGE_EXTENSIONS, LeftOut, image_files
 from ..data.images import load_prepared, read_error
 from ..device import resolve_device
 from ..errors import AlexNetError
@@ -23,12 +23,13 @@ from ..runs.inference import view_outputs
 from ..runs.trained import file_test_views, model_from_checkpoint
 
 
-def expand_folders(paths: list[str]) -> list[str]:
-    """Each path as given, a folder replaced by the image files in it and its sub-folders (sorted)."""
+def expand_folders(paths: list[str], left_out: LeftOut | None = None) -> list[str]:
+    """Each path as given, a folder replaced by the image files in it and its sub-folders (sorted); what a
+    folder holds besides goes to `left_out`."""
     files = []
     for path in paths:
         if Path(path).is_dir():
-            found = image_files(Path(path), recursive=True)
+            found = image_files(Path(path), recursive=True, left_out=left_out)
             if not found:
                 raise AlexNetError(f"{path}: no image files in this folder ({', '.join(IMAGE_EXTENSIONS)})")
             files += [str(p) for p in found]
@@ -40,11 +41,15 @@ def expand_folders(paths: list[str]) -> list[str]:
 
 
 def predict_files(run_or_checkpoint: str, images: list[str], tta: str = "10crop", device: str | None = None,
-                  k: int = 5) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+                  k: int = 5, log: Callable[[str], None] | None = None) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     """(path, [(class name, probability), ...k]) for each image file, folders expanded. Missing files and a
     bad checkpoint fail here, at the call; the results come one at a time as they are computed (so a long
-    list shows its first lines at once), and an unreadable image fails when its turn comes."""
-    images = expand_folders(images)
+    list shows its first lines at once), and an unreadable image fails when its turn comes. `log` hears
+    what folders held besides images."""
+    left_out = LeftOut()
+    images = expand_folders(images, left_out)
+    for note in left_out.notes() if log else ():
+        log(f"note: {note}")
     ckpt = load_checkpoint(run_or_checkpoint)
     dev = resolve_device(device)
     test_views = file_test_views(ckpt, dev)
