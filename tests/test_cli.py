@@ -101,6 +101,13 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "no such run folder" in capsys.readouterr().err
 
 
+def test_a_full_size_preset_on_small_images_points_to_the_small_preset(shapes_data, tmp_path, capsys):
+    assert main(["train", "--data", str(shapes_data), "--out", str(tmp_path / "run"), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot take 28 px crops of 32 px images" in err and "--preset small" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_prepare_train_evaluate_json(shapes_src, tmp_path, capsys):
     data, run = tmp_path / "data", tmp_path / "run"
     assert main(["prepare", str(shapes_src), str(data), "--size", "32", "--workers", "2", "--quiet"]) == 0

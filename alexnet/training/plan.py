@@ -92,7 +92,8 @@ def _network_for(config: TrainConfig, preset: Preset, recipe: Recipe, dataset: P
         flat = flat_features(model_cfg)
     except ValueError as exc:
         raise AlexNetError(f"preset {preset.name!r} cannot take {crop} px crops of {dataset.size} px "
-                           f"images ({exc}); use a larger --size in prepare or another preset") from None
+                           f"images ({exc}); prepare with a larger --size (256, the paper's), or train "
+                           f"--preset small, made for small images") from None
     count = parameter_count(model_cfg, flat, dataset.num_classes)
     if count > MAX_PARAMETERS:
         raise AlexNetError(f"preset {preset.name!r} would hold {count:,} parameters (at most {MAX_PARAMETERS:,}); "
