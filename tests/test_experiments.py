@@ -53,6 +53,26 @@ def test_ensemble_averages_softmax_outputs(two_runs, shapes_data):
     assert same["top1_error"] == single["top1_error"] and same["top5_error"] == single["top5_error"]
 
 
+def test_a_network_trained_on_another_preparation_is_noted(two_runs, shapes_data, tmp_path, capsys):
+    import json
+    import shutil
+
+    from alexnet.cli.main import main
+
+    a, _ = two_runs
+    assert evaluate_checkpoints([a], tta="center", device="cpu")["trained_elsewhere"] == {}
+    copy = tmp_path / "again"
+    shutil.copytree(shapes_data, copy)   # the same pixels, prepared "again": another manifest
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "created": "2026-01-01T00:00:00+00:00"}))
+    got = evaluate_checkpoints([a], data=str(copy), tta="center", device="cpu")
+    assert got["trained_elsewhere"] == {str(load_checkpoint(a)["path"]): str(shapes_data.resolve())}
+    assert main(["evaluate", a, "--data", str(copy), "--tta", "center", "--json", "--quiet", "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["images"] == got["images"]   # stdout stays one JSON object
+    assert err.count("\n") == 1 and "was trained on another prepared dataset" in err and str(shapes_data.name) in err
+
+
 def test_predict_reads_files_like_prepare(two_runs, shapes_src, shapes_data):
     a, _ = two_runs
     dataset = PreparedDataset(shapes_data)

@@ -42,8 +42,12 @@ def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "1
         probs, labels = predict_probabilities(model, dataset, test_views, split, tta, eval_batch, workers, progress)
         total = probs if total is None else total + probs
     result = topk_errors(total / len(checkpoints), labels)
+    # another preparation's val images may be among this one's training images: the caller says so
+    elsewhere = {c["path"]: c.get("data", "?") for c in checkpoints
+                 if c.get("data_fingerprint") not in (None, dataset.fingerprint)}
     return {**result, "tta": tta, "split": split, "networks": len(checkpoints), "classes": dataset.num_classes,
-            "checkpoint": ", ".join(c["path"] for c in checkpoints), "data": str(dataset.root)}
+            "checkpoint": ", ".join(c["path"] for c in checkpoints), "data": str(dataset.root),
+            "trained_elsewhere": elsewhere}
 
 
 def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: str = "10crop",
