@@ -326,10 +326,12 @@ def test_every_kind_torchvision_reads_is_read_with_its_exact_pixels_and_other_fi
     for name, content in (("clip.gif", b"GIF89a"), ("IMG_0001.HEIC", b"\0\0\0\x18ftypheic"), ("notes.txt", b"x"),
                           (".DS_Store", b"hidden: not named")):
         (tmp_path / "src" / "train" / "rgb" / name).write_bytes(content)
+    Image.fromarray(stored[path]).save(tmp_path / "src" / "val" / "stray.png")   # in no class folder
     assert main(["prepare", str(tmp_path / "src"), str(tmp_path / "data"), "--size", "16", "--workers", "0",
                  "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "3 file(s) are not of a kind read as images (.gif 1, .heic 1, .txt 1)" in out, out
+    assert "1 file(s) lie beside the class folders, in none of them, and are left out: " in out and "stray.png" in out
     assert ".DS_Store" not in out
     ds = PreparedDataset(tmp_path / "data")
     for split in ("train", "val"):

@@ -25,6 +25,7 @@ class LeftOut:
     """What a class tree holds that does not become an image of its class, for `prepare` to say."""
     links: list[Path] = field(default_factory=list)        # symbolic links leading out of their class folder
     not_images: list[Path] = field(default_factory=list)   # files of other kinds: .heic, .gif, .txt, ...
+    loose: list[Path] = field(default_factory=list)        # files beside the class folders, in none of them
 
     def notes(self) -> list[str]:
         notes = []
@@ -37,6 +38,9 @@ class LeftOut:
             notes.append(f"{len(self.not_images)} file(s) are not of a kind read as images "
                          f"({', '.join(f'{kind} {n}' for kind, n in kinds[:5])}) and are left out: "
                          f"{_some(self.not_images)}")
+        if self.loose:
+            notes.append(f"{len(self.loose)} file(s) lie beside the class folders, in none of them, and are left "
+                         f"out: {_some(self.loose)}")
         return notes
 
 
@@ -106,6 +110,8 @@ def scan_classes(root: Path, classes: list[str] | None = None,
         unknown = [c for c in found if c not in classes]
         if unknown:
             raise AlexNetError(f"{root}: class folder(s) not in the train split: {', '.join(unknown[:5])}")
+    if left_out is not None:
+        left_out.loose += sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     label_of = {c: i for i, c in enumerate(classes)}
     items: list[tuple[Path, int]] = []
     for name in found:
