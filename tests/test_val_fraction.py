@@ -131,3 +131,27 @@ def test_a_tree_of_single_images_has_nothing_to_hold_out(tmp_path):
     with pytest.raises(AlexNetError, match="no class with two or more images"):
         open_source(tmp_path / "one", val_fraction=0.5)
 
+
+
+def test_an_interrupted_preparation_continues_the_same_split(class_tree, tmp_path, monkeypatch):
+    import alexnet.data.prepare as prepare_module
+
+    reference = tmp_path / "ref"
+    prepare_dataset(class_tree, reference, size=16, workers=0, progress=False, val_fraction=0.3)
+    real_work, calls = prepare_module._work, []
+
+    def dies_at_the_fifth(task):
+        calls.append(task[0])
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_work(task)
+
+    monkeypatch.setattr(prepare_module, "_work", dies_at_the_fifth)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(class_tree, out, size=16, workers=0, progress=False, val_fraction=0.3)
+    assert not (out / "manifest.json").exists() and (out / "train.progress.npz").exists()
+    monkeypatch.setattr(prepare_module, "_work", real_work)
+    prepare_dataset(class_tree, out, size=16, workers=0, progress=False, val_fraction=0.3)
+    for name in ("train_images.npy", "train_labels.npy", "val_images.npy", "val_labels.npy", "mean_image.npy"):
+        np.testing.assert_array_equal(np.load(out / name), np.load(reference / name), err_msg=name)
