@@ -101,7 +101,8 @@ def _run_demo(out: Path, epochs: int | None, seed: int, progress: bool) -> dict:
           f"(metrics: {run / 'metrics.csv'}, weights: {run / 'last.pt'})")
     print()
     print("Next: the same commands on your own images or ImageNet:")
-    print("  alexnet prepare SRC DATA            # SRC/train/<class>/*.jpg, SRC/val/<class>/*.jpg; --size 256")
-    print("  alexnet train --data DATA --preset paper --out RUN    # paper: 256 px images; small: 32-64 px")
+    print("  alexnet prepare SRC DATA            # SRC/train/<class>/*, SRC/val/<class>/*, or SRC/<class>/* "
+          "with --val-fraction 0.1")
+    print("  alexnet train --data DATA --out RUN # cuda-convnet-2012, for 256 px images; --preset small for 32-64 px")
     print("  alexnet evaluate RUN --tta 10crop")
     return {"center": center, "ten_crop": ten, "last_epoch": last}
