@@ -260,6 +260,21 @@ def test_export_replaces_an_existing_file_only_with_force_and_never_a_device(run
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
 
 
+def test_report_replaces_its_own_page_but_another_file_only_with_force(run, tmp_path, capsys):
+    target = tmp_path / "index.html"
+    target.write_text("<html>someone's home page</html>")
+    assert main(["report", str(run), "--out", str(target), "--device", "cpu", "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "exists and is not a report of ours; pass --force" in err
+    assert out == "" and target.read_text() == "<html>someone's home page</html>"   # refused before any work
+    assert main(["report", str(run), "--out", str(target), "--device", "cpu", "--quiet", "--force"]) == 0
+    first = target.read_text()
+    assert '<meta name="generator" content="alexnet report">' in first
+    target.write_text(first.replace("<h1>", "<h1>edited "))
+    assert main(["report", str(run), "--out", str(target), "--device", "cpu", "--quiet"]) == 0   # ours: replaced
+    assert "<h1>edited " not in target.read_text() and sorted(os.listdir(tmp_path)) == ["index.html"]
+
+
 def test_the_atomic_writer_never_renames_over_something_that_is_not_a_file(tmp_path):
     from alexnet.files import write_text
     link = tmp_path / "link"

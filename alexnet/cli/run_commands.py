@@ -150,6 +150,8 @@ def add_report(sub) -> None:
     p.add_argument("--include", nargs="*", default=[], metavar="FILE.md",
                    help="result tables to add (ablation.md, relu_tanh.md, retrieval.md)")
     p.add_argument("--figures", default=None, metavar="DIR", help="also keep the PNG files in DIR")
+    p.add_argument("--force", action="store_true",
+                   help="replace a file at --out that is not a report of ours (one of ours is replaced anyway)")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_report)
@@ -159,7 +161,7 @@ def run_report(args: argparse.Namespace) -> int:
     from ..figures.report import write_report
 
     write_report(args.run, args.out, data=args.data, device=args.device, include=args.include,
-                 figures_dir=args.figures, progress=show_progress(args))
+                 figures_dir=args.figures, progress=show_progress(args), force=args.force)
     return 0
 
 

@@ -184,12 +184,19 @@ def _error_sections(results: dict[str, dict[str, Any]], classes: int) -> list[st
             "are not comparable, only the gap between centre and ten patches is.</p>"]
 
 
+GENERATOR = '<meta name="generator" content="alexnet report">'   # how a page of ours is told from others
+
+
 def write_report(run: str, out: str | Path, data: str | None = None, device: str | None = None,
                  include: list[str] | None = None, figures_dir: str | None = None, progress: bool = False,
-                 log=print) -> Path:
+                 log=print, force: bool = False) -> Path:
+    """Write the page to `out`, replacing only a report of ours there (or, with `force`, any file)."""
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise AlexNetError(f"{out}: the report is an HTML file; give a name ending in .html")
+    if not force and out.is_file() and not _written_by_us(out):
+        raise AlexNetError(f"--out {out}: exists and is not a report of ours; pass --force to replace it, or "
+                           "choose another name")
     for extra in include or []:
         if not Path(extra).is_file():
             raise AlexNetError(f"{extra}: no such file to include")
@@ -210,10 +217,15 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
         sections += _error_sections(results, len(ckpt["classes"])) + _figure_sections(figures)
         sections += included
         sections += _configuration(ckpt)
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{GENERATOR}"
             f"<title>AlexNet run {_esc(Path(run).name)}</title><style>{STYLE}</style>"
             f"<script>{COUNT_IMAGES}</script></head>\n<body>\n" + "\n".join(sections) + "\n</body></html>\n")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, page, what="report")
     log(f"report: {out} ({len(page) / 1e6:.1f} MB, {page.count('<img ')} images embedded)")
     return out
+
+
+def _written_by_us(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return GENERATOR.encode() in f.read(4096)   # it is in the page's first line
