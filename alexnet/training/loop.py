@@ -331,13 +331,13 @@ def run_config(plan: Plan) -> dict[str, Any]:
 
 
 def announce(plan: Plan, state: TrainState) -> None:
-    r, crop = plan.recipe, plan.model_cfg.input_size
+    recipe, crop = plan.recipe, plan.model_cfg.input_size
     n_params = sum(p.numel() for p in state.model.parameters())
     jpeg = plan.dataset.manifest.get("storage") == "jpeg"
     plan.log(f"{'resuming' if plan.checkpoint else 'training'} preset {plan.preset.name!r} ({n_params:,} parameters) "
              f"on {plan.device}: {plan.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
-             f"crops {crop}x{crop}, batch {r.batch_size}, lr {r.lr}, epochs {state.epoch + 1}..{r.epochs}, "
-             f"seed {plan.seed}, {plan.speed.describe()}, input pipeline {plan.config.pipeline!r}")
+             f"crops {crop}x{crop}, batch {recipe.batch_size}, lr {recipe.lr}, "
+             f"epochs {state.epoch + 1}..{recipe.epochs}, seed {plan.seed}, {plan.speed.describe()}, input pipeline {plan.config.pipeline!r}")
     if plan.speed.compile:  # else the bar sits at 0% without a word while the kernels are built
         plan.log("the first step compiles the network and its update for this device before it trains (the bar "
                  "waits meanwhile; once per batch shape, the epoch's smaller last batch included)")
@@ -350,7 +350,7 @@ def announce(plan: Plan, state: TrainState) -> None:
         plan.log(state.split.describe())
     if plan.ctx.enabled:
         plan.log(f"data parallel: {plan.ctx.world_size} processes x {plan.batch_per_rank} images = global batch "
-                 f"{r.batch_size}, learning rate {r.lr} (the recipe's, for the global batch)")
+                 f"{recipe.batch_size}, learning rate {recipe.lr} (the recipe's, for the global batch)")
 
 
 def log_epoch(plan: Plan, state: TrainState, row: dict[str, Any], event: str | None) -> None:

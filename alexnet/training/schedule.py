@@ -118,9 +118,9 @@ class LearningRateSchedule:
 
     def warmup_factor(self, epoch: int, fraction: float = 0.0) -> float:
         """The large-batch warm-up (not the paper's): linear in steps from warmup_start_factor to 1."""
-        r = self.recipe
-        done = (epoch - 1 + fraction) / r.warmup_epochs if r.warmup_epochs else 1.0
-        return r.warmup_start_factor + (1.0 - r.warmup_start_factor) * min(1.0, done)
+        recipe = self.recipe
+        done = (epoch - 1 + fraction) / recipe.warmup_epochs if recipe.warmup_epochs else 1.0
+        return recipe.warmup_start_factor + (1.0 - recipe.warmup_start_factor) * min(1.0, done)
 
     def warming_up(self, epoch: int) -> bool:
         return epoch <= self.recipe.warmup_epochs
@@ -129,12 +129,12 @@ class LearningRateSchedule:
         """cuda-convnet's late-run treatment of conv1: its weights slowed (the run's notes change epsW
         only, so biases that keep a constant rate are not slowed), then weights and biases at a rate of
         0, which PaperSGD treats as frozen (no update at all, as the original's `Weights::update`)."""
-        r = self.recipe
+        recipe = self.recipe
         if layer == "conv1":
-            if r.conv1_freeze_epoch and epoch >= r.conv1_freeze_epoch:
+            if recipe.conv1_freeze_epoch and epoch >= recipe.conv1_freeze_epoch:
                 return 0.0
-            if r.conv1_slow_epoch and epoch >= r.conv1_slow_epoch and follows_schedule:
-                return r.conv1_slow_factor
+            if recipe.conv1_slow_epoch and epoch >= recipe.conv1_slow_epoch and follows_schedule:
+                return recipe.conv1_slow_factor
         return 1.0
 
     def apply(self, optimizer: Any, epoch: int, fraction: float = 0.0) -> float:
@@ -167,18 +167,18 @@ class LearningRateSchedule:
         return self.best_error <= self.learning_below
 
     def _plateau(self, val_top1_error: float) -> str | None:
-        r = self.recipe
-        if val_top1_error < self.best_error - r.plateau_min_delta:
+        recipe = self.recipe
+        if val_top1_error < self.best_error - recipe.plateau_min_delta:
             self.best_error = val_top1_error
             self.epochs_without_improvement = 0
             return None
         if not self.learning:  # still at chance: the initial rate stays
             return None
         self.epochs_without_improvement += 1
-        if self.epochs_without_improvement < r.plateau_patience:
+        if self.epochs_without_improvement < recipe.plateau_patience:
             return None
         self.epochs_without_improvement = 0
-        if self.drops < r.max_lr_drops:
+        if self.drops < recipe.max_lr_drops:
             self.drops += 1
             self.factor /= 10.0
             return "drop"
