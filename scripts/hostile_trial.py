@@ -189,6 +189,12 @@ def output_cases(t: Trial, w: Path, src: Path, run: Path) -> None:
     t.case("a link from a class folder to an ancestor", ["prepare", linked, w / "ld", "--size", "32", "--workers", "0",
                                                            "--quiet"],
            expect_ok=True, says="lead out of their class folder")
+    (w / "index.html").write_text("<html>a user's own page</html>")
+    t.case("report onto a page that is not a report", ["report", run, "--out", w / "index.html"],
+           untouched=(w / "index.html",), says="is not a report of ours")
+    tree = images(w / "photos", per_class=6) / "train"   # one class tree: <class>/* with no val split
+    t.case("a class tree without --val-fraction", ["prepare", tree, w / "pd", "--size", "32"], says="--val-fraction")
+    t.case("--val-fraction 1", ["prepare", tree, w / "pd", "--size", "32", "--val-fraction", "1"])
 
 
 def main() -> None:
