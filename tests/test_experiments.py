@@ -53,6 +53,27 @@ def test_ensemble_averages_softmax_outputs(two_runs, shapes_data):
     assert same["top1_error"] == single["top1_error"] and same["top5_error"] == single["top5_error"]
 
 
+def test_predict_passes_images_in_batches_and_names_an_unreadable_one_after_those_before_it(two_runs, shapes_src,
+                                                                                             tmp_path, monkeypatch):
+    import alexnet.evaluation.predict as predict_module
+
+    a, _ = two_runs
+    _, items = scan_split(shapes_src, "val")
+    monkeypatch.setattr(predict_module, "IMAGES_PER_PASS", 4)
+    batches = []
+    real = predict_module.view_outputs
+    monkeypatch.setattr(predict_module, "view_outputs", lambda model, views, images, which: (
+        batches.append(len(images)), real(model, views, images, which))[1])
+    files = [str(items[i][0]) for i in range(6)]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG cut short")
+    done = []
+    with pytest.raises(AlexNetError, match="broken.png: cannot read image"):
+        for path, _ in predict_files(a, files + [str(broken), files[0]], tta="center", device="cpu"):
+            done.append(path)
+    assert done == files and batches == [4, 2]   # the six before it printed, in passes of 4 and 2
+
+
 def test_a_network_trained_on_another_preparation_is_noted(two_runs, shapes_data, tmp_path, capsys):
     import json
     import shutil
@@ -126,7 +147,20 @@ def test_predict_takes_a_folder_and_its_sub_folders(two_runs, shapes_src, tmp_pa
                      f"out: {folder / 'notes.txt'}"]
     assert [p for p, _ in from_folder] == [str(folder / "more" / "y.png"), str(folder / "x.png"), str(folder / "z.png")]
     one_by_one = {str(c): top for c in copies for _, top in predict_files(a, [str(c)], tta="center", device="cpu", k=3)}
-    assert all(top == one_by_one[p] for p, top in from_folder)
+    for path, top in from_folder:   # a folder's images go through the network together: float rounding apart
+        assert [name for name, _ in top] == [name for name, _ in one_by_one[path]]
+        np.testing.assert_allclose([q for _, q in top], [q for _, q in one_by_one[path]], rtol=1e-5, atol=1e-7)
     (tmp_path / "empty").mkdir()
     with pytest.raises(AlexNetError, match="empty: no image files in this folder"):
         predict_files(a, [str(tmp_path / "empty")], device="cpu")
+
+
+def test_the_predict_batching_benchmark_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "scripts/predict_batching.py", "--images", "2", "--repeats", "1", "--tta",
+                           "center"], cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "run 1: one at a time" in done.stdout and "16 at a time" in done.stdout
