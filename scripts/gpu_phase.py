@@ -359,6 +359,11 @@ def checks(phase: Phase, sizes: Sizes) -> None:
     status, text = phase.run("checks: LRN precision", precision, 150)
     phase.summary += ["", "LRN precision (cosine similarity of each layer's gradient with CPU fp32; worst three):", ""]
     phase.summary += [f"    {line}" for line in text.splitlines() if ":" in line and ("fp" in line or "bf16" in line)]
+    batching = [sys.executable, "scripts/predict_batching.py", "--device", sizes.device,
+                *(["--images", "2", "--repeats", "1", "--tta", "center"] if dry else ["--images", "128"])]
+    status, text = phase.run("checks: predict, 16 images a pass against one", batching, 90)
+    phase.summary += ["", "`alexnet predict` on a folder (scripts/predict_batching.py):", ""]
+    phase.summary += [f"    {line}" for line in text.splitlines() if line.startswith(("run ", "128 ", "2 "))]
 
 
 PHASES = {"learn": learn, "step": step, "pipeline": pipeline, "checks": checks}
