@@ -155,3 +155,14 @@ def test_an_interrupted_preparation_continues_the_same_split(class_tree, tmp_pat
     prepare_dataset(class_tree, out, size=16, workers=0, progress=False, val_fraction=0.3)
     for name in ("train_images.npy", "train_labels.npy", "val_images.npy", "val_labels.npy", "mean_image.npy"):
         np.testing.assert_array_equal(np.load(out / name), np.load(reference / name), err_msg=name)
+
+
+def test_the_dataset_says_where_its_val_split_came_from_and_its_manifest_is_checked(class_tree, tmp_path):
+    out = tmp_path / "data"
+    prepare_dataset(class_tree, out, size=16, workers=0, progress=False, val_fraction=0.3)
+    assert "val images (val held out of one class tree: 0.3 of each class)," in PreparedDataset(out).describe()
+    manifest = json.loads((out / "manifest.json").read_text())
+    for bad in (0, 1.5, "0.1", True, None, [0.1]):
+        (out / "manifest.json").write_text(json.dumps({**manifest, "val_held_out": bad}))
+        with pytest.raises(AlexNetError, match="'val_held_out' must be the fraction --val-fraction held out"):
+            PreparedDataset(out)

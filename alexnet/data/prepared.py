@@ -219,7 +219,9 @@ class PreparedDataset:
         return len(self.classes)
 
     def describe(self) -> str:
-        return (f"{self.root}: {len(self.labels['train'])} train / {len(self.labels['val'])} val images, "
+        held = self.manifest.get("val_held_out")
+        return (f"{self.root}: {len(self.labels['train'])} train / {len(self.labels['val'])} val images"
+                f"{f' (val held out of one class tree: {held:g} of each class)' if held else ''}, "
                 f"{self.num_classes} classes, {self.size}x{self.size}")
 
 
