@@ -54,6 +54,17 @@ def atomic_file(path: str | Path, mode: str = "wb", what: str = "file") -> Itera
             yield f
 
 
+def refuse_to_replace_foreign(path: str | Path, mark: bytes, what: str) -> None:
+    """Before any work: refuse when `path` holds a file without `mark` near its start, the sign this
+    project's writers leave in what they write (a file of ours is replaced; another only with --force)."""
+    path = Path(path)
+    if path.is_file():
+        with open(path, "rb") as f:
+            if mark not in f.read(4096):
+                raise AlexNetError(f"{path}: exists and is not {what} of ours; pass --force to replace it, or choose "
+                                   "another name")
+
+
 def write_text(path: str | Path, text: str, what: str = "file") -> Path:
     with atomic_file(path, "w", what) as f:
         f.write(text)

@@ -192,6 +192,10 @@ def output_cases(t: Trial, w: Path, src: Path, run: Path) -> None:
     (w / "index.html").write_text("<html>a user's own page</html>")
     t.case("report onto a page that is not a report", ["report", run, "--out", w / "index.html"],
            untouched=(w / "index.html",), says="is not a report of ours")
+    (w / "pictures").mkdir()
+    (w / "pictures" / "kernels.png").write_bytes(b"\x89PNG a user's own picture")
+    t.case("figures onto a user's picture", ["figures", run, "--out", w / "pictures"],
+           untouched=(w / "pictures" / "kernels.png",), says="is not a picture of ours")
     tree = images(w / "photos", per_class=6) / "train"   # one class tree: <class>/* with no val split
     t.case("a class tree without --val-fraction", ["prepare", tree, w / "pd", "--size", "32"], says="--val-fraction")
     t.case("--val-fraction 1", ["prepare", tree, w / "pd", "--size", "32", "--val-fraction", "1"])

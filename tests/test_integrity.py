@@ -275,6 +275,21 @@ def test_report_replaces_its_own_page_but_another_file_only_with_force(run, tmp_
     assert "<h1>edited " not in target.read_text() and sorted(os.listdir(tmp_path)) == ["index.html"]
 
 
+def test_figures_replace_their_own_pictures_but_a_users_file_only_with_force(run, tmp_path, capsys):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "curves.svg").write_text("<svg>a user's own drawing</svg>")
+    argv = ["figures", str(run), "--out", str(folder), "--device", "cpu", "--quiet", "--pool", "20"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "curves.svg: exists and is not a picture of ours; pass --force" in err
+    assert out == "" and sorted(os.listdir(folder)) == ["curves.svg"]   # refused before any drawing
+    assert main([*argv, "--force"]) == 0
+    assert "a user's own drawing" not in (folder / "curves.svg").read_text()
+    assert main(argv) == 0   # its own pictures: replaced without asking
+    assert sorted(os.listdir(folder)) == ["curves.png", "curves.svg", "kernels.png", "neighbors.png", "predictions.png"]
+
+
 def test_the_atomic_writer_never_renames_over_something_that_is_not_a_file(tmp_path):
     from alexnet.files import write_text
     link = tmp_path / "link"

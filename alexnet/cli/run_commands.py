@@ -100,6 +100,8 @@ def add_figures(sub) -> None:
     p.add_argument("--pool", type=positive_int, default=10000,
                    help="training images searched for neighbours (default 10000; features are 4096-d each)")
     add_seed(p, "which images are drawn (default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="replace files of the pictures' names in --out that are not pictures of ours")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_figures)
@@ -110,7 +112,7 @@ def run_figures(args: argparse.Namespace) -> int:
 
     result = make_figures(args.run, args.out, data=args.data, device=args.device, predictions=args.predictions,
                           queries=args.queries, neighbors=args.neighbors, pool=args.pool, seed=args.seed,
-                          progress=show_progress(args))
+                          progress=show_progress(args), force=args.force)
     print("wrote " + ", ".join(str(p) for p in result["files"].values()))
     return 0
 
@@ -151,7 +153,8 @@ def add_report(sub) -> None:
                    help="result tables to add (ablation.md, relu_tanh.md, retrieval.md)")
     p.add_argument("--figures", default=None, metavar="DIR", help="also keep the PNG files in DIR")
     p.add_argument("--force", action="store_true",
-                   help="replace a file at --out that is not a report of ours (one of ours is replaced anyway)")
+                   help="replace a file at --out (or pictures in --figures) that is not ours (ours are replaced "
+                        "anyway)")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_report)

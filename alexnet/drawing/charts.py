@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..files import atomic_file
+from .draw import SOFTWARE
 
 # Text stays text in the SVG (editable, searchable); fixed ids and no date make the file reproducible.
 SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "alexnet"}
@@ -115,7 +116,7 @@ def save_chart(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context(SVG_STYLE):
         with atomic_file(path, "wb", what="chart") as f:
-            figure.savefig(f, format="png", dpi=dpi, metadata={"Software": None})
+            figure.savefig(f, format="png", dpi=dpi, metadata={"Software": SOFTWARE})
         with atomic_file(path.with_suffix(".svg"), "wb", what="chart") as f:
-            figure.savefig(f, format="svg", metadata={"Date": None, "Creator": None})
+            figure.savefig(f, format="svg", metadata={"Date": None, "Creator": SOFTWARE})
     return path

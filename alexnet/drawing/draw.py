@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..files import atomic_file
 
@@ -23,12 +23,19 @@ def font(size: int = 14) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+# Written into every picture and chart (PNG's Software, SVG's creator), near the file's start: how a
+# picture of ours is told from a file of the user's that has its name (files.refuse_to_replace_foreign).
+SOFTWARE = "alexnet figures"
+
+
 def save_png(image: Image.Image, path: str | Path) -> Path:
     """Write `image` to `path` atomically, so no half-written PNG is ever left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", SOFTWARE)
     with atomic_file(path, "wb", what="picture") as f:
-        image.save(f, format="PNG")
+        image.save(f, format="PNG", pnginfo=info)
     return path
 
 

@@ -18,11 +18,12 @@ from torch import nn
 
 from ..drawing.charts import save_chart
 from ..drawing.curves import curves_figure
-from ..drawing.draw import save_png
+from ..drawing.draw import SOFTWARE, save_png
 from ..drawing.kernels import colour_specificity, kernels_figure
 from ..drawing.neighbors import nearest, neighbors_figure
 from ..drawing.predictions import predictions_figure
 from ..errors import AlexNetError
+from ..files import refuse_to_replace_foreign
 from ..runs.checkpoint import resolve_checkpoint
 from ..runs.inference import outputs
 from ..model import build_network
@@ -47,13 +48,19 @@ def _initial_network(trained: Trained) -> nn.Module:
         return build_network(trained.model.cfg, len(trained.names))
 
 
+FIGURE_FILES = ("kernels.png", "predictions.png", "neighbors.png", "curves.png", "curves.svg")
+
+
 def make_figures(run: str, out: str | Path, data: str | None = None, device: str | None = None,
                  predictions: int = 8, queries: int = 5, neighbors: int = 6, pool: int = 10000,
-                 seed: int = 0, progress: bool = False, log=print) -> dict[str, Any]:
-    """Write kernels.png, predictions.png, neighbors.png and curves.png into `out`; return what they show."""
+                 seed: int = 0, progress: bool = False, log=print, force: bool = False) -> dict[str, Any]:
+    """Write kernels.png, predictions.png, neighbors.png and curves.png into `out`; return what they show.
+    Pictures of ours there are replaced; a file of those names that is not ours only with `force`."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise AlexNetError(f"--out {out}: a file, not a folder for the pictures")
+    for name in FIGURE_FILES if not force else ():
+        refuse_to_replace_foreign(out / name, SOFTWARE.encode(), "a picture")
     run_dir = resolve_checkpoint(run).parent
     rows = read_metrics(run_dir) if (run_dir / METRICS).is_file() else None  # a bad file fails before any drawing
     trained = load_trained(run, data, device)

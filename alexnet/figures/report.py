@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import AlexNetError
 from ..evaluation.evaluate import evaluate_checkpoint
-from ..files import write_text
+from ..files import refuse_to_replace_foreign, write_text
 from ..runs.checkpoint import load_checkpoint
 from .make import make_figures
 
@@ -194,9 +194,8 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise AlexNetError(f"{out}: the report is an HTML file; give a name ending in .html")
-    if not force and out.is_file() and not _written_by_us(out):
-        raise AlexNetError(f"--out {out}: exists and is not a report of ours; pass --force to replace it, or "
-                           "choose another name")
+    if not force:
+        refuse_to_replace_foreign(out, GENERATOR.encode(), "a report")
     for extra in include or []:
         if not Path(extra).is_file():
             raise AlexNetError(f"{extra}: no such file to include")
@@ -205,7 +204,7 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
     with tempfile.TemporaryDirectory(prefix="alexnet-report-") as tmp:
         log("report: 1/3 drawing the figures (Figure 3, Figure 4, learning curves)")
         figures = make_figures(run, figures_dir or tmp, data=data, device=device, progress=progress,
-                               log=lambda line: None)
+                               log=lambda line: None, force=force)
         results = {}
         for step, tta in enumerate(("center", "10crop"), 2):
             log(f"report: {step}/3 evaluating with the {'centre patch' if tta == 'center' else 'ten patches'}")
@@ -224,8 +223,3 @@ def write_report(run: str, out: str | Path, data: str | None = None, device: str
     write_text(out, page, what="report")
     log(f"report: {out} ({len(page) / 1e6:.1f} MB, {page.count('<img ')} images embedded)")
     return out
-
-
-def _written_by_us(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return GENERATOR.encode() in f.read(4096)   # it is in the page's first line
