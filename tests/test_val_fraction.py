@@ -125,6 +125,13 @@ def test_a_tree_with_its_own_val_split_or_another_layout_is_refused(random_tree,
         open_source(random_tree, layout="cifar10", val_fraction=0.2)
 
 
+def test_the_python_api_holds_the_same_bound_as_the_flag_and_the_manifest(class_tree, tmp_path):
+    # 0.95 would have written a manifest that its own schema refuses to open
+    with pytest.raises(AlexNetError, match="--val-fraction must be above 0 and at most 0.9, got 0.95"):
+        prepare_dataset(class_tree, tmp_path / "data", size=16, workers=0, progress=False, val_fraction=0.95)
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_tree_of_single_images_has_nothing_to_hold_out(tmp_path):
     for name in ("a", "b"):
         write_image(tmp_path / "one" / name / "only.png", np.zeros((20, 20, 3), np.uint8))

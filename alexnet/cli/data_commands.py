@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..data.imagefolder import MAX_VAL_FRACTION
 from ..data.sources import LAYOUTS
 from ..errors import AlexNetError
 from ..presets import PRESETS, get_preset
@@ -80,7 +81,7 @@ def add_prepare(sub) -> None:
     p.add_argument("--val-labels", default=None, metavar="CSV",
                    help="ILSVRC: labels of flat validation images, rows 'image id,synset ...' "
                         "(default: LOC_val_solution.csv or the devkit's ground truth in SRC)")
-    p.add_argument("--val-fraction", type=real(0.0, 0.9, above=True), default=None, metavar="F",
+    p.add_argument("--val-fraction", type=real(0.0, MAX_VAL_FRACTION, above=True), default=None, metavar="F",
                    help="image folders without a val/ split (SRC/<class>/* or SRC/train/<class>/* alone): hold "
                         "out this fraction of each class's images for validation, chosen by a hash of their "
                         "paths, the same split on every run (default: none; SRC must have val/)")

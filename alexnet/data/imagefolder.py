@@ -18,6 +18,7 @@ from ..errors import AlexNetError
 # torchvision's ImageFolder reads the same kinds; Pillow decodes each (WebP and TIFF where it is built
 # with them, as PyPI's wheels are)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+MAX_VAL_FRACTION = 0.9   # the most of a class tree --val-fraction may hold out (the flag, prepare, manifest)
 
 
 @dataclass

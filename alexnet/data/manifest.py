@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any
 
+from .imagefolder import MAX_VAL_FRACTION
+
 STORAGES = ("raw", "jpeg")
 MAX_SIZE = 4096
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -48,9 +50,9 @@ def manifest_problem(m: Any) -> str | None:
         return f"'num_classes' is {m['num_classes']!r}, but 'classes' names {classes}"
     if "class_names" in m and not (_names(m["class_names"], unique=False) and len(m["class_names"]) == classes):
         return f"'class_names' must name each of the {classes} classes"
-    if "val_held_out" in m and not (_numbers(m["val_held_out"], ()) and 0 < m["val_held_out"] <= 0.9):
-        return ("'val_held_out' must be the fraction --val-fraction held out (above 0, at most 0.9), got "
-                f"{m['val_held_out']!r}")
+    if "val_held_out" in m and not (_numbers(m["val_held_out"], ()) and 0 < m["val_held_out"] <= MAX_VAL_FRACTION):
+        return (f"'val_held_out' must be the fraction --val-fraction held out (above 0, at most {MAX_VAL_FRACTION}), "
+                f"got {m['val_held_out']!r}")
     if m.get("storage", "raw") not in STORAGES:
         return f"'storage' must be one of {', '.join(STORAGES)}, got {m.get('storage')!r}"
     splits = m.get("splits")

@@ -21,7 +21,7 @@ from ..errors import AlexNetError
 from .archives import ImageRef
 from .cifar import find_cifar10, load_cifar10
 from .ilsvrc import detect_year, ilsvrc_splits
-from .imagefolder import LeftOut, hold_out, scan_classes, scan_split
+from .imagefolder import MAX_VAL_FRACTION, LeftOut, hold_out, scan_classes, scan_split
 
 LAYOUTS = ("auto", "imagefolder", "ilsvrc2012", "ilsvrc2010", "cifar10")
 
@@ -93,8 +93,8 @@ def open_source(src: str | Path, layout: str = "auto", val_labels: str | Path | 
 
 def _held_out_split(src: Path, fraction: float, left_out: LeftOut) -> tuple[list[str], list, list]:
     """One class tree (SRC/train/<class>/* with no val/, or SRC/<class>/*) split into train and val."""
-    if not 0 < fraction < 1:
-        raise AlexNetError(f"--val-fraction must lie between 0 and 1, got {fraction}")
+    if not 0 < fraction <= MAX_VAL_FRACTION:
+        raise AlexNetError(f"--val-fraction must be above 0 and at most {MAX_VAL_FRACTION}, got {fraction}")
     if (src / "val").exists():
         raise AlexNetError(f"--val-fraction: {src / 'val'} exists, and it is the validation split; leave out "
                            "--val-fraction to use it (or move it away to hold out part of train instead)")

@@ -48,8 +48,9 @@ def predict_files(run_or_checkpoint: str, images: list[str], tta: str = "10crop"
     what folders held besides images."""
     left_out = LeftOut()
     images = expand_folders(images, left_out)
-    for note in left_out.notes() if log else ():
-        log(f"note: {note}")
+    if log:
+        for note in left_out.notes():
+            log(f"note: {note}")
     ckpt = load_checkpoint(run_or_checkpoint)
     dev = resolve_device(device)
     test_views = file_test_views(ckpt, dev)

@@ -59,8 +59,9 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise AlexNetError(f"--out {out}: a file, not a folder for the pictures")
-    for name in FIGURE_FILES if not force else ():
-        refuse_to_replace_foreign(out / name, SOFTWARE.encode(), "a picture")
+    if not force:
+        for name in FIGURE_FILES:
+            refuse_to_replace_foreign(out / name, SOFTWARE.encode(), "a picture")
     run_dir = resolve_checkpoint(run).parent
     rows = read_metrics(run_dir) if (run_dir / METRICS).is_file() else None  # a bad file fails before any drawing
     trained = load_trained(run, data, device)

@@ -337,7 +337,8 @@ def announce(plan: Plan, state: TrainState) -> None:
     plan.log(f"{'resuming' if plan.checkpoint else 'training'} preset {plan.preset.name!r} ({n_params:,} parameters) "
              f"on {plan.device}: {plan.dataset.describe()}{f' (JPEG decoder: {DECODER})' if jpeg else ''}, "
              f"crops {crop}x{crop}, batch {recipe.batch_size}, lr {recipe.lr}, "
-             f"epochs {state.epoch + 1}..{recipe.epochs}, seed {plan.seed}, {plan.speed.describe()}, input pipeline {plan.config.pipeline!r}")
+             f"epochs {state.epoch + 1}..{recipe.epochs}, seed {plan.seed}, {plan.speed.describe()}, "
+             f"input pipeline {plan.config.pipeline!r}")
     if plan.speed.compile:  # else the bar sits at 0% without a word while the kernels are built
         plan.log("the first step compiles the network and its update for this device before it trains (the bar "
                  "waits meanwhile; once per batch shape, the epoch's smaller last batch included)")
