@@ -90,8 +90,11 @@ def test_cuda_layer_in_bf16_channels_last_matches_float64(matmul_precision):
     assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-2  # bf16 operands: between 1e-3 and 1e-2
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+@pytest.mark.parametrize("device", [
+    pytest.param("cpu", marks=pytest.mark.xfail(torch.__version__.startswith("2.11."), strict=True, reason=(
+        "torch 2.11's Inductor computes this wrong on the CPU (relative error 1.0 on the GPU machine, "
+        "2026-11-26), where `train` refuses to compile anyway"))),
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"))])
 def test_fusable_candidate_compiled_matches_float64(device):
     """scripts/gpu_profile.py's LRN candidate as the step would run it: compiled (Dynamo traces the Function,
     Inductor fuses its shifted slices), channels-last, bf16 under autocast on a GPU (fp32 on the CPU).

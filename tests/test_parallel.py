@@ -90,7 +90,7 @@ def test_training_split_over_two_devices_equals_one_device(shapes_data, tmp_path
     from alexnet.training.loop import train
 
     def settings(out, **kw):  # batch 128: 5 steps an epoch, within float32's agreement (see above)
-        return TrainConfig(data=shapes_data, out=out, preset="small", workers=0, progress=False,
+        return TrainConfig(data=shapes_data, out=out, preset="small", device="cpu", workers=0, progress=False,
                              log=lambda line: None, batch_size=128, lr=0.005, seed=2, **kw)
 
     train(settings(tmp_path / "one", epochs=2))

@@ -251,7 +251,11 @@ def test_nvjpeg_waits_for_the_callers_stream_before_decoding(monkeypatch):
 
 def test_torchvision_decoder_reads_the_stored_jpegs(both):
     """Where torchvision loads (the GPU machine): its decoder on the stored bytes, as the nvjpeg pipeline
-    calls it (on the CPU here, or on CUDA where there is one), against the CPU decoder."""
+    calls it (on CUDA where there is one, else on the CPU), against libjpeg-turbo on the same bytes.
+    nvJPEG fills in the halved chroma by repeating samples, where the CPU decoders interpolate ("fancy"
+    upsampling): on these small, colourful images that moved pixels by 5.07 levels on average (H200,
+    2026-11-26), exactly as much as libjpeg-turbo's own plain upsampling does, so on CUDA that is the
+    reference. The host and nvjpeg pipelines see slightly different pixels (README, "Input pipelines")."""
     pytest.importorskip("torchvision.io", exc_type=ImportError)
     from alexnet.data.device_decode import nvjpeg_decoder
     _, jpeg = both
@@ -260,8 +264,13 @@ def test_torchvision_decoder_reads_the_stored_jpegs(both):
     encoded, lengths = torch.from_numpy(np.concatenate(parts)), torch.tensor([len(p) for p in parts])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     got = nvjpeg_decoder()(encoded, lengths, device).cpu().numpy().astype(int)
-    want = store.read(range(4)).astype(int)
-    assert got.shape == want.shape and np.abs(got - want).mean() < 1.5  # IDCTs differ by a level or so
+    if device.type == "cuda":
+        simplejpeg = pytest.importorskip("simplejpeg")
+        want = np.stack([simplejpeg.decode_jpeg(p.tobytes(), colorspace="RGB", fastupsample=True) for p in parts])
+    else:
+        want = store.read(range(4))
+    difference = np.abs(got - want.astype(int))
+    assert got.shape == want.shape and difference.mean() < 0.5  # IDCTs may differ by a level here and there
 
 
 def test_the_feed_hands_over_the_same_batches_ahead_or_not(both):

@@ -45,9 +45,19 @@ def _narrow():
     """The torchvision layout at an eighth of the widths: the same code paths, small enough to write
     checkpoints of quickly (the full network's are 244 MB)."""
     from dataclasses import replace
-    full = get_preset("torchvision")
+    full = FULL_TORCHVISION
     convs = tuple(replace(c, out_channels=c.out_channels // 8) for c in full.model.convs)
     return replace(full, model=replace(full.model, convs=convs, fc_widths=(64, 64)))
+
+
+FULL_TORCHVISION = get_preset("torchvision")
+
+
+@pytest.fixture
+def full_preset(monkeypatch):
+    """The full widths, for tests that need them after a narrow test has switched the module's preset
+    (narrow_preset lasts to the end of the module, since `converted` is built on it)."""
+    monkeypatch.setitem(PRESETS, "torchvision", FULL_TORCHVISION)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +75,7 @@ def _torchvision():
         pytest.skip(f"torchvision not usable here ({type(exc).__name__})")
 
 
-def test_state_dict_keys_and_shapes_are_torchvisions():
+def test_state_dict_keys_and_shapes_are_torchvisions(full_preset):
     model = build_model("torchvision")
     assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == TORCHVISION_SHAPES
     assert sum(p.numel() for p in model.parameters()) == 61_100_840
@@ -102,7 +112,7 @@ def test_forward_matches_a_float64_functional_reference(narrow_preset):
     assert expected.std() > 1e-3  # not a degenerate all-equal output
 
 
-def test_identical_outputs_to_torchvision_itself(tmp_path):
+def test_identical_outputs_to_torchvision_itself(tmp_path, full_preset):
     torchvision = _torchvision()
     reference = torchvision.models.alexnet(weights=None).eval()
     torch.save(reference.state_dict(), tmp_path / "tv.pth")
@@ -247,10 +257,11 @@ def test_export_describes_the_channel_mean(converted, tmp_path):
 
 
 @pytest.mark.slow  # writes 244 MB with fsync: 20 s on this host's disk
-def test_the_full_network_converts_from_a_torchvision_file(tmp_path):
+def test_the_full_network_converts_from_a_torchvision_file(tmp_path, full_preset):
     """Once at full size: 61,100,840 parameters in, the same tensors out."""
     torch.manual_seed(2)
     state = build_model("torchvision").state_dict()
+    assert sum(v.numel() for v in state.values()) == 61_100_840
     torch.save(state, tmp_path / "alexnet-owt.pth")
     convert_torchvision(str(tmp_path / "alexnet-owt.pth"), str(tmp_path / "run"), log=lambda line: None)
     ckpt = load_checkpoint(tmp_path / "run")
