@@ -70,3 +70,15 @@ def test_bench_data_times_the_workers_as_a_gpu_machine_runs_them(shapes_data, ca
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert [r["pipeline"] for r in runs] == ["host", "host (uint8, as for a GPU)"]
     assert runs[1]["per_worker"] == runs[1]["images_per_second"] > 0  # one worker
+
+
+def test_bench_data_uses_trains_worker_count_unless_told(shapes_data, monkeypatch):
+    """What `train` would run on that device (the GPU phase's 2026-11-26 figures used 16 workers where
+    train's default is 8: the default must be the one timed when no count is given)."""
+    from alexnet.bench import data as bench
+    asked = []
+    monkeypatch.setattr(bench, "default_workers", lambda dev: asked.append(dev.type) or 1)
+    result = bench.bench_data(shapes_data, images=64, batch_size=16, log=lambda line: None)
+    assert asked == ["cpu"] and result["workers"] == 1
+    assert bench.bench_data(shapes_data, workers=0, images=64, batch_size=16, log=lambda line: None)["workers"] == 0
+    assert asked == ["cpu"]  # a count given is used as given

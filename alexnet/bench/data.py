@@ -32,7 +32,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import crop_size_for
-from ..data.loader import pipeline_problem
+from ..data.loader import default_workers, pipeline_problem
 from ..data.pipeline import TrainingInput
 from ..data.stores import DECODER, JPEG_QUALITY, JpegStore
 from ..data.prepared import PreparedDataset
@@ -187,14 +187,16 @@ def _usable(dataset: PreparedDataset, pipeline: str, dev: torch.device) -> str |
     return pipeline_problem(pipeline, dataset.manifest.get("storage", "raw"), dataset.root, dev)
 
 
-def bench_data(data: str | Path | list, workers: int = 2, batch_size: int = 128, images: int = 4096,
+def bench_data(data: str | Path | list, workers: int | None = None, batch_size: int = 128, images: int = 4096,
                device: str | None = "cpu", train_preset: str | None = None, timed_batches: int = 400,
                pipelines: list[str] | tuple[str, ...] = ("host",), log=print) -> dict:
     """Ours on each dataset given (e.g. one prepared with raw and one with JPEG storage) with each input
     pipeline, and the reference on the first one's images, in one run; with `train_preset`, the first
-    dataset also end to end with each pipeline. The input follows the recipe of `train_preset` (or paper)."""
+    dataset also end to end with each pipeline. The input follows the recipe of `train_preset` (or paper).
+    Without `workers`, train's default worker count on that device, so the figure is what `train` gets."""
     datasets = [PreparedDataset(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     dev = resolve_device(device)
+    workers = default_workers(dev) if workers is None else workers
     first, preset = datasets[0], train_preset or "paper"
     n = min([images] + [len(d.labels["train"]) for d in datasets])
     warmup = 2
