@@ -152,8 +152,20 @@ def machine(phase: Phase, sizes: Sizes) -> None:
     code = ("import torch, os; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cores', os.cpu_count()); "
             "print('device:', torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')")
     _, text = phase.run("machine", [sys.executable, "-c", code], 60)
-    phase.summary.append(f"- machine: {' '.join(text.split())}; commit {os.environ.get('COMMIT', 'not given')}; "
-                         f"date {time.strftime('%Y-%m-%d')}")
+    phase.summary.append(f"- machine: {' '.join(text.split())} ({physical_cores()} physical); "
+                         f"commit {os.environ.get('COMMIT', 'not given')}; date {time.strftime('%Y-%m-%d')}")
+
+
+def physical_cores() -> str:
+    """Cores without their second hardware threads (/proc/cpuinfo), since 16 loader workers on 8 cores of
+    two threads each would explain the H200's 768 images/s a worker (2026-11-26); '?' where unknown."""
+    try:
+        blocks = Path("/proc/cpuinfo").read_text().split("\n\n")
+    except OSError:
+        return "?"
+    pairs = {tuple(line.split(":")[1].strip() for line in block.splitlines()
+                   if line.startswith(("physical id", "core id"))) for block in blocks if "core id" in block}
+    return str(len(pairs)) if pairs else "?"
 
 
 # --- data -----------------------------------------------------------------------------------------------
@@ -350,6 +362,11 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
         phase.summary.append(f"| {label} | {alone_rate or 0:.0f} | {r['images_per_second']:.0f} | "
                              f"{r['step_images_per_second']:.0f} | {r['images_per_second'] / slower:.2f} | "
                              f"{r['imagenet_epoch_seconds']:.0f} s |")
+    one = alexnet("bench", "data", *common, "--workers", "1", "--pipelines", "host", "--images", "2048")
+    _, text = phase.run("pipeline: host alone with one worker", one, phase.left())
+    rate = (_last_json(text) or {}).get("images_per_second")
+    phase.summary += ["", f"- `{' '.join(one[2:])}`: " + (f"{rate:.0f} images/s, what one worker delivers with the "
+                                                          "machine to itself" if rate else "no result")]
 
 
 # --- checks ---------------------------------------------------------------------------------------------

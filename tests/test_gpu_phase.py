@@ -15,7 +15,8 @@ EXPECTED = {
     "step": ["train --preset small --device", "train --preset small-6conv --device", "images/s** against the",
              "no within-map norm (conv2)", "the step alexnet train runs",
              "+ LRN window sums as fused shifted slices", "- TF32 (IEEE fp32 LRN window sums)", "- fused optimizer"],
-    "pipeline": ["| host |", "| device |", "reference", "| host, train's default workers (0) |"],
+    "pipeline": ["| host |", "| device |", "reference", "| host, train's default workers (0) |",
+                 "what one worker delivers", "physical)"],
     "checks": ["passed", "banded   bf16:", "run 1: one at a time"],
 }
 
