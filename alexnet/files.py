@@ -65,6 +65,12 @@ def refuse_to_replace_foreign(path: str | Path, mark: bytes, what: str) -> None:
                                    "another name")
 
 
+def refuse_to_replace_foreign_outputs(folder: str | Path, outputs: dict[str, tuple[str, str]]) -> None:
+    """refuse_to_replace_foreign for each file a command writes into `folder`: name -> (mark, what it is)."""
+    for name, (mark, what) in outputs.items():
+        refuse_to_replace_foreign(Path(folder) / name, mark.encode(), what)
+
+
 def write_text(path: str | Path, text: str, what: str = "file") -> Path:
     with atomic_file(path, "w", what) as f:
         f.write(text)

@@ -159,7 +159,7 @@ def flag_cases(t: Trial, w: Path, data: Path, run: Path) -> None:
         t.case(f"flag: {' '.join(map(str, args[-2:]))}", args)
 
 
-def output_cases(t: Trial, w: Path, src: Path, run: Path) -> None:
+def output_cases(t: Trial, w: Path, src: Path, run: Path, data: Path) -> None:
     mine = w / "mine"
     mine.mkdir()
     (mine / "train_labels.npy").write_text("a user's file")
@@ -196,6 +196,14 @@ def output_cases(t: Trial, w: Path, src: Path, run: Path) -> None:
     (w / "pictures" / "kernels.png").write_bytes(b"\x89PNG a user's own picture")
     t.case("figures onto a user's picture", ["figures", run, "--out", w / "pictures"],
            untouched=(w / "pictures" / "kernels.png",), says="is not a picture of ours")
+    (w / "results").mkdir()
+    (w / "results" / "ablation.md").write_text("# a user's own notes\n")
+    t.case("ablate onto a user's ablation.md", ["ablate", "--data", data, "--out", w / "results", "--preset", "small",
+                                                 "--variants", "no-lrn", "--epochs", "1"],
+           untouched=(w / "results" / "ablation.md",), says="is not a table of ours")
+    (w / "results" / "relu_tanh.csv").write_text("when,what\n")
+    t.case("relu-tanh onto a user's relu_tanh.csv", ["relu-tanh", "--data", data, "--out", w / "results"],
+           untouched=(w / "results" / "relu_tanh.csv",), says="is not a table of ours")
     tree = images(w / "photos", per_class=6) / "train"   # one class tree: <class>/* with no val split
     t.case("a class tree without --val-fraction", ["prepare", tree, w / "pd", "--size", "32"], says="--val-fraction")
     t.case("--val-fraction 1", ["prepare", tree, w / "pd", "--size", "32", "--val-fraction", "1"])
@@ -214,7 +222,7 @@ def main() -> None:
     t = Trial()
     for group in (lambda: dataset_cases(t, w, data), lambda: checkpoint_cases(t, w, run, data),
                   lambda: config_cases(t, w, data), lambda: flag_cases(t, w, data, run),
-                  lambda: output_cases(t, w, src, run)):
+                  lambda: output_cases(t, w, src, run, data)):
         group()
     print(f"\n{t.count} cases, {len(t.failures)} failed" + "".join(f"\n  {f}" for f in t.failures))
     if not args.keep:

@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -357,3 +358,48 @@ def test_report_include_of_a_binary_file_is_one_line(run, tmp_path, capsys):
                  "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a text file" in err[0] and not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("ablation.md", ["ablate", "--data", "{data}", "--out", "{out}", "--preset", "small", "--variants", "no-lrn",
+                     "--epochs", "1", "--device", "cpu", "--quiet"]),
+    ("ablation.svg", ["ablate", "--data", "{data}", "--out", "{out}", "--preset", "small", "--variants", "no-lrn",
+                      "--epochs", "1", "--device", "cpu", "--quiet"]),
+    ("relu_tanh.csv", ["relu-tanh", "--data", "{data}", "--out", "{out}", "--epochs", "1", "--device", "cpu",
+                       "--quiet"]),
+    ("relu_tanh.md", ["relu-tanh", "--data", "{data}", "--out", "{out}", "--epochs", "1", "--device", "cpu",
+                      "--quiet"]),
+    ("retrieval.md", ["retrieval", "{run}", "--out", "{out}", "--bits", "8", "--pool", "50", "--queries", "5",
+                      "--epochs", "1", "--device", "cpu", "--quiet"]),
+])
+def test_experiments_refuse_a_users_file_of_their_outputs_name_before_any_work(name, argv, shapes_data, run,
+                                                                              tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / name).write_text("a user's notes\n")
+    argv = [a.format(data=shapes_data, out=out, run=run) for a in argv]
+    assert main(argv) == 1
+    printed, err = capsys.readouterr()
+    assert err.count("\n") == 1 and f"{name}: exists and is not a " in err and "of ours; pass --force" in err
+    assert sorted(os.listdir(out)) == [name] and (out / name).read_text() == "a user's notes\n"  # nothing trained
+
+
+def test_experiments_replace_their_own_outputs_and_with_force_a_users(shapes_data, run, tmp_path):
+    """retrieval (the quickest) end to end; each experiment's marks against what its writer writes."""
+    from alexnet.experiments import ablate, relu_tanh, retrieval
+    from alexnet.files import refuse_to_replace_foreign_outputs
+    out = tmp_path / "results"
+    argv = ["retrieval", str(run), "--out", str(out), "--bits", "8", "--pool", "50", "--queries", "5", "--epochs", "1",
+            "--device", "cpu", "--quiet"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # its own table: replaced without asking
+    (out / "retrieval.md").write_text("a user's notes\n")
+    assert main([*argv, "--force"]) == 0 and (out / "retrieval.md").read_text().startswith(retrieval.TITLE)
+    refuse_to_replace_foreign_outputs(out, retrieval.OUTPUTS)
+    lines = ablate.ablation_table("small", Path("D"), {"full": [{"top1_error": 0.5, "top5_error": 0.1, "images": 9}]},
+                                  1, [0])
+    assert lines[0].startswith(ablate.TITLE)
+    result = relu_tanh.run_relu_tanh(shapes_data, tmp_path / "f1", epochs=1, batch_size=64, device="cpu",
+                                     progress=False, log=lambda line: None)
+    assert sorted(p.name for p in result["files"]) == sorted(relu_tanh.OUTPUTS)
+    refuse_to_replace_foreign_outputs(tmp_path / "f1", relu_tanh.OUTPUTS)  # every file it wrote is known as its own

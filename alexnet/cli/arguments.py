@@ -87,6 +87,12 @@ def add_seed(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help=help)
 
 
+def add_force(p: argparse.ArgumentParser, files: str) -> None:
+    """--force for a command that replaces its own earlier output in place and refuses a user's file."""
+    p.add_argument("--force", action="store_true",
+                   help=f"replace {files} in --out even when not ours (ours are replaced anyway)")
+
+
 def add_run_inputs(p: argparse.ArgumentParser, out_help: str, out_metavar: str = "DIR") -> None:
     """RUN, --out and --data: the arguments of every command that reads a trained run."""
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")

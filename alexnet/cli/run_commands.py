@@ -8,7 +8,8 @@ import json
 import sys
 
 from ..config import MAX_EPOCHS
-from .arguments import add_device, add_quiet, add_run_inputs, add_seed, positive_int, show_progress, whole
+from .arguments import (add_device, add_force, add_quiet, add_run_inputs, add_seed, positive_int, show_progress,
+                        whole)
 
 
 def add_evaluate(sub) -> None:
@@ -100,8 +101,7 @@ def add_figures(sub) -> None:
     p.add_argument("--pool", type=positive_int, default=10000,
                    help="training images searched for neighbours (default 10000; features are 4096-d each)")
     add_seed(p, "which images are drawn (default 0)")
-    p.add_argument("--force", action="store_true",
-                   help="replace files of the pictures' names in --out that are not pictures of ours")
+    add_force(p, "files of the pictures' names")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_figures)
@@ -124,6 +124,7 @@ def add_retrieval(sub) -> None:
                                    "distance, and compare with exact Euclidean search: recall@k, same-class "
                                    "precision, time per query, memory (retrieval.md in --out).")
     add_run_inputs(p, "folder for retrieval.md")
+    add_force(p, "a retrieval.md")
     p.add_argument("--bits", type=whole(1, 4096), default=64, help="code length in bits (default 64)")
     p.add_argument("--pool", type=positive_int, default=10000, help="training images searched (default 10000)")
     p.add_argument("--queries", type=positive_int, default=500, help="validation queries (default 500)")
@@ -138,7 +139,8 @@ def run_retrieval(args: argparse.Namespace) -> int:
     from ..experiments.retrieval import run_retrieval as retrieval
 
     result = retrieval(args.run, args.out, data=args.data, bits=args.bits, pool=args.pool, queries=args.queries,
-                       epochs=args.epochs, seed=args.seed, device=args.device, progress=show_progress(args))
+                       epochs=args.epochs, seed=args.seed, device=args.device, progress=show_progress(args),
+                       force=args.force)
     print(f"table: {result['file']}")
     return 0
 

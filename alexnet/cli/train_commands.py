@@ -10,7 +10,7 @@ from ..ablations import ABLATIONS
 from ..config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, TrainConfig, add_flags, config_from_args
 from ..interrupt import EXIT_INTERRUPTED
 from ..presets import PRESETS
-from .arguments import add_device, add_quiet, add_seed, real, show_progress, whole
+from .arguments import add_device, add_force, add_quiet, add_seed, real, show_progress, whole
 
 
 def add_train(sub) -> None:
@@ -52,6 +52,7 @@ def add_ablate(sub) -> None:
     p.add_argument("--seeds", nargs="+", type=whole(0, MAX_SEED), default=[0], metavar="SEED",
                    help="train every variant once per seed, to show the noise beside the differences "
                         "(default: 0; e.g. --seeds 0 1 2)")
+    add_force(p, "an ablation.md, .png or .svg")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_ablate)
@@ -62,7 +63,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     variants = list(ABLATIONS) if args.variants == ["all"] else args.variants
     table = run_ablation(args.data, args.out, args.preset, variants, epochs=args.epochs, seeds=args.seeds,
-                         device=args.device, progress=show_progress(args))
+                         device=args.device, progress=show_progress(args), force=args.force)
     print(f"table: {table}")
     return 0
 
@@ -82,6 +83,7 @@ def add_relu_tanh(sub) -> None:
     p.add_argument("--lr-tanh", type=real(0.0, 100.0, above=True), default=None, help="learning rate of the tanh net (default 0.03)")
     p.add_argument("--all-epochs", action="store_true", help="train every epoch, not only until the target")
     add_seed(p, "initial weights and batch order (default 0)")
+    add_force(p, "a relu_tanh.csv, .md, .png or .svg")
     add_device(p)
     add_quiet(p)
     p.set_defaults(func=run_relu_tanh)
@@ -92,5 +94,5 @@ def run_relu_tanh(args: argparse.Namespace) -> int:
 
     relu_tanh(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, target=args.target,
               lr_relu=args.lr_relu, lr_tanh=args.lr_tanh, seed=args.seed, device=args.device,
-              run_all=args.all_epochs, progress=show_progress(args))
+              run_all=args.all_epochs, progress=show_progress(args), force=args.force)
     return 0

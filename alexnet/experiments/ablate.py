@@ -15,9 +15,10 @@ from pathlib import Path
 from ..ablations import ABLATIONS
 from ..config import TrainConfig
 from ..drawing.charts import save_chart, spread_chart
+from ..drawing.draw import SOFTWARE
 from ..errors import AlexNetError
 from ..evaluation.evaluate import evaluate_checkpoint
-from ..files import write_text
+from ..files import refuse_to_replace_foreign_outputs, write_text
 from ..runs.checkpoint import LAST
 from ..training.loop import train
 
@@ -39,6 +40,11 @@ def _summary(values: list[float]) -> str:
             f"({min(values) * 100:.1f}-{max(values) * 100:.1f})")
 
 
+TITLE = "# Ablations of "  # ablation.md's first words: how a table of ours is told from a user's file
+OUTPUTS = {"ablation.md": (TITLE, "a table"), "ablation.png": (SOFTWARE, "a chart"),
+           "ablation.svg": (SOFTWARE, "a chart")}
+
+
 def ablation_table(preset: str, data: Path, results: dict[str, list[dict]], epochs: int | None,
                    seeds: list[int]) -> list[str]:
     """The markdown lines of ablation.md from each variant's per-seed evaluations ('full' first)."""
@@ -53,7 +59,7 @@ def ablation_table(preset: str, data: Path, results: dict[str, list[dict]], epoc
              if several else
              f"One seed ({seeds[0]}): the table cannot show its own noise; `--seeds 3` trains every variant "
              "three times and shows the spread.")
-    lines = [f"# Ablations of `{preset}` on {data}", "",
+    lines = [f"{TITLE}`{preset}` on {data}", "",
              f"Ten-patch error on {results['full'][0]['images']} validation images; every variant trained with the "
              f"same recipe{f' for {epochs} epochs' if epochs else ''}. A positive difference means the ingredient "
              "helps (removing it raised the error). " + noise, "",
@@ -74,7 +80,9 @@ def ablation_table(preset: str, data: Path, results: dict[str, list[dict]], epoc
 
 def run_ablation(data: str | Path, out: str | Path, preset: str, variants: list[str], epochs: int | None = None,
                  seeds: list[int] | tuple[int, ...] = (0,), device: str | None = None, progress: bool = True,
-                 log=print) -> Path:
+                 log=print, force: bool = False) -> Path:
+    """Train and evaluate the preset and each ablation per seed under `out`, then write the table and chart.
+    A table or chart of these names that is not ours is refused before any training (replaced with `force`)."""
     out, data, seeds = Path(out), Path(data), list(seeds)
     unknown = [v for v in variants if v not in ABLATIONS]
     if unknown:
@@ -83,6 +91,8 @@ def run_ablation(data: str | Path, out: str | Path, preset: str, variants: list[
         raise AlexNetError("no ablation chosen; give --variants NAME ... or --variants all")
     if not seeds or len(set(seeds)) != len(seeds):
         raise AlexNetError(f"seeds must be distinct and at least one, got {seeds}")
+    if not force:
+        refuse_to_replace_foreign_outputs(out, OUTPUTS)
     results: dict[str, list[dict]] = {}
     for name in ["full"] + variants:
         what = "the full preset" if name == "full" else ABLATIONS[name].description

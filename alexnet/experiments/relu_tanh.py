@@ -22,8 +22,9 @@ from matplotlib.figure import Figure
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
-from ..files import atomic_file, write_text
+from ..files import atomic_file, refuse_to_replace_foreign_outputs, write_text
 from ..drawing.charts import Line, Panel, line_chart, save_chart
+from ..drawing.draw import SOFTWARE
 from ..model.cifar_net import FourLayerNet
 from ..progress import Progress
 from ..training.optim import PaperSGD
@@ -85,9 +86,17 @@ def epochs_to_reach(errors: list[float], target: float) -> int | None:
     return next((i + 1 for i, e in enumerate(errors) if e <= target), None)
 
 
+# The first words of each file written, by which a result of ours is told from a user's file of its name.
+TITLE = "# Figure 1: ReLU against tanh on "
+CSV_HEADER = ["epoch", "relu_train_error", "tanh_train_error"]
+OUTPUTS = {"relu_tanh.csv": (",".join(CSV_HEADER), "a table"), "relu_tanh.md": (TITLE, "a table"),
+           "relu_tanh.png": (SOFTWARE, "a chart"), "relu_tanh.svg": (SOFTWARE, "a chart")}
+
+
 def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_size: int = 128, target: float = 0.25,
                   lr_relu: float | None = None, lr_tanh: float | None = None, seed: int = 0,
-                  device: str | None = None, run_all: bool = False, progress: bool = True, log=print) -> dict[str, Any]:
+                  device: str | None = None, run_all: bool = False, progress: bool = True, log=print,
+                  force: bool = False) -> dict[str, Any]:
     if epochs < 1 or batch_size < 1:
         raise AlexNetError("--epochs and --batch-size must be at least 1")
     if not 0 < target < 1:
@@ -97,6 +106,8 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
         raise AlexNetError(f"{dataset.root}: images stored at {dataset.size} px; Figure 1's net is for small images "
                            f"(prepare at --size 32, as CIFAR-10 is)")
     out = Path(out)
+    if not force:  # before any training: a results file of these names that is not ours stays
+        refuse_to_replace_foreign_outputs(out, OUTPUTS)
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     images = torch.from_numpy(dataset.read("train", np.arange(len(dataset.labels["train"]))))  # in memory
@@ -115,7 +126,7 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
 
     with atomic_file(out / "relu_tanh.csv", "w", what="table") as f:
         writer = csv.writer(f)
-        writer.writerow(["epoch", "relu_train_error", "tanh_train_error"])
+        writer.writerow(CSV_HEADER)
         for e in range(max(len(c) for c in curves.values())):
             writer.writerow([e + 1] + [f"{c[e]:.6f}" if e < len(c) else "" for c in curves.values()])
     png = save_chart(figure_1_chart(curves, target), out / "relu_tanh.png")
@@ -125,7 +136,7 @@ def run_relu_tanh(data: str | Path, out: str | Path, epochs: int = 40, batch_siz
 
     verdict = (f"**{ratio:.1f}x** as many epochs with tanh (the paper: about {PAPER_SPEEDUP:.0f}x)" if ratio else
                "the ratio is undefined: a net did not reach the target (raise --epochs)")
-    lines = [f"# Figure 1: ReLU against tanh on {dataset.root}", "",
+    lines = [f"{TITLE}{dataset.root}", "",
              "| units | learning rate | epochs to reach {:.0%} training error |".format(target),
              "| --- | --- | --- |",
              f"| ReLU | {lrs['relu']} | {said('relu')} |", f"| tanh | {lrs['tanh']} | {said('tanh')} |", "",

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import AlexNetError
-from ..files import write_text
+from ..files import refuse_to_replace_foreign_outputs, write_text
 from ..runs.inference import outputs
 from ..runs.trained import load_trained
 
@@ -108,12 +108,18 @@ def _best_of(fn, repeats: int = 3) -> tuple[Any, float]:
     return result, best
 
 
+TITLE = "# Retrieval with "  # retrieval.md's first words: how a table of ours is told from a user's file
+OUTPUTS = {"retrieval.md": (TITLE, "a table")}
+
+
 def run_retrieval(run: str, out: str | Path, data: str | None = None, bits: int = 64, pool: int = 10000,
                   queries: int = 500, epochs: int = 30, seed: int = 0, device: str | None = None,
-                  progress: bool = True, log=print) -> dict[str, Any]:
+                  progress: bool = True, log=print, force: bool = False) -> dict[str, Any]:
     if bits < 1 or pool < 2 or queries < 1 or epochs < 1:
         raise AlexNetError("--bits, --queries and --epochs must be at least 1 and --pool at least 2")
     out = Path(out)
+    if not force:  # before any work: a retrieval.md that is not ours stays
+        refuse_to_replace_foreign_outputs(out, OUTPUTS)
     out.mkdir(parents=True, exist_ok=True)
     trained = load_trained(run, data, device)
     dataset = trained.dataset
@@ -147,7 +153,7 @@ def run_retrieval(run: str, out: str | Path, data: str | None = None, bits: int 
                      "exact_same_class": float((pool_labels[exact[:, :k]] == query_labels[:, None]).mean()),
                      "hamming_same_class": float((pool_labels[found[:, :k]] == query_labels[:, None]).mean())})
     per_query = {"euclidean_ms": 1e3 * exact_s / len(query_ids), "hamming_ms": 1e3 * hamming_s / len(query_ids)}
-    lines = [f"# Retrieval with {bits}-bit codes ({Path(run)})", "",
+    lines = [f"{TITLE}{bits}-bit codes ({Path(run)})", "",
              f"{len(query_ids)} validation queries, {len(pool_ids)} training images searched, features: the "
              f"{dims}-d last hidden layer (centre patch). Codes from an auto-encoder ({epochs} epochs, "
              f"reconstruction MSE {loss:.3f} of standardised features; {used:.0%} of bits set).", "",

@@ -23,7 +23,7 @@ from ..drawing.kernels import colour_specificity, kernels_figure
 from ..drawing.neighbors import nearest, neighbors_figure
 from ..drawing.predictions import predictions_figure
 from ..errors import AlexNetError
-from ..files import refuse_to_replace_foreign
+from ..files import refuse_to_replace_foreign_outputs
 from ..runs.checkpoint import resolve_checkpoint
 from ..runs.inference import outputs
 from ..model import build_network
@@ -48,7 +48,8 @@ def _initial_network(trained: Trained) -> nn.Module:
         return build_network(trained.model.cfg, len(trained.names))
 
 
-FIGURE_FILES = ("kernels.png", "predictions.png", "neighbors.png", "curves.png", "curves.svg")
+FIGURE_FILES = {name: (SOFTWARE, "a picture")
+                for name in ("kernels.png", "predictions.png", "neighbors.png", "curves.png", "curves.svg")}
 
 
 def make_figures(run: str, out: str | Path, data: str | None = None, device: str | None = None,
@@ -60,8 +61,7 @@ def make_figures(run: str, out: str | Path, data: str | None = None, device: str
     if out.exists() and not out.is_dir():
         raise AlexNetError(f"--out {out}: a file, not a folder for the pictures")
     if not force:
-        for name in FIGURE_FILES:
-            refuse_to_replace_foreign(out / name, SOFTWARE.encode(), "a picture")
+        refuse_to_replace_foreign_outputs(out, FIGURE_FILES)
     run_dir = resolve_checkpoint(run).parent
     rows = read_metrics(run_dir) if (run_dir / METRICS).is_file() else None  # a bad file fails before any drawing
     trained = load_trained(run, data, device)
