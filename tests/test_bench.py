@@ -72,6 +72,23 @@ def test_bench_data_times_the_workers_as_a_gpu_machine_runs_them(shapes_data, ca
     assert runs[1]["per_worker"] == runs[1]["images_per_second"] > 0  # one worker
 
 
+def test_a_loader_figure_from_too_few_images_is_flagged(shapes_data, capsys):
+    """The workers' head start (a batch each, made before the clock) over a tenth of the images timed:
+    said on stderr, so that a figure like the H200's 149,000 images/s from 1,024 images is not taken
+    for a sustained rate. Against the arithmetic: 2 workers x 16 = 32 ahead; 128 - 2 x 16 = 96 timed."""
+    from alexnet.bench.data import head_start_note
+    assert head_start_note(128, 2, 16, 2).startswith("about 32 images (2 workers x a batch of 16) are made before")
+    assert "33% of the 96 timed" in head_start_note(128, 2, 16, 2) and "--images 352 or more" in head_start_note(
+        128, 2, 16, 2)
+    assert head_start_note(352, 2, 16, 2) is None and head_start_note(351, 2, 16, 2) is not None
+    assert head_start_note(10, 0, 16, 2) is None  # no workers, no head start
+    code = main(["bench", "data", "--data", str(shapes_data), "--images", "128", "--batch-size", "16",
+                 "--workers", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["workers"] == 2
+    assert err.startswith("note: about 32 images (2 workers x a batch of 16)") and err.count("\n") == 1
+
+
 def test_bench_data_uses_trains_worker_count_unless_told(shapes_data, monkeypatch):
     """What `train` would run on that device (the GPU phase's 2026-11-26 figures used 16 workers where
     train's default is 8: the default must be the one timed when no count is given)."""

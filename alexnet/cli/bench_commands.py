@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..config import MAX_BATCH, PIPELINES
 from ..presets import PRESETS
@@ -59,6 +60,8 @@ def run_bench_data(args: argparse.Namespace) -> int:
     result = bench_data(args.data, workers=args.workers, batch_size=args.batch_size, images=args.images,
                         device=args.device, train_preset=args.train_preset, timed_batches=args.train_batches,
                         pipelines=args.pipelines, log=(lambda line: None) if args.json else print)
+    for note in result["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     keys = ["images_per_second", "baseline_images_per_second", "workers", "runs"]
     keys += ["train_images_per_second", "imagenet_epoch_seconds", "end_to_end"] if args.train_preset else []
     return _finish(args, result, "input pipeline", record_line(result), keys)
