@@ -13,7 +13,8 @@ Phases, in order of importance:
   pipeline  `bench data` on at least 50,000 stored 256 px JPEG images with each --pipeline, alone and
             feeding paper training steps end to end (the overlap figure).
   checks    the GPU tests of the suite (slow ones too), the torchvision preset against torchvision, the
-            LRN's precision in bf16 and fp16.
+            LRN's precision in bf16 and fp16, predict's batching.
+  suite     the README's test command (the default tests) with the GPU visible, as a user runs it.
 
 Every step runs under its own time limit, cut to what is left of the phase's budget; results are copied
 to $OUT while the phase runs (a call cut short still returns its curves), at most 8 flat files; the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -387,18 +389,38 @@ def checks(phase: Phase, sizes: Sizes) -> None:
     status, text = phase.run("checks: predict, 16 images a pass against one", batching, 90)
     phase.summary += ["", "`alexnet predict` on a folder (scripts/predict_batching.py):", ""]
     phase.summary += [f"    {line}" for line in text.splitlines() if line.startswith(("run ", "128 ", "2 "))]
-    tests = [sys.executable, "-m", "pytest", "-q", "-rfsx", "-p", "no:cacheprovider", "-o", "addopts=",
-             "-o", "log_level=WARNING",  # not torch's DEBUG trace of every compile (1,900 lines on 2026-11-26)
+    tests = [*PYTEST, "-o", "addopts=",
              *(["-m", "not slow", "tests/test_lrn.py", "-k", "fp16"] if dry else ["-m", "slow or not slow", *GPU_TESTS])]
-    status, text = phase.run("checks: the GPU tests", tests, phase.left())
+    run_tests(phase, "checks: the GPU tests", tests)
+
+
+# --- suite ----------------------------------------------------------------------------------------------
+# Not torch's DEBUG trace of every compile in the log (1,900 lines on 2026-11-26).
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-rfsx", "-p", "no:cacheprovider", "-o", "log_level=WARNING"]
+
+
+def suite(phase: Phase, sizes: Sizes) -> None:
+    """The README's test command as a user with this GPU runs it: the default tests with CUDA visible, so
+    that those written on the CPU that leave the device to the command meet the GPU (the checks of
+    2026-11-26 found five faults of that kind in the seven GPU files; the other files had never run beside
+    a GPU). pytest-xdist and hypothesis come from the wheels carried in .whl/ where the machine lacks them."""
+    parallel = importlib.util.find_spec("xdist") is not None
+    tests = [*PYTEST, *([] if parallel else ["-o", "addopts=", "-m", "not slow"]),
+             *(["tests/test_arguments.py"] if sizes.device == "cpu" else [])]
+    run_tests(phase, "suite: the default tests" + ("" if parallel else " (no pytest-xdist: one process)"), tests)
+
+
+def run_tests(phase: Phase, title: str, tests: list[str]) -> None:
+    """pytest with what is left of the budget; its count line, skips, failures and expected failures."""
+    status, text = phase.run(title, tests, phase.left())
     tail = [line for line in text.splitlines() if " passed" in line or " failed" in line or "SKIPPED" in line
-            or line.startswith(("FAILED", "XFAIL"))]
+            or line.startswith(("FAILED", "XFAIL", "ERROR"))]
     phase.summary.append("")
     phase.summary.append(f"- `pytest {' '.join(tests[3:])}`: " + (tail[-1] if tail else f"no result (exit {status})"))
-    phase.summary += [f"  - {line}" for line in tail[:-1][:16]]
+    phase.summary += [f"  - {line}" for line in tail[:-1][:24]]
 
 
-PHASES = {"learn": learn, "step": step, "pipeline": pipeline, "checks": checks}
+PHASES = {"learn": learn, "step": step, "pipeline": pipeline, "checks": checks, "suite": suite}
 
 
 def main() -> None:

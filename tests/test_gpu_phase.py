@@ -18,6 +18,7 @@ EXPECTED = {
     "pipeline": ["| host |", "| device |", "reference", "| host, train's default workers (0) |",
                  "what one worker delivers", "physical)"],
     "checks": ["passed", "banded   bf16:", "run 1: one at a time"],
+    "suite": ["passed", "pytest -q -rfsx -p no:cacheprovider -o log_level=WARNING"],
 }
 
 
