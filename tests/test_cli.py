@@ -116,16 +116,16 @@ def test_prepare_train_evaluate_json(shapes_src, tmp_path, capsys):
                  "--batch-size", "32", "--device", "cpu", "--quiet"]) == 0
     assert (run / "metrics.csv").exists() and (run / "last.pt").exists() and (run / "config.json").exists()
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--json", "--tta", "10crop"]) == 0
+    assert main(["evaluate", str(run), "--json", "--tta", "10crop", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"top1_error", "top5_error", "images"} and result["images"] == 100
     assert 0 <= result["top5_error"] <= result["top1_error"] <= 1
     # both test modes side by side: the same figures as each mode alone
-    assert main(["evaluate", str(run), "--json", "--tta", "center"]) == 0
+    assert main(["evaluate", str(run), "--json", "--tta", "center", "--device", "cpu"]) == 0
     center = json.loads(capsys.readouterr().out)
-    assert main(["evaluate", str(run), "--json", "--tta", "both"]) == 0
+    assert main(["evaluate", str(run), "--json", "--tta", "both", "--device", "cpu"]) == 0
     assert json.loads(capsys.readouterr().out) == {"center": center, "10crop": result}
-    assert main(["evaluate", str(run), "--tta", "both", "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--tta", "both", "--quiet", "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert "(val, 100 images, center)" in text and "(val, 100 images, 10crop)" in text
     assert "ten patches vs centre patch: top-1" in text
@@ -146,10 +146,10 @@ def test_evaluate_json_is_rounded_and_few_classes_are_commented(shapes_data, tmp
     run = tmp_path / "run"
     train(TrainConfig(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
                         progress=False, log=lambda line: None))
-    assert main(["evaluate", str(run), "--tta", "center", "--json", "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--tta", "center", "--json", "--quiet", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert all(len(repr(result[k])) <= 12 for k in ("top1_error", "top5_error"))  # no 0.09999999999999998
-    assert main(["evaluate", str(run), "--tta", "center", "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--tta", "center", "--quiet", "--device", "cpu"]) == 0
     assert "(with 4 classes every label is in the top 5)" in capsys.readouterr().out
 
 
@@ -201,7 +201,7 @@ def test_a_run_stopped_by_its_time_limit_exits_75_and_resumes_to_its_end(shapes_
     the command that resumes it; the speed and the projected time of the recipe are printed once."""
     run = tmp_path / "run"
     argv = ["train", "--data", str(shapes_data), "--out", str(run), "--preset", "small", "--epochs", "6",
-            "--time-limit", "0.001", "--quiet"]
+            "--time-limit", "0.001", "--quiet", "--device", "cpu"]
     assert main(argv) == 75
     captured = capsys.readouterr()
     assert "stopped: time limit of 0s" in captured.out and captured.out.count("speed: ") == 1
@@ -210,7 +210,7 @@ def test_a_run_stopped_by_its_time_limit_exits_75_and_resumes_to_its_end(shapes_
     assert len(err) == 1 and err[0].startswith("alexnet: stopped: the run can go on; resume with: alexnet ")
     assert err[0].endswith("--resume")
     assert main(["train", "--data", str(shapes_data), "--out", str(run), "--preset", "small", "--epochs", "2",
-                 "--resume", "--quiet"]) == 0
+                 "--resume", "--quiet", "--device", "cpu"]) == 0
     assert "done: reached --epochs" in capsys.readouterr().out
 
 

@@ -97,7 +97,7 @@ def test_a_changed_jpeg_is_named_at_read_not_decoded(jpeg_data, tmp_path, capsys
         verify_dataset(data)
     # through training, the loader in a worker process: still one line
     code = main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--preset", "small", "--epochs", "1",
-                 "--workers", "1", "--quiet"])
+                 "--workers", "1", "--quiet", "--device", "cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "train image 5 is corrupt" in err[0], err
 
