@@ -372,6 +372,9 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
 
 
 # --- checks ---------------------------------------------------------------------------------------------
+# pytest as both test phases run it: not torch's DEBUG trace of every compile in the log (1,900 lines on
+# 2026-11-26).
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-rfsx", "-p", "no:cacheprovider", "-o", "log_level=WARNING"]
 GPU_TESTS = ("tests/test_lrn.py", "tests/test_speed.py", "tests/test_parallel.py", "tests/test_storage.py",
              "tests/test_torchvision.py", "tests/test_export.py", "tests/test_fidelity.py")
 
@@ -395,10 +398,6 @@ def checks(phase: Phase, sizes: Sizes) -> None:
 
 
 # --- suite ----------------------------------------------------------------------------------------------
-# Not torch's DEBUG trace of every compile in the log (1,900 lines on 2026-11-26).
-PYTEST = [sys.executable, "-m", "pytest", "-q", "-rfsx", "-p", "no:cacheprovider", "-o", "log_level=WARNING"]
-
-
 def suite(phase: Phase, sizes: Sizes) -> None:
     """The README's test command as a user with this GPU runs it: the default tests with CUDA visible, so
     that those written on the CPU that leave the device to the command meet the GPU (the checks of
