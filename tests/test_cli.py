@@ -227,4 +227,5 @@ def test_hints_say_what_the_path_is_and_what_to_run(shapes_src, shapes_data, tmp
 def test_the_projected_time_reads_in_hours_and_minutes():
     from alexnet.training.loop import hours_and_minutes
     assert hours_and_minutes(15_000) == "4 h 10 min" and hours_and_minutes(59) == "1 min"
+    assert hours_and_minutes(0.25) == "under half a minute" and hours_and_minutes(30) == "1 min"
     assert hours_and_minutes(90 * 1_281_167 / 8_100) == "3 h 57 min"  # the README's example

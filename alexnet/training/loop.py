@@ -258,6 +258,8 @@ SPEED_FROM, SPEED_OVER = 20, 200   # the projection's window: steps 20-220 of th
 
 
 def hours_and_minutes(seconds: float) -> str:
+    if seconds < 30:  # a toy run: "about 1 min" would overstate it many times over
+        return "under half a minute"
     minutes = max(1, round(seconds / 60))
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
