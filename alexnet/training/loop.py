@@ -212,7 +212,7 @@ class StepGuards:
         self.projected = True
         epochs, images = self.plan.recipe.epochs, len(self.plan.dataset.labels["train"])
         self.plan.log(f"speed: {rate:,.0f} training images/s ({how}); {epochs} epoch{'s' if epochs != 1 else ''} of "
-                      f"{images:,} images at this rate: about {hours_and_minutes(epochs * images / rate)} "
+                      f"{images:,} images at this rate: {projected_duration(epochs * images / rate)} "
                       "(validation not included; --time-limit bounds a run)")
 
     def checkpoint_mid_epoch(self, epoch: int, done: int) -> None:
@@ -257,9 +257,12 @@ class LossWindow:
 SPEED_FROM, SPEED_OVER = 20, 200   # the projection's window: steps 20-220 of this process
 
 
+def projected_duration(seconds: float) -> str:
+    # a toy run's "about 1 min" would overstate it many times over
+    return f"about {hours_and_minutes(seconds)}" if seconds >= 30 else "under half a minute"
+
+
 def hours_and_minutes(seconds: float) -> str:
-    if seconds < 30:  # a toy run: "about 1 min" would overstate it many times over
-        return "under half a minute"
     minutes = max(1, round(seconds / 60))
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
