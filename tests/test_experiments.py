@@ -1,6 +1,8 @@
 """Section 6's model combination, fine-tuning from another run, and `predict` on image files."""
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +53,21 @@ def test_ensemble_averages_softmax_outputs(two_runs, shapes_data):
     same = evaluate_checkpoints([a, a], tta="center", device="cpu")  # a network averaged with itself
     single = evaluate_checkpoints([a], tta="center", device="cpu")
     assert same["top1_error"] == single["top1_error"] and same["top5_error"] == single["top5_error"]
+    assert got["repeated"] == {} and single["repeated"] == {}
+    last = str(Path(a) / "last.pt")
+    assert same["repeated"] == {last: last}
+
+
+def test_evaluate_notes_a_network_given_twice_under_another_name(two_runs, tmp_path, capsys):
+    """The same contents under a copy's name count twice in an ensemble's average: said on stderr."""
+    from alexnet.cli.main import main
+
+    a, b = two_runs
+    copy = tmp_path / "copy.pt"
+    shutil.copyfile(b, copy)
+    assert main(["evaluate", a, b, str(copy), "--tta", "center", "--device", "cpu", "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"note: {copy} is the same network as {b}: it counts more than once in the average"]
 
 
 def test_predict_passes_images_in_batches_and_names_an_unreadable_one_after_those_before_it(two_runs, shapes_src,

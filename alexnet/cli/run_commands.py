@@ -42,6 +42,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for path, data in results[modes[0]]["trained_elsewhere"].items():
         print(f"note: {path} was trained on another prepared dataset ({data}): unless its training images are "
               f"kept apart from this {args.split} split, its error is optimistic", file=sys.stderr)
+    for path, earlier in results[modes[0]]["repeated"].items():
+        same = "is given more than once" if path == earlier else f"is the same network as {earlier}"
+        print(f"note: {path} {same}: it counts more than once in the average", file=sys.stderr)
     if args.json:  # rounded: 1 - 0.9 is 0.09999999999999998 in floating point
         rounded = {tta: {k: round(r[k], 10) for k in keys} for tta, r in results.items()}
         print(json.dumps(rounded if args.tta == "both" else rounded[args.tta]))

@@ -47,7 +47,19 @@ def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "1
                  if c.get("data_fingerprint") not in (None, dataset.fingerprint)}
     return {**result, "tta": tta, "split": split, "networks": len(checkpoints), "classes": dataset.num_classes,
             "checkpoint": ", ".join(c["path"] for c in checkpoints), "data": str(dataset.root),
-            "trained_elsewhere": elsewhere}
+            "trained_elsewhere": elsewhere, "repeated": repeated_networks(checkpoints)}
+
+
+def repeated_networks(checkpoints: list[dict[str, Any]]) -> dict[str, str]:
+    """{path: the path it was first given as} for each checkpoint whose contents (by their digest) were
+    given before, under the same name or a copy's: it counts twice in the average."""
+    first: dict[str, str] = {}
+    repeated = {}
+    for ckpt in checkpoints:
+        if ckpt["digest"] in first:
+            repeated[ckpt["path"]] = first[ckpt["digest"]]
+        first.setdefault(ckpt["digest"], ckpt["path"])
+    return repeated
 
 
 def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: str = "10crop",
