@@ -215,6 +215,21 @@ def test_a_run_stopped_by_its_time_limit_exits_75_and_resumes_to_its_end(shapes_
     assert "done: reached --epochs" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("resumable, code", [(False, 0), (True, 75)])
+def test_under_torchrun_rank_0_alone_reports_how_training_ended(shapes_data, tmp_path, monkeypatch, capsys,
+                                                                 resumable, code):
+    import alexnet.training.loop as loop
+
+    row = {"epoch": 1, "val_top1_error": 0.5, "val_top5_error": 0.1, "stopped_because": "reached --epochs",
+           "resumable": resumable}
+    argv = ["train", "--data", str(shapes_data), "--out", str(tmp_path / "run"), "--quiet"]
+    for main_process, lines in ((False, 0), (True, 1)):
+        monkeypatch.setattr(loop, "train", lambda config: {**row, "main_process": main_process})
+        assert main(argv) == code  # every rank exits alike
+        captured = capsys.readouterr()
+        assert len(captured.out.splitlines()) + len(captured.err.splitlines()) == lines + resumable * lines
+
+
 def test_hints_say_what_the_path_is_and_what_to_run(shapes_src, shapes_data, tmp_path, capsys):
     assert main(["train", "--data", str(shapes_src), "--out", str(tmp_path / "r"), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()

@@ -334,6 +334,7 @@ def test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint(tiny, tmp_path):
 
     undisturbed = subprocess.run(command(tmp_path / "a"), capture_output=True, text=True, timeout=900)
     assert undisturbed.returncode == 0, _ranks_errors_first(undisturbed.stderr)
+    assert undisturbed.stdout.count("done: reached --epochs") == 1  # rank 0 alone reports
     proc = subprocess.Popen(command(tmp_path / "b"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _kill_a_rank_after_the_first_checkpoint(tmp_path / "b", proc)
     stdout, stderr = proc.communicate(timeout=900)

@@ -27,6 +27,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     result = train(config_from_args(TrainConfig, args, progress=show_progress(args)))
     finished = not result.get("resumable")
+    if not result["main_process"]:  # under torchrun, rank 0 alone reports; every rank exits alike
+        return 0 if finished else EXIT_INTERRUPTED
     print(f"{'done' if finished else 'stopped'}: {result['stopped_because']}; last epoch {result['epoch']}: val top-1 "
           f"error {result['val_top1_error']:.2%}, top-5 error {result['val_top5_error']:.2%}. "
           f"Weights: {Path(args.out) / 'last.pt'}")

@@ -46,7 +46,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         state = TrainState.start(plan)
         if plan.checkpoint and state.schedule.finished and state.epoch >= plan.recipe.epochs:
             plan.log(f"{plan.out}: this run already finished after epoch {state.epoch}; nothing to do")
-            return {**state.history[-1], "stopped_because": "already finished"}
+            return {**state.history[-1], "stopped_because": "already finished",
+                    "main_process": plan.ctx.is_main}
         state.schedule.finished = False
         writer.start(run_config(plan))
         inputs = TrainingInput(plan.dataset, plan.recipe, plan.mean_image, plan.model_cfg.input_size, plan.seed,
@@ -56,7 +57,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         announce(plan, state)
         stopped_because = run_epochs(plan, state, inputs, step, writer)
         return {**state.history[-1], "stopped_because": stopped_because,
-                "resumable": stopped_because.startswith("time limit")}
+                "resumable": stopped_because.startswith("time limit"), "main_process": plan.ctx.is_main}
 
 
 def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDStep, writer: RunWriter) -> str:
@@ -81,7 +82,7 @@ def run_epochs(plan: Plan, state: TrainState, inputs: TrainingInput, step: SGDSt
             barrier()  # no rank runs ahead of the checkpoint that a restart would resume from
             log_epoch(plan, state, row, event)
             if not guards.projected:  # an epoch shorter than the first few hundred steps: its own rate
-                guards.project(rate * plan.ctx.world_size, f"epoch {epoch}'s steps")
+                guards.project(rate, f"epoch {epoch}'s steps")  # already over all ranks
             if event == "stop":
                 return ("validation error stopped improving after the last learning-rate drop"
                         if epoch < plan.recipe.epochs else "reached --epochs")
@@ -127,7 +128,7 @@ def train_one_epoch(plan: Plan, state: TrainState, inputs: TrainingInput, step: 
     if not math.isfinite(sums.mean_loss) or sums.mean_loss > guards.explosion:
         raise AlexNetError(f"training diverged in epoch {epoch} (mean loss {sums.mean_loss:.4g}); the last good "
                            f"checkpoint {plan.out / LAST} is kept; try a lower --lr, or --skip-bad-batches")
-    # training images per second of this epoch's steps (this process's part of a resumed epoch)
+    # training images per second of this epoch's steps, all ranks' images (this process's part of a resumed epoch)
     rate = (sums.images - (resumed["totals"][2] if resumed else 0)) / max(1e-9, time.monotonic() - stepping)
     return sums, started, rate
 
