@@ -54,21 +54,24 @@ def atomic_file(path: str | Path, mode: str = "wb", what: str = "file") -> Itera
             yield f
 
 
-def refuse_to_replace_foreign(path: str | Path, mark: bytes, what: str) -> None:
+FORCE_OR_RENAME = "pass --force to replace it, or choose another name"
+
+
+def refuse_to_replace_foreign(path: str | Path, mark: bytes, what: str, remedy: str = FORCE_OR_RENAME) -> None:
     """Before any work: refuse when `path` holds a file without `mark` near its start, the sign this
-    project's writers leave in what they write (a file of ours is replaced; another only with --force)."""
+    project's writers leave in what they write (a file of ours is replaced; another only as `remedy` says)."""
     path = Path(path)
     if path.is_file():
         with open(path, "rb") as f:
             if mark not in f.read(4096):
-                raise AlexNetError(f"{path}: exists and is not {what} of ours; pass --force to replace it, or choose "
-                                   "another name")
+                raise AlexNetError(f"{path}: exists and is not {what} of ours; {remedy}")
 
 
-def refuse_to_replace_foreign_outputs(folder: str | Path, outputs: dict[str, tuple[str, str]]) -> None:
+def refuse_to_replace_foreign_outputs(folder: str | Path, outputs: dict[str, tuple[str, str]],
+                                      remedy: str = FORCE_OR_RENAME) -> None:
     """refuse_to_replace_foreign for each file a command writes into `folder`: name -> (mark, what it is)."""
     for name, (mark, what) in outputs.items():
-        refuse_to_replace_foreign(Path(folder) / name, mark.encode(), what)
+        refuse_to_replace_foreign(Path(folder) / name, mark.encode(), what, remedy)
 
 
 def write_text(path: str | Path, text: str, what: str = "file") -> Path:

@@ -204,6 +204,10 @@ def output_cases(t: Trial, w: Path, src: Path, run: Path, data: Path) -> None:
     (w / "results" / "relu_tanh.csv").write_text("when,what\n")
     t.case("relu-tanh onto a user's relu_tanh.csv", ["relu-tanh", "--data", data, "--out", w / "results"],
            untouched=(w / "results" / "relu_tanh.csv",), says="is not a table of ours")
+    (w / "results" / "steps.csv").write_text("my own log\n")
+    t.case("train onto a user's steps.csv", ["train", "--data", data, "--out", w / "results", "--preset", "small",
+                                             "--epochs", "1", "--log-steps", "1"],
+           untouched=(w / "results" / "steps.csv",), says="is not a step log of ours")
     tree = images(w / "photos", per_class=6) / "train"   # one class tree: <class>/* with no val split
     t.case("a class tree without --val-fraction", ["prepare", tree, w / "pd", "--size", "32"], says="--val-fraction")
     t.case("--val-fraction 1", ["prepare", tree, w / "pd", "--size", "32", "--val-fraction", "1"])

@@ -403,3 +403,32 @@ def test_experiments_replace_their_own_outputs_and_with_force_a_users(shapes_dat
                                      progress=False, log=lambda line: None)
     assert sorted(p.name for p in result["files"]) == sorted(relu_tanh.OUTPUTS)
     refuse_to_replace_foreign_outputs(tmp_path / "f1", relu_tanh.OUTPUTS)  # every file it wrote is known as its own
+
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.csv", "steps.csv"])
+def test_train_refuses_a_users_file_of_a_run_files_name_before_any_work(name, shapes_data, tmp_path, capsys):
+    """A folder given as --out that holds a user's file named as one a run writes: refused, not replaced
+    (config.json, metrics.csv) or appended to (steps.csv)."""
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / name).write_text("a user's notes\n")
+    argv = ["train", "--data", str(shapes_data), "--out", str(out), "--preset", "small", "--epochs", "1",
+            "--log-steps", "1", "--device", "cpu", "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{name}: exists and is not a " in err and "of ours; choose another --out" in err
+    assert (out / name).read_text() == "a user's notes\n" and not (out / "last.pt").exists()
+
+
+def test_a_runs_own_files_are_known_as_its_own_and_a_run_killed_before_its_checkpoint_starts_again(shapes_data,
+                                                                                                   tmp_path):
+    from alexnet.files import refuse_to_replace_foreign_outputs
+    from alexnet.runs.writer import RUN_FILES
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(shapes_data), "--out", str(out), "--preset", "small", "--epochs", "1",
+            "--log-steps", "1", "--device", "cpu", "--quiet"]
+    assert main(argv) == 0
+    assert sorted(RUN_FILES) == sorted(p.name for p in out.iterdir() if p.name in RUN_FILES)  # all three written
+    refuse_to_replace_foreign_outputs(out, RUN_FILES)  # each is known as a run's own
+    (out / "last.pt").unlink()  # as if killed before its first checkpoint: its other files are ours
+    assert main(argv) == 0 and (out / "last.pt").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AlexNetError
-from ..files import FolderLock, remove_stale_temporaries, write_json, write_text
+from ..files import FolderLock, refuse_to_replace_foreign_outputs, remove_stale_temporaries, write_json, write_text
 from .checkpoint import LAST, save_checkpoint
 
 CONFIG = "config.json"
@@ -27,6 +27,11 @@ METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_er
                    "images_per_second", "at_chance")
 STEPS = "steps.csv"
 STEP_COLUMNS = ("epoch", "step", "global_step", "lr", "train_loss")
+# A file of these names that a run did not write (a user's, in the folder given as --out) is refused before
+# a new run trains, never replaced or appended to; ours are told by how they start (run_config's first keys).
+RUN_FILES = {CONFIG: ('"data_fingerprint"', "a run configuration"),
+             METRICS: (",".join(METRICS_COLUMNS[:3]), "a metrics table"),
+             STEPS: (",".join(STEP_COLUMNS[:3]), "a step log")}
 
 
 def refuse_to_overwrite(last: Path) -> None:
@@ -48,6 +53,7 @@ class RunWriter:
             if not self.resuming:  # a run that ended while this one started may have written it since the plan
                 try:
                     refuse_to_overwrite(self.last)
+                    refuse_to_replace_foreign_outputs(self.folder, RUN_FILES, "choose another --out")
                 except AlexNetError:
                     self.close()
                     raise
