@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from alexnet.cli.main import main
 
 
@@ -19,6 +21,21 @@ def test_bench_data_reports_both_pipelines(shapes_data, tmp_path, capsys):
     text = record.read_text()
     assert "input pipeline" in text and "alexnet " in text and "raw storage" in text and "vs reference" in text
     assert "device pipeline" in text
+
+
+def test_a_record_file_that_is_not_text_is_refused_before_the_benchmark_runs(tmp_path, capsys, monkeypatch):
+    import alexnet.bench.train as bench_train
+
+    monkeypatch.setattr(bench_train, "bench_train", lambda *a, **k: 1 / 0)  # must not be reached
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(bytes(range(256)))
+    for record, says in ((binary, "not a text file (UTF-8)"), (tmp_path, "not a regular file")):
+        with pytest.raises(SystemExit) as exited:
+            main(["bench", "train", "--preset", "small", "--device", "cpu", "--record", str(record)])
+        assert exited.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"argument --record: {record}: {says}" in err[0], err
+    assert binary.read_bytes() == bytes(range(256))
 
 
 def test_bench_train_reports_ours_and_reference(capsys):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import AlexNetError
 from ..files import write_text
 
 LOG_HEADING = "## Benchmark log (appended by `alexnet bench ... --record`)"
@@ -28,7 +29,10 @@ def append_record(path: str | Path, title: str, result_line: str, device: torch.
                   command: str | None = None) -> None:
     """Append one dated entry under the benchmark-log heading of `path` (created if missing)."""
     path = Path(path)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    except UnicodeDecodeError:  # checked when the command started (cli.arguments.record_file): changed since
+        raise AlexNetError(f"{path}: not a text file (UTF-8); the record was not appended") from None
     if LOG_HEADING not in text:
         text = text.rstrip("\n") + f"\n\n{LOG_HEADING}\n"
     command = command or "alexnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 from ..config import MAX_COUNT, MAX_SEED
 
@@ -113,7 +114,24 @@ def add_speed_flags(p: argparse.ArgumentParser) -> None:
 def add_output_flags(p: argparse.ArgumentParser) -> None:
     """--json and --record, for the benchmarks."""
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--record", default=None, metavar="FILE", help="append the result to FILE (e.g. BENCHMARKS.md)")
+    p.add_argument("--record", type=record_file, default=None, metavar="FILE",
+                   help="append the result to FILE (e.g. BENCHMARKS.md)")
+
+
+def record_file(text: str) -> str:
+    """--record FILE: new, or a UTF-8 text file to append to; checked before the benchmark, not after it."""
+    path = Path(text)
+    if path.exists():
+        try:
+            if not path.is_file():
+                raise argparse.ArgumentTypeError(f"{text}: not a regular file")
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise argparse.ArgumentTypeError(f"{text}: not a text file (UTF-8); give a Markdown file such as "
+                                             "BENCHMARKS.md") from None
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"{text}: {exc.strerror or exc}") from None
+    return text
 
 
 def show_progress(args: argparse.Namespace) -> bool:
