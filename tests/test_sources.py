@@ -246,6 +246,29 @@ def test_interrupted_prepare_resumes_without_redoing_work(random_tree, tmp_path,
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "ref").iterdir())
 
 
+def test_a_changed_marker_of_a_finished_split_makes_that_split_again(random_tree, tmp_path, monkeypatch):
+    """train.done.json says an interrupted run finished train; a marker that no longer parses is not
+    trusted (nor a traceback): train is prepared again, to the same dataset."""
+    reference = prepare_dataset(random_tree, tmp_path / "ref", size=8, workers=0, progress=False)
+    real_work, calls = prepare_module._work, []
+
+    def failing_work(task):
+        calls.append(task[0])
+        if len(calls) == 7:  # the first val image: train (6 images) is finished
+            raise KeyboardInterrupt
+        return real_work(task)
+
+    monkeypatch.setattr(prepare_module, "_work", failing_work)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(random_tree, out, size=8, workers=0, progress=False)
+    (out / "train.done.json").write_text('{"digest": ')
+    monkeypatch.setattr(prepare_module, "_work", real_work)
+    resumed = prepare_dataset(random_tree, out, size=8, workers=0, progress=False)
+    assert resumed["statistics"]["rgb_covariance"] == reference["statistics"]["rgb_covariance"]
+    np.testing.assert_array_equal(np.load(out / "train_images.npy"), np.load(tmp_path / "ref" / "train_images.npy"))
+
+
 def test_skip_bad_lists_and_leaves_out(random_tree, tmp_path):
     (random_tree / "train" / "a" / "1.png").write_bytes(b"\x89PNG truncated")
     out = tmp_path / "out"

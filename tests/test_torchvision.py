@@ -247,6 +247,10 @@ def test_class_count_must_match_the_dataset(tv_data, tmp_path, narrow_preset):
     convert_torchvision(str(tmp_path / "w.pth"), str(tmp_path / "r"), classes_file=str(tmp_path / "names.txt"),
                         log=lambda line: None)
     assert load_checkpoint(tmp_path / "r")["class_names"] == list("abcde")
+    (tmp_path / "names.bin").write_bytes(bytes(range(256)))  # not text: one line, not a traceback
+    assert main(["convert", "torchvision", str(tmp_path / "w.pth"), "--out", str(tmp_path / "s"),
+                 "--classes", str(tmp_path / "names.bin")]) == 1
+    assert not (tmp_path / "s").exists()
 
 
 def test_export_describes_the_channel_mean(converted, tmp_path):

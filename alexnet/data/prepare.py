@@ -306,8 +306,11 @@ def _finished_earlier(out: Path, split: str, digest: str, stats: RunningStatisti
     done_marker = out / f"{split}.done.json"
     if not done_marker.is_file():
         return None
-    info = json.loads(done_marker.read_text())
-    if info.get("digest") != digest or not (out / info["split"]["images"]).is_file():
+    try:
+        info = json.loads(done_marker.read_text(encoding="utf-8"))
+        if info.get("digest") != digest or not (out / info["split"]["images"]).is_file():
+            return None
+    except (ValueError, KeyError, TypeError, AttributeError):  # a marker changed since: the split is done again
         return None
     if stats is not None:
         stats.load_state(dict(np.load(out / f"{split}.stats.npz", allow_pickle=False)))

@@ -58,9 +58,12 @@ def _classes(num_outputs: int, data: str | None, classes_file: str | None) -> tu
         return dataset.classes, dataset.class_names, dataset
     if classes_file:
         try:
-            names = [line.strip() for line in Path(classes_file).read_text().splitlines() if line.strip()]
+            text = Path(classes_file).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise AlexNetError(f"{classes_file}: not a text file (UTF-8); give the class names, one per line") from None
         except OSError as exc:
             raise AlexNetError(f"{classes_file}: cannot read the class list ({exc.strerror or exc})") from None
+        names = [line.strip() for line in text.splitlines() if line.strip()]
         if len(names) != num_outputs:
             raise AlexNetError(f"{classes_file}: {len(names)} class names, the weights have {num_outputs} outputs")
         return names, names, None
