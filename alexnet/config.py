@@ -393,6 +393,9 @@ class TrainConfig:
         if self.model_parallel is not None and (len(self.model_parallel) != 2 or not all(self.model_parallel)):
             raise UsageError(f"--model-parallel takes two devices, e.g. cuda:0,cuda:1; got "
                              f"{','.join(self.model_parallel)!r}")
+        repeated = sorted({a for a in self.ablations if self.ablations.count(a) > 1})
+        if repeated:  # one-column twice would halve the kernels again, no-middle-conv twice drop conv5 too
+            raise UsageError(f"--ablate {repeated[0]} is given twice; each ablation removes its ingredient once")
         data, out = Path(self.data).resolve(), Path(self.out).resolve()
         blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
         if blocking is not None:

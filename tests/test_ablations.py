@@ -89,3 +89,14 @@ def test_ablation_table_shows_the_spread_over_seeds():
 def test_ablate_refuses_repeated_seeds(tmp_path):
     with pytest.raises(AlexNetError, match="seeds must be distinct"):
         run_ablation(tmp_path, tmp_path / "out", "small", ["no-lrn"], seeds=[1, 1])
+
+
+def test_an_ablation_named_twice_is_refused(tmp_path):
+    """Applied twice, one-column would halve the kernels again and no-middle-conv drop conv5 as well."""
+    from alexnet.config import TrainConfig
+    from alexnet.errors import UsageError
+    with pytest.raises(AlexNetError, match="--variants must be distinct, got no-lrn one-column no-lrn"):
+        run_ablation(tmp_path, tmp_path / "out", "small", ["no-lrn", "one-column", "no-lrn"])
+    with pytest.raises(UsageError, match="--ablate no-middle-conv is given twice"):
+        TrainConfig(data=tmp_path, out=tmp_path / "run", ablations=("no-middle-conv", "no-lrn", "no-middle-conv"))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()

@@ -89,6 +89,8 @@ def run_ablation(data: str | Path, out: str | Path, preset: str, variants: list[
         raise AlexNetError(f"unknown ablation(s) {', '.join(unknown)}; known: {', '.join(ABLATIONS)}")
     if not variants:
         raise AlexNetError("no ablation chosen; give --variants NAME ... or --variants all")
+    if len(set(variants)) != len(variants):
+        raise AlexNetError(f"--variants must be distinct, got {' '.join(variants)}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise AlexNetError(f"seeds must be distinct and at least one, got {seeds}")
     if not force:
