@@ -364,11 +364,19 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
         phase.summary.append(f"| {label} | {alone_rate or 0:.0f} | {r['images_per_second']:.0f} | "
                              f"{r['step_images_per_second']:.0f} | {r['images_per_second'] / slower:.2f} | "
                              f"{r['imagenet_epoch_seconds']:.0f} s |")
-    one = alexnet("bench", "data", *common, "--workers", "1", "--pipelines", "host", "--images", "2048")
-    _, text = phase.run("pipeline: host alone with one worker", one, phase.left())
-    rate = (_last_json(text) or {}).get("images_per_second")
-    phase.summary += ["", f"- `{' '.join(one[2:])}`: " + (f"{rate:.0f} images/s, what one worker delivers with the "
-                                                          "machine to itself" if rate else "no result")]
+    # The loader alone with fewer workers: one, with the machine to itself, and half of them, one a physical
+    # core where each core runs two hardware threads. Half the workers at twice the rate each would say the
+    # threads share a core; the same total, that something else (the main process) is the limit.
+    phase.summary.append("")
+    for count in sorted({1, max(2, sizes.workers // 2)}):  # 2 at least: the dry run takes this path too
+        images = min(sizes.pipeline_images, 2048 * count)  # a worker's head start of a batch: under 1/10
+        fewer = alexnet("bench", "data", *common, "--workers", str(count), "--pipelines", "host", "--images",
+                        str(images))
+        _, text = phase.run(f"pipeline: host alone with {count} worker(s)", fewer, phase.left())
+        rate = (_last_json(text) or {}).get("images_per_second")
+        what = ("what one worker delivers with the machine to itself" if count == 1 else
+                f"{(rate or 0) / count:.0f} a worker")
+        phase.summary.append(f"- `{' '.join(fewer[2:])}`: " + (f"{rate:.0f} images/s, {what}" if rate else "no result"))
 
 
 # --- checks ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ EXPECTED = {
              "no within-map norm (conv2)", "the step alexnet train runs",
              "+ LRN window sums as fused shifted slices", "- TF32 (IEEE fp32 LRN window sums)", "- fused optimizer"],
     "pipeline": ["| host |", "| device |", "reference", "| host, train's default workers (0) |",
-                 "what one worker delivers", "physical)"],
+                 "what one worker delivers", "--workers 2 --pipelines host", " a worker", "physical)"],
     "checks": ["passed", "banded   bf16:", "run 1: one at a time"],
     "suite": ["passed", "pytest -q -rfsx -p no:cacheprovider -o log_level=WARNING"],
 }
