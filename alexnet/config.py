@@ -268,9 +268,6 @@ def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
     for conv in d.get("convs") or []:
         _known(conv, ConvSpec, "model.convs")
     values = {k: _tuplify(v) for k, v in d.items() if k in known and k != "convs"}
-    # Written before dropout_style existed, when every network used torch's inverted dropout: a
-    # checkpoint or file of that time keeps computing what it was trained to compute.
-    values.setdefault("dropout_style", "inverted")
     convs = tuple(ConvSpec(**{k: _tuplify(v) for k, v in c.items()}) for c in d["convs"])
     return ModelConfig(convs=convs, **values)
 

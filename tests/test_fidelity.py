@@ -37,11 +37,12 @@ def test_each_preset_drops_as_it_says(name):
     assert all(type(m) is want and m.p == 0.5 for m in drops)
 
 
-def test_a_config_written_before_dropout_styles_keeps_inverted_dropout():
-    old = to_dict(get_preset("small").model)
-    del old["dropout_style"]
-    assert model_config_from_dict(old).dropout_style == "inverted"
-    assert model_config_from_dict(to_dict(get_preset("small").model)).dropout_style == "paper"
+def test_a_config_that_leaves_out_dropout_style_gets_the_papers_dropout():
+    """As every setting a config file leaves out: its default, here the paper's dropout."""
+    partial = to_dict(get_preset("small").model)
+    del partial["dropout_style"]
+    assert model_config_from_dict(partial).dropout_style == "paper"
+    assert model_config_from_dict(to_dict(get_preset("torchvision").model)).dropout_style == "inverted"
 
 
 def _rates(optimizer) -> dict[str, float]:

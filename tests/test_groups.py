@@ -11,7 +11,7 @@ from alexnet.presets import get_preset
 from alexnet.training.distributed import DistributedContext
 from alexnet.training.optim import PaperSGD
 from alexnet.training.plan import resolve
-from alexnet.training.schedule import LearningRateSchedule, build_optimizer, load_optimizer_state
+from alexnet.training.schedule import LearningRateSchedule, build_optimizer
 from alexnet.training.state import TrainState
 from alexnet.training.step import SpeedSettings
 
@@ -73,20 +73,3 @@ def test_grouped_steps_equal_one_group_per_tensor():
         singles.step()
     for (name, a), (_, b) in zip(grouped_model.named_parameters(), single_model.named_parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
-
-
-def test_an_optimizer_state_of_one_group_per_tensor_still_resumes():
-    """Runs checkpointed before the groups were merged hold one group per tensor (with its `name`)."""
-    recipe = get_preset("paper").recipe
-    old_model, new_model = build_model("small", 3), build_model("small", 3)
-    old = PaperSGD([{"params": [p], "name": n, "layer": "", "lr_multiplier": 1.0, "weight_decay": 5e-4}
-                    for n, p in old_model.named_parameters()], lr=0.01)
-    for p in old_model.parameters():
-        p.grad = torch.randn_like(p)
-    old.step()
-    new = build_optimizer(new_model, recipe)
-    load_optimizer_state(new, old.state_dict())
-    new_params = dict(new_model.named_parameters())
-    for name, p in old_model.named_parameters():
-        torch.testing.assert_close(new.state[new_params[name]]["velocity"], old.state[p]["velocity"], rtol=0, atol=0)
-    assert len(new.state) == len(list(new_model.parameters()))

@@ -19,7 +19,7 @@ from ..errors import AlexNetError
 from ..model import AlexNet
 from ..model.parallel import TwoColumnAlexNet
 from .optim import PaperSGD
-from .schedule import build_optimizer, load_optimizer_state
+from .schedule import build_optimizer
 
 
 def velocities(optimizer: PaperSGD) -> dict[str, torch.Tensor]:
@@ -57,7 +57,7 @@ class SplitTraining:
                              recipe: Recipe) -> None:
         """A saved (grouped) optimizer state, split into the columns' parameters."""
         grouped = build_optimizer(model, recipe)
-        load_optimizer_state(grouped, saved)
+        grouped.load_state_dict(saved)
         params = dict(self.net.named_parameters())
         for name, velocity in self.net.split_tensors(velocities(grouped)).items():
             optimizer.state[params[name]] = {"velocity": velocity.clone()}

@@ -61,20 +61,6 @@ def build_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> Pa
                     weight_decay=recipe.weight_decay)
 
 
-def load_optimizer_state(optimizer: PaperSGD, saved: dict[str, Any]) -> None:
-    """Load a saved optimizer state. One saved with a group per tensor (runs started before the groups
-    were merged) is regrouped by parameter name, so those runs still resume."""
-    if all("names" in g for g in saved["param_groups"]):
-        optimizer.load_state_dict(saved)
-        return
-    velocity = {g["name"]: saved["state"][g["params"][0]] for g in saved["param_groups"]
-                if g["params"][0] in saved["state"]}
-    params = dict(zip((n for g in optimizer.param_groups for n in g["names"]),
-                      (p for g in optimizer.param_groups for p in g["params"])))
-    for name, state in velocity.items():
-        optimizer.state[params[name]] = {"velocity": state["velocity"].to(params[name].device)}
-
-
 def large_batch(recipe: Recipe, paper_batch: int, scaling: str, warmup_epochs: int | None) -> Recipe:
     """Goyal et al. (2017)'s linear scaling rule, a named departure from the paper: with k = batch /
     the preset's batch, the rate x k, reached by a linear warm-up from the unscaled rate over 5 epochs.

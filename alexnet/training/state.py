@@ -23,7 +23,7 @@ from ..model import AlexNet, build_network
 from ..runs.checkpoint import load_checkpoint
 from .model_parallel import SplitTraining
 from .plan import Plan
-from .schedule import LearningRateSchedule, build_optimizer, load_optimizer_state
+from .schedule import LearningRateSchedule, build_optimizer
 from .step import SGDStep, SpeedSettings, grad_scaler
 
 
@@ -91,7 +91,7 @@ class TrainState:
                 self.split.net.load_grouped_state_dict(self.model.state_dict())
                 self.split.load_optimizer_state(self.optimizer, ckpt["optimizer"], self.model, self.schedule.recipe)
             else:
-                load_optimizer_state(self.optimizer, ckpt["optimizer"])
+                self.optimizer.load_state_dict(ckpt["optimizer"])
             self.schedule.load_state_dict(ckpt["schedule"])
             if "scaler" in ckpt:
                 self.scaler.load_state_dict(ckpt["scaler"])
