@@ -62,10 +62,15 @@ ABLATIONS: dict[str, Ablation] = {
 
 
 def apply_ablations(preset: Preset, names: list[str] | tuple[str, ...]) -> Preset:
+    """The preset without each named ingredient. One already removed (a run's config.json records its
+    ablations) is refused: one-column twice would halve the kernels again, no-middle-conv drop conv5 too."""
     for name in names:
         if name not in ABLATIONS:
             raise AlexNetError(f"unknown ablation {name!r}; known: {', '.join(ABLATIONS)}")
-        preset = ABLATIONS[name].apply(preset)
+        if name in preset.ablations:
+            raise AlexNetError(f"--ablate {name}: the network of {preset.name!r} has it already (ablations "
+                               f"{', '.join(preset.ablations)}); leave the flag out")
+        preset = replace(ABLATIONS[name].apply(preset), ablations=(*preset.ablations, name))
     if names:
         preset = replace(preset, description=preset.description + " Ablated: " + ", ".join(names) + ".")
     return preset

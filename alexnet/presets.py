@@ -24,6 +24,7 @@ class Preset:
     description: str
     model: ModelConfig
     recipe: Recipe
+    ablations: tuple[str, ...] = ()   # already applied to model and recipe (a run's config.json may carry some)
 
 
 # --- paper -----------------------------------------------------------------------------------
@@ -254,9 +255,12 @@ def preset_from_file(path: str | Path) -> Preset:
     name, description = d.get("name", d.get("preset", path.stem)), d.get("description", f"from {path}")
     if not isinstance(name, str) or not name.strip() or not isinstance(description, str):
         raise AlexNetError(f"{path}: 'name' and 'description' must be strings, got {name!r}")
+    ablations = d.get("ablations", [])
+    if not isinstance(ablations, list) or not all(isinstance(a, str) for a in ablations):
+        raise AlexNetError(f"{path}: 'ablations' must be a list of ablation names, got {ablations!r}")
     try:
         return Preset(name=name, description=description, model=model_config_from_dict(model),
-                      recipe=recipe_from_dict(recipe))
+                      recipe=recipe_from_dict(recipe), ablations=tuple(ablations))
     except ConfigError as exc:  # a setting out of range, found by the dataclass that defines it
         raise AlexNetError(f"{path}: {exc}") from None
     except AlexNetError:

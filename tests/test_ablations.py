@@ -100,3 +100,25 @@ def test_an_ablation_named_twice_is_refused(tmp_path):
     with pytest.raises(UsageError, match="--ablate no-middle-conv is given twice"):
         TrainConfig(data=tmp_path, out=tmp_path / "run", ablations=("no-middle-conv", "no-lrn", "no-middle-conv"))
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+def test_a_runs_config_carries_its_ablations_and_they_are_not_applied_again(shapes_data, tmp_path, capsys):
+    """train --config RUN/config.json takes RUN's network with its ablations already applied (and records
+    them); --ablate of one of them again is refused, not applied twice (one-column would quarter conv1)."""
+    import json
+
+    from alexnet.runs.checkpoint import load_checkpoint
+    first = ["train", "--data", str(shapes_data), "--epochs", "1", "--device", "cpu", "--quiet"]
+    assert main([*first, "--out", str(tmp_path / "a"), "--preset", "small", "--ablate", "one-column"]) == 0
+    config = str(tmp_path / "a" / "config.json")
+    assert json.loads(Path(config).read_text())["ablations"] == ["one-column"]
+    capsys.readouterr()
+    assert main([*first, "--out", str(tmp_path / "b"), "--config", config, "--ablate", "one-column"]) == 1
+    assert "--ablate one-column: the network of 'small' has it already" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "last.pt").exists()
+    assert main([*first, "--out", str(tmp_path / "c"), "--config", config, "--ablate", "no-lrn"]) == 0
+    a, c = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "c")
+    assert c["ablations"] == ["one-column", "no-lrn"]
+    assert a["model"]["features.conv1.weight"].shape == c["model"]["features.conv1.weight"].shape
+    assert main([*first, "--out", str(tmp_path / "c"), "--config", config, "--ablate", "no-lrn", "--resume",
+                 "--epochs", "2"]) == 0  # the same ablations on resume: those of the file and the flag

@@ -332,7 +332,7 @@ def run_config(plan: Plan) -> dict[str, Any]:
             "data_fingerprint": plan.dataset.fingerprint, "seed": plan.seed, "device": str(plan.device),
             "crop": plan.model_cfg.input_size, "classes": plan.dataset.classes, "recipe": to_dict(plan.recipe),
             "model_config": to_dict(plan.model_cfg), "speed": to_dict(plan.speed),
-            "world_size": plan.ctx.world_size, "ablations": list(plan.config.ablations),
+            "world_size": plan.ctx.world_size, "ablations": list(plan.preset.ablations),
             "pipeline": plan.config.pipeline}
 
 

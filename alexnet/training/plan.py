@@ -65,7 +65,7 @@ def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
         raise AlexNetError(problem)
     base = _base_preset(config)
     preset = apply_ablations(base, config.ablations)
-    checkpoint = checkpoint_to_resume(config, base.name, dataset)
+    checkpoint = checkpoint_to_resume(config, preset, dataset)
     recipe = _recipe(config, preset, checkpoint, log)
     model_cfg = _network_for(config, preset, recipe, dataset)
     require_right_compiler(device, speed)  # last: the flags' own errors come first, this takes seconds
@@ -152,7 +152,7 @@ def _recipe(config: TrainConfig, preset: Preset, checkpoint: dict[str, Any] | No
     return large_batch(recipe, preset.recipe.batch_size, config.lr_scaling, config.warmup_epochs)
 
 
-def checkpoint_to_resume(config: TrainConfig, preset: str, dataset: PreparedDataset) -> dict[str, Any] | None:
+def checkpoint_to_resume(config: TrainConfig, preset: Preset, dataset: PreparedDataset) -> dict[str, Any] | None:
     """The checkpoint a `--resume` continues, checked against this run's preset, data and ablations;
     None for a new run (which must not overwrite one)."""
     last = Path(config.out) / LAST
@@ -163,8 +163,8 @@ def checkpoint_to_resume(config: TrainConfig, preset: str, dataset: PreparedData
         raise AlexNetError(f"--resume: no checkpoint {last} to resume from")
     ckpt = load_checkpoint(last)
     where = ckpt["path"]
-    if ckpt["preset"] != preset:
-        raise AlexNetError(f"{where}: checkpoint is from preset {ckpt['preset']!r}, not {preset!r}")
+    if ckpt["preset"] != preset.name:
+        raise AlexNetError(f"{where}: checkpoint is from preset {ckpt['preset']!r}, not {preset.name!r}")
     check_classes(ckpt, dataset)
     if ckpt.get("data_size") != dataset.size:
         raise AlexNetError(f"{where}: checkpoint was trained on {ckpt.get('data_size')} px images, "
@@ -173,7 +173,7 @@ def checkpoint_to_resume(config: TrainConfig, preset: str, dataset: PreparedData
         raise AlexNetError(f"{where}: the dataset changed since this run started (manifest fingerprint "
                            f"{ckpt['data_fingerprint']}, now {dataset.fingerprint}: other images or counts); "
                            "resume on the dataset it started with, or start a new run with --init-from")
-    if tuple(ckpt.get("ablations", ())) != tuple(config.ablations):
+    if tuple(ckpt.get("ablations", ())) != preset.ablations:
         raise AlexNetError(f"{where}: the run was trained with ablations {list(ckpt.get('ablations', ()))}, "
-                           f"not {list(config.ablations)}; resume with the same --ablate flags")
+                           f"not {list(preset.ablations)}; resume with the same --ablate flags")
     return ckpt

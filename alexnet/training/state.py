@@ -73,7 +73,7 @@ class TrainState:
                      else self.optimizer.state_dict())
         return {
             "preset": plan.preset.name, "model_config": to_dict(plan.model_cfg), "recipe": to_dict(plan.recipe),
-            "classes": dataset.classes, "class_names": dataset.class_names, "ablations": list(plan.config.ablations),
+            "classes": dataset.classes, "class_names": dataset.class_names, "ablations": list(plan.preset.ablations),
             "data": str(dataset.root.resolve()), "data_size": dataset.size, "data_fingerprint": dataset.fingerprint,
             "seed": plan.seed, "epoch": self.epoch,
             # The training mean travels with the weights: test-time inputs need exactly this mean.
