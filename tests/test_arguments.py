@@ -77,3 +77,20 @@ def test_bad_arguments_fail_fast_with_one_line(argv, message, shapes_src, shapes
     assert not out.exists()
     assert not (shapes_data / "run").exists() and not (shapes_src / "out").exists()
     assert not list(tmp_path.glob("**/last.pt"))
+
+
+def test_a_cuda_device_that_is_malformed_or_absent_is_named(monkeypatch):
+    """On a machine with one GPU (pretended here): cuda:1 and cuda:x are refused by name, before torch's
+    own error (a traceback, or a failure at the first tensor moved)."""
+    import torch
+
+    from alexnet.device import resolve_device
+    from alexnet.errors import AlexNetError
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0) and resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(AlexNetError, match=r"--device cuda:1: this machine has 1 CUDA device\(s\), cuda:0 to cuda:0"):
+        resolve_device("cuda:1")
+    for bad in ("cuda:x", "cuda:", "cuda:-1", "CPU", "cuda:0 "):
+        with pytest.raises(AlexNetError, match="--device must be cpu or cuda"):
+            resolve_device(bad)
