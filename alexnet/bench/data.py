@@ -123,8 +123,9 @@ def _input(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev:
     recipe of `preset` (crop fraction, mean crop, colour noise)."""
     model, recipe = get_preset(preset).model, get_preset(preset).recipe
     crop = crop_size_for(dataset.size, recipe.crop_fraction)
-    return TrainingInput(dataset, recipe, mean_image_for(model, dataset.mean_image), crop, 0, dev, pipeline, workers,
-                         batch_size, images=n, float_work_in_workers=in_workers)
+    return TrainingInput(dataset, recipe, mean_image_for(model, dataset.mean_image), crop=crop, seed=0, device=dev,
+                         pipeline=pipeline, workers=workers, batch_size=batch_size, images=n,
+                         float_work_in_workers=in_workers)
 
 
 def _end_to_end(inputs: TrainingInput, name: str, preset: str, num_classes: int, dev: torch.device,

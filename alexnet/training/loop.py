@@ -50,9 +50,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
                     "main_process": plan.ctx.is_main}
         state.schedule.finished = False
         writer.start(run_config(plan))
-        inputs = TrainingInput(plan.dataset, plan.recipe, plan.mean_image, plan.model_cfg.input_size, plan.seed,
-                               plan.device, config.pipeline, plan.workers, plan.batch_per_rank, plan.ctx.rank,
-                               plan.ctx.world_size)
+        inputs = TrainingInput(plan.dataset, plan.recipe, plan.mean_image, crop=plan.model_cfg.input_size,
+                               seed=plan.seed, device=plan.device, pipeline=config.pipeline, workers=plan.workers,
+                               batch_size=plan.batch_per_rank, rank=plan.ctx.rank, world_size=plan.ctx.world_size)
         step = state.sgd_step(plan.device, plan.speed, distributed=plan.ctx.enabled)
         announce(plan, state)
         stopped_because = run_epochs(plan, state, inputs, step, writer)
