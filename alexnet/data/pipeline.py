@@ -36,8 +36,8 @@ class TrainingInput:
         in_workers = self.augmentation if float_work_in_workers else None
         labels = dataset.labels["train"] if images is None else dataset.labels["train"][:images]
         self.batches = TrainBatches(dataset.images["train"], labels, batch_size or recipe.batch_size, crop, seed,
-                                    recipe.pca_std, recipe.flip, rank, world_size, augmentation=in_workers,
-                                    pipeline=pipeline, input_scale=recipe.train_input_scale)
+                                    pca_std=recipe.pca_std, flip=recipe.flip, rank=rank, world_size=world_size,
+                                    augmentation=in_workers, pipeline=pipeline, input_scale=recipe.train_input_scale)
         self.feed = InputFeed.for_pipeline(self.augmentation, pipeline)
         self.loader = make_loader(self.batches, workers, device)
 

@@ -70,9 +70,10 @@ def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
     model_cfg = _network_for(config, preset, recipe, dataset)
     require_right_compiler(device, speed)  # last: the flags' own errors come first, this takes seconds
     return Plan(config, ctx, log, device, speed, dataset, preset, recipe, model_cfg,
-                mean_image_for(model_cfg, dataset.mean_image), int(checkpoint["seed"]) if checkpoint else config.seed,
-                config.workers if config.workers is not None else default_workers(device),
-                per_rank_batch(recipe.batch_size, ctx), checkpoint)
+                mean_image=mean_image_for(model_cfg, dataset.mean_image),
+                seed=int(checkpoint["seed"]) if checkpoint else config.seed,  # a resumed run keeps its own
+                workers=config.workers if config.workers is not None else default_workers(device),
+                batch_per_rank=per_rank_batch(recipe.batch_size, ctx), checkpoint=checkpoint)
 
 
 MAX_PARAMETERS = 2 * 10**9   # 8 GB of fp32 weights, 24 GB with the velocities and gradients
