@@ -87,7 +87,7 @@ def _network_for(config: TrainConfig, preset: Preset, recipe: Recipe, dataset: P
     if config.config and preset.model.input_size != crop:
         raise AlexNetError(f"{config.config}: model.input_size is {preset.model.input_size}, but {dataset.root} stores "
                            f"{dataset.size} px images, which give {crop} px crops (recipe.crop_fraction "
-                           f"{recipe.crop_fraction:g})")
+                           f"{recipe.crop_fraction:g}); set model.input_size to {crop} in it to train on these")
     model_cfg = replace(preset.model, input_size=crop)
     try:
         flat = flat_features(model_cfg)
