@@ -334,8 +334,9 @@ class TrainConfig:
     warmup_epochs: int | None = setting(None, name="--warmup-epochs", parse=int, low=0, high=MAX_EPOCHS,
                                         help="epochs of linear warm-up (default: 5 with --lr-scaling linear to a larger "
                                              "batch, else 0)")
-    seed: int = setting(0, name="--seed", parse=int, low=0, high=MAX_SEED, high_text="below 2**63",
-                        help="seed for init, data order, augmentation, dropout (default 0)")
+    seed: int | None = setting(None, name="--seed", parse=int, low=0, high=MAX_SEED, high_text="below 2**63",
+                               help="seed for init, data order, augmentation, dropout (default 0; a resumed run "
+                                    "keeps its own)")
     device: str | None = setting(None, name="--device", help="cpu or cuda (default: cuda when available)")
     resume: bool = setting(False, name="--resume", kind="switch", help="continue the run in RUN from its last.pt")
     auto_resume: bool = setting(False, name="--auto-resume", kind="switch",

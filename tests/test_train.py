@@ -17,8 +17,8 @@ from alexnet.training.loop import train
 def settings(data, out, **kw):
     kw.setdefault("batch_size", 16)  # more steps per epoch on a small dataset
     kw.setdefault("lr", 0.005)  # the small preset's rate; 0.01 oscillates on this data (measured)
-    return TrainConfig(data=data, out=out, preset="small", device="cpu", workers=0, progress=False,
-                         log=lambda line: None, **kw)
+    kw.setdefault("log", lambda line: None)
+    return TrainConfig(data=data, out=out, preset="small", device="cpu", workers=0, progress=False, **kw)
 
 
 def test_overfits_one_batch():
@@ -91,6 +91,19 @@ def test_resume_ends_with_identical_weights(shapes_data, tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert a["history"][-1]["val_top1_error"] == b["history"][-1]["val_top1_error"]
     assert len(list(csv.DictReader(open(stopped / "metrics.csv")))) == 2
+
+
+def test_a_resumed_run_keeps_its_seed_and_says_so_when_another_is_asked_for(shapes_data, tmp_path):
+    run = tmp_path / "run"
+    lines = []
+    train(settings(shapes_data, run, epochs=1, seed=5))
+    train(settings(shapes_data, run, epochs=2, resume=True, log=lines.append))  # no --seed: nothing to say
+    train(settings(shapes_data, run, epochs=3, seed=6, resume=True, log=lines.append))
+    assert [line for line in lines if line.startswith("note:")] == [
+        "note: resuming keeps the run's seed 5; ignoring --seed 6"]
+    assert load_checkpoint(run)["seed"] == 5
+    train(settings(shapes_data, tmp_path / "new", epochs=1))
+    assert load_checkpoint(tmp_path / "new")["seed"] == 0  # a new run without --seed
 
 
 def test_resume_refuses_other_preset_or_classes(short_run, shapes_src, tmp_path):

@@ -71,7 +71,7 @@ def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
     require_right_compiler(device, speed)  # last: the flags' own errors come first, this takes seconds
     return Plan(config, ctx, log, device, speed, dataset, preset, recipe, model_cfg,
                 mean_image=mean_image_for(model_cfg, dataset.mean_image),
-                seed=int(checkpoint["seed"]) if checkpoint else config.seed,  # a resumed run keeps its own
+                seed=_seed(config, checkpoint, log),
                 workers=config.workers if config.workers is not None else default_workers(device),
                 batch_per_rank=per_rank_batch(recipe.batch_size, ctx), checkpoint=checkpoint)
 
@@ -136,6 +136,15 @@ def _device(config: TrainConfig, ctx: DistributedContext) -> torch.device:
 
 def _base_preset(config: TrainConfig) -> Preset:
     return preset_from_file(config.config) if config.config else get_preset(config.preset or DEFAULT_PRESET)
+
+
+def _seed(config: TrainConfig, checkpoint: dict[str, Any] | None, log) -> int:
+    """--seed (default 0); a resumed run keeps its own, saying so when another was asked for."""
+    if not checkpoint:
+        return config.seed or 0
+    if config.seed is not None and config.seed != int(checkpoint["seed"]):
+        log(f"note: resuming keeps the run's seed {int(checkpoint['seed'])}; ignoring --seed {config.seed}")
+    return int(checkpoint["seed"])
 
 
 def _recipe(config: TrainConfig, preset: Preset, checkpoint: dict[str, Any] | None, log) -> Recipe:
