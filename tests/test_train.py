@@ -93,14 +93,16 @@ def test_resume_ends_with_identical_weights(shapes_data, tmp_path):
     assert len(list(csv.DictReader(open(stopped / "metrics.csv")))) == 2
 
 
-def test_a_resumed_run_keeps_its_seed_and_says_so_when_another_is_asked_for(shapes_data, tmp_path):
+def test_a_resumed_run_keeps_its_seed_and_recipe_and_says_so_when_others_are_asked_for(shapes_data, tmp_path):
     run = tmp_path / "run"
     lines = []
     train(settings(shapes_data, run, epochs=1, seed=5))
     train(settings(shapes_data, run, epochs=2, resume=True, log=lines.append))  # no --seed: nothing to say
     train(settings(shapes_data, run, epochs=3, seed=6, resume=True, log=lines.append))
+    train(settings(shapes_data, run, epochs=4, lr=0.001, warmup_epochs=2, resume=True, log=lines.append))
     assert [line for line in lines if line.startswith("note:")] == [
-        "note: resuming keeps the run's seed 5; ignoring --seed 6"]
+        "note: resuming keeps the run's seed 5; ignoring --seed 6",
+        "note: resuming keeps the run's lr, warmup_epochs; ignoring the new value(s)"]
     assert load_checkpoint(run)["seed"] == 5
     train(settings(shapes_data, tmp_path / "new", epochs=1))
     assert load_checkpoint(tmp_path / "new")["seed"] == 0  # a new run without --seed

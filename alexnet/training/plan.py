@@ -154,7 +154,8 @@ def _recipe(config: TrainConfig, preset: Preset, checkpoint: dict[str, Any] | No
                  if v is not None}
     if checkpoint:
         recipe = recipe_from_dict(checkpoint["recipe"])
-        ignored = sorted(k for k in overrides if k != "epochs" and overrides[k] != getattr(recipe, k))
+        asked = {**overrides, **({"warmup_epochs": config.warmup_epochs} if config.warmup_epochs is not None else {})}
+        ignored = sorted(k for k in asked if k != "epochs" and asked[k] != getattr(recipe, k))
         if ignored:
             log(f"note: resuming keeps the run's {', '.join(ignored)}; ignoring the new value(s)")
         return replace(recipe, **{k: v for k, v in overrides.items() if k == "epochs"})
