@@ -91,7 +91,7 @@ def test_config_layers_and_sizes_the_data_cannot_give_are_refused(shapes_data, t
     lacks, is refused before the run folder exists."""
     base = preset_to_dict(PRESETS["small"])
     for change, text in ((lambda d: d["model"].__setitem__("input_size", 100),
-                          "model.input_size is 100, but .* gives? 28 px crops"),
+                          "model.input_size is 100, but .* gives? 28 px crops .*; set model.input_size to 28 in it"),
                          (lambda d: d["recipe"].__setitem__("frozen_bias_layers", ["fc9"]),
                           "frozen_bias_layers names fc9, which this network lacks")):
         d = json.loads(json.dumps(base))
