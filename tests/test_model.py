@@ -145,6 +145,14 @@ def test_unknown_preset_and_too_small_input():
     assert set(PRESETS) == {"paper", "cuda-convnet-2012", "small", "paper-6conv", "small-6conv", "torchvision"}
 
 
+def test_a_class_count_that_is_not_a_whole_number_of_at_least_one_is_refused_by_name():
+    import numpy as np
+    for bad in (0, -3, 2.5, True, "10"):
+        with pytest.raises(ValueError, match=f"num_classes must be a whole number of at least 1, got {bad!r}"):
+            build_model("small", bad)
+    assert build_model("small", np.int64(4)).num_classes == 4 and type(build_model("small", np.int64(4)).num_classes) is int
+
+
 @pytest.mark.parametrize("base", ["paper", "small"])
 def test_sixth_conv_layer_over_the_last_pooling_layer(base):
     """Section 6's variant: one more 3x3 conv after pool5, everything else (and the fc input) unchanged."""

@@ -10,6 +10,7 @@ The two columns of Section 3.2 are `groups=2` on the layers that see only their 
 
 from __future__ import annotations
 
+import numbers
 from collections import OrderedDict
 
 import numpy as np
@@ -61,9 +62,9 @@ class AlexNet(nn.Module):
 
     def __init__(self, cfg: ModelConfig, num_classes: int = 1000) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
-        self.cfg, self.num_classes = cfg, num_classes
+        if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number of at least 1, got {num_classes!r}")
+        self.cfg, self.num_classes = cfg, int(num_classes)
         features: OrderedDict[str, nn.Module] = OrderedDict()
         channels = 3
         for i, spec in enumerate(cfg.convs, start=1):
