@@ -85,6 +85,9 @@ def test_an_exported_file_loads_into_a_ready_network_by_itself(run, tmp_path):
         assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask  # the safetensors file too, not 0600
     with pytest.raises(alexnet.AlexNetError, match="no such file"):
         alexnet.load_exported(tmp_path / "none.safetensors")
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch" + bytes(64))  # another kind of file
+    with pytest.raises(alexnet.AlexNetError, match="model.onnx: not a loadable alexnet export"):
+        alexnet.load_exported(tmp_path / "model.onnx")
 
 
 @pytest.mark.skipif(not _has("onnx", "onnxscript", "onnxruntime"), reason="onnx, onnxscript, onnxruntime not all installed")

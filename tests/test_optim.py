@@ -73,7 +73,8 @@ def test_state_round_trip():
     torch.testing.assert_close(opt2.state[w]["velocity"], opt.state[w]["velocity"])
 
 
-@pytest.mark.parametrize("kw", [dict(lr=-1.0), dict(lr=0.1, momentum=1.0), dict(lr=0.1, weight_decay=-1.0)])
+@pytest.mark.parametrize("kw", [dict(lr=-1.0), dict(lr=0.1, momentum=1.0), dict(lr=0.1, weight_decay=-1.0),
+                                dict(lr=float("nan")), dict(lr=float("inf")), dict(lr=0.1, weight_decay=float("nan"))])
 def test_bad_hyper_parameters(kw):
     with pytest.raises(ValueError):
         PaperSGD([torch.nn.Parameter(torch.ones(1))], **kw)

@@ -20,7 +20,7 @@ def load_exported(path: str | Path) -> nn.Module:
     """The network of an `alexnet export --format safetensors` file, in inference mode."""
     path = Path(path)
     try:
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
     except ImportError:
         raise AlexNetError('reading safetensors needs the safetensors package: pip install "alexnet[export]"') from None
@@ -34,6 +34,6 @@ def load_exported(path: str | Path) -> nn.Module:
         model.load_state_dict(load_file(str(path)))
     except KeyError as exc:
         raise AlexNetError(f"{path}: no {exc} in its metadata (exported by an older alexnet, or not by alexnet)") from None
-    except (ConfigError, ValueError, RuntimeError, OSError) as exc:
+    except (ConfigError, ValueError, RuntimeError, OSError, SafetensorError) as exc:  # the last: a file of another kind
         raise AlexNetError(f"{path}: not a loadable alexnet export ({' '.join(str(exc).split())[:200]})") from None
     return model.eval()

@@ -11,6 +11,7 @@ learning rate is constant.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 import torch
@@ -61,12 +62,12 @@ class PaperSGD(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.9,
                  weight_decay: float = 5e-4, fused: bool = False) -> None:
-        if lr < 0:
-            raise ValueError(f"learning rate must be >= 0, got {lr}")
+        if not 0 <= lr < math.inf:  # written so that NaN fails too
+            raise ValueError(f"learning rate must be >= 0 and finite, got {lr}")
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+        if not 0 <= weight_decay < math.inf:
+            raise ValueError(f"weight decay must be >= 0 and finite, got {weight_decay}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
         self.fused = fused
         self._lr_tensors: dict[tuple[int, torch.device], torch.Tensor] = {}
