@@ -61,6 +61,7 @@ STRICT_CASES = [
     (lambda d: d["model"].__setitem__("fc_widths", [10**9, 10**12]), "model.fc_widths is out of range"),
     (lambda d: d["model"]["convs"][0].__setitem__("out_channels", 10**9), "model.convs.out_channels is out of range"),
     (lambda d: d["model"].__setitem__("dropout", "0.5"), "model.dropout must be a number"),
+    (lambda d: d["model"].__setitem__("lrn_k", 0.0), "model.lrn_k is out of range: 0.0 (a number above 0"),
 ]
 
 

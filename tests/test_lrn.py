@@ -149,6 +149,14 @@ def test_even_size_rejected():
         LocalResponseNorm(4)
 
 
+@pytest.mark.parametrize("kw", [dict(size=5.0), dict(alpha=-1e-4), dict(alpha=float("nan")), dict(beta=float("nan")),
+                                dict(k=0.0), dict(k=float("inf")), dict(groups=0)])
+def test_constants_that_would_give_nan_or_nonsense_are_rejected(kw):
+    """k=0 divides an all-zero window (a dead ReLU neighbourhood) by 0; NaN constants pass a plain `< 0`."""
+    with pytest.raises(ValueError, match="LocalResponseNorm"):
+        LocalResponseNorm(**kw)
+
+
 def test_within_map_norm_matches_loop():
     rng = np.random.default_rng(4)
     a = np.abs(rng.normal(0, 40, (1, 2, 6, 7)))

@@ -8,6 +8,8 @@ alpha by n, so this layer with alpha=1e-4 equals `nn.LocalResponseNorm(5, alpha=
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -129,8 +131,13 @@ class LocalResponseNorm(nn.Module):
     def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
                  groups: int = 1) -> None:
         super().__init__()
-        if size < 1 or size % 2 == 0:
-            raise ValueError(f"LocalResponseNorm size must be a positive odd number, got {size}")
+        if not isinstance(size, int) or size < 1 or size % 2 == 0:
+            raise ValueError(f"LocalResponseNorm size must be a positive odd number, got {size!r}")
+        if not (0 <= alpha < math.inf and 0 <= beta < math.inf and 0 < k < math.inf):  # NaN fails each
+            raise ValueError(f"LocalResponseNorm needs finite alpha >= 0, beta >= 0 and k > 0 (a zero window "
+                             f"would divide by 0), got alpha={alpha}, beta={beta}, k={k}")
+        if not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"LocalResponseNorm groups must be a whole number of at least 1, got {groups!r}")
         self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
