@@ -203,3 +203,10 @@ def test_images_in_sub_folders_of_a_class_belong_to_it(tmp_path):
     ds = PreparedDataset(tmp_path / "out")
     assert len(ds.labels["train"]) == 4 and len(ds.labels["val"]) == 2
     np.testing.assert_array_equal(ds.images["train"][1], expected_pixels(src / "train/cat/2023/summer/2.png", 8))
+
+
+def test_a_stored_size_beyond_4096_is_refused_by_the_python_api_too(tmp_path):
+    """The command line bounds --size in argparse; prepare_dataset, called from Python, says why."""
+    with pytest.raises(AlexNetError, match=r"--size 100000: at most 4096 px .* 27.9 GiB an image"):
+        prepare_dataset(tmp_path / "src", tmp_path / "out", size=100_000, workers=0, progress=False)
+    assert not (tmp_path / "out").exists()

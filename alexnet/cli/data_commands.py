@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..config import MAX_SIDE
 from ..data.imagefolder import MAX_VAL_FRACTION
 from ..data.sources import LAYOUTS
 from ..errors import AlexNetError
@@ -18,7 +19,7 @@ def add_summary(sub) -> None:
                        description="Print each layer's output shape, neuron count and parameter count, and the total.")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help=f"network preset ({'; '.join(PRESETS)})")
     p.add_argument("--num-classes", type=whole(1, 1_000_000), default=1000, help="output classes (default 1000)")
-    p.add_argument("--input-size", type=whole(1), default=None,
+    p.add_argument("--input-size", type=whole(1, MAX_SIDE), default=None,
                    help="crop side in pixels (default: the preset's, 224 for paper)")
     p.set_defaults(func=run_summary)
 
@@ -89,7 +90,7 @@ def add_prepare(sub) -> None:
                    help="leave unreadable images out (listed under 'skipped' in manifest.json) instead of stopping")
     p.add_argument("--verify", action="store_true",
                    help="check a prepared dataset: files, shapes, counts, labels and checksums")
-    p.add_argument("--size", type=positive_int, default=256,
+    p.add_argument("--size", type=whole(1, MAX_SIDE), default=256,
                    help="stored image side in pixels (default 256; use 32 for CIFAR-10's native size)")
     p.add_argument("--storage", default=None, choices=["jpeg", "raw"],
                    help="how the pixels are kept: JPEG (quality 90) packed in large shards with an index, or raw "
@@ -134,7 +135,7 @@ def add_proxy(sub) -> None:
     p.add_argument("--classes", type=whole(1, 1000), default=1000, help="how many classes (default 1000, the most)")
     p.add_argument("--train-per-class", type=positive_int, default=100, help="training images per class (default 100)")
     p.add_argument("--val-per-class", type=positive_int, default=10, help="validation images per class (default 10)")
-    p.add_argument("--size", type=whole(32, 4096), default=256, help="image side in pixels (default 256)")
+    p.add_argument("--size", type=whole(32, MAX_SIDE), default=256, help="image side in pixels (default 256)")
     p.add_argument("--workers", type=whole(0, 1024), default=None,
                    help="processes (default: CPU count, at most 16; 0 = in this process)")
     add_seed(p, "what every image looks like (default 0)")
