@@ -66,12 +66,12 @@ def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
     base = _base_preset(config)
     preset = apply_ablations(base, config.ablations)
     checkpoint = checkpoint_to_resume(config, preset, dataset)
-    recipe = _recipe(config, preset, checkpoint, log)
+    recipe, seed = _recipe(config, preset, checkpoint, log), _seed(config, checkpoint, log)
     model_cfg = _network_for(config, preset, recipe, dataset)
     require_right_compiler(device, speed)  # last: the flags' own errors come first, this takes seconds
     return Plan(config, ctx, log, device, speed, dataset, preset, recipe, model_cfg,
                 mean_image=mean_image_for(model_cfg, dataset.mean_image),
-                seed=_seed(config, checkpoint, log),
+                seed=seed,
                 workers=config.workers if config.workers is not None else default_workers(device),
                 batch_per_rank=per_rank_batch(recipe.batch_size, ctx), checkpoint=checkpoint)
 
