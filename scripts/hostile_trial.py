@@ -108,6 +108,9 @@ def checkpoint_cases(t: Trial, w: Path, run: Path, data: Path) -> None:
                 "integer conv1 weights": lambda c: c["model"].__setitem__(
                     "features.conv1.weight", c["model"]["features.conv1.weight"].long()),
                 "absurd weights": lambda c: c["model"]["classifier.fc7.weight"].fill_(3e8)}
+    Image.new("RGB", (200_000, 1)).save(w / "thin.png")  # 700 bytes; rescaled whole: 39 GB at 256 px
+    t.case("predict on a PNG of 200,000 x 1 pixels", ["predict", run, w / "thin.png", "--tta", "center"],
+           expect_ok=True)
     for name, change in variants.items():
         bad = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in ckpt.items()}
         bad["model"] = {k: v.clone() for k, v in ckpt["model"].items()}

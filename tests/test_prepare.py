@@ -210,3 +210,23 @@ def test_a_stored_size_beyond_4096_is_refused_by_the_python_api_too(tmp_path):
     with pytest.raises(AlexNetError, match=r"--size 100000: at most 4096 px .* 27.9 GiB an image"):
         prepare_dataset(tmp_path / "src", tmp_path / "out", size=100_000, workers=0, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_absurd_aspect_ratio_is_rescaled_in_bounded_memory(tmp_path, monkeypatch):
+    """A 700-byte PNG of 200,000 x 1 pixels: its rescaled whole (256 x 51,200,000) is never made; only the
+    patch's region is rescaled, and on ordinary images that path is within one grey level of the whole."""
+    import alexnet.data.images as images
+    made = []
+    real_resize = Image.Image.resize
+    monkeypatch.setattr(Image.Image, "resize", lambda self, size, *a, **k: (made.append(size),
+                                                                          real_resize(self, size, *a, **k))[1])
+    Image.new("RGB", (200_000, 1), (100, 50, 25)).save(tmp_path / "thin.png")
+    patch = images.load_prepared(tmp_path / "thin.png", 256)
+    assert patch.shape == (256, 256, 3) and (patch == (100, 50, 25)).all()
+    assert max(w * h for w, h in made) <= images.MAX_RESCALED_PIXELS
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(images, "MAX_RESCALED_PIXELS", 0)  # every image by the region path
+    for i, (w, h) in enumerate([(500, 375), (375, 500), (61, 900), (300, 300), (1000, 7)]):
+        write_image(tmp_path / f"{i}.png", (rng.random((h, w, 3)) * 255).astype(np.uint8))
+        got = images.load_prepared(tmp_path / f"{i}.png", 64).astype(int)
+        assert np.abs(got - expected_pixels(tmp_path / f"{i}.png", 64).astype(int)).max() <= 1, (w, h)

@@ -54,25 +54,32 @@ def to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
-def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
-    """Rescale so that the shorter side is `size` (bilinear, antialiased when shrinking)."""
+# Past this many pixels the rescaled whole image is not made: a 700-byte PNG of 200,000 x 1 pixels would
+# become 256 x 51,200,000 (39 GB). Ordinary photographs stay far below it (a 1:10 panorama at 256: 0.7 M).
+MAX_RESCALED_PIXELS = 64 * 2**20
+
+
+def rescale_and_crop(img: Image.Image, size: int) -> np.ndarray:
+    """The paper's preparation: rescale so that the shorter side is `size` (bilinear, antialiased when
+    shrinking), then the central size x size patch, as a uint8 (size, size, 3) array.
+
+    An image whose rescaled whole would exceed MAX_RESCALED_PIXELS (an absurd aspect ratio) has only the
+    patch's region rescaled (Pillow's `box`): the same sampling, within one grey level of the whole."""
     w, h = img.size
     scale = size / min(w, h)
     new = (max(size, round(w * scale)), max(size, round(h * scale)))
-    return img if new == (w, h) else img.resize(new, Image.BILINEAR)
-
-
-def center_crop_array(img: Image.Image, size: int) -> np.ndarray:
-    """The central size x size patch as a uint8 (size, size, 3) array."""
-    w, h = img.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return np.asarray(img, dtype=np.uint8)[top:top + size, left:left + size].copy()
+    left, top = (new[0] - size) // 2, (new[1] - size) // 2
+    if new[0] * new[1] > MAX_RESCALED_PIXELS:
+        sx, sy = w / new[0], h / new[1]
+        box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+        return np.asarray(img.resize((size, size), Image.BILINEAR, box=box), dtype=np.uint8).copy()
+    whole = img if new == (w, h) else img.resize(new, Image.BILINEAR)
+    return np.asarray(whole, dtype=np.uint8)[top:top + size, left:left + size].copy()
 
 
 def load_prepared(path: str | Path | BinaryIO, size: int, reduced_decode: bool = True) -> np.ndarray:
     """One file, prepared exactly as `alexnet prepare` stores it: (size, size, 3) uint8."""
-    img = load_rgb(path, size if reduced_decode else None)
-    return center_crop_array(resize_shorter_side(img, size), size)
+    return rescale_and_crop(load_rgb(path, size if reduced_decode else None), size)
 
 
 def read_error(path: str | Path, exc: BaseException) -> str:

@@ -30,7 +30,7 @@ from ..errors import AlexNetError
 from ..files import FolderLock, atomic_file, atomic_path, write_json
 from ..progress import Progress
 from .archives import ImageRef
-from .images import center_crop_array, load_prepared, read_error, resize_shorter_side
+from .images import load_prepared, read_error, rescale_and_crop
 from .prepared import FORMAT_NAME, FORMAT_VERSION, file_sha256
 from .sources import Source, open_source
 from .statistics import RunningStatistics, image_moments
@@ -69,7 +69,7 @@ def _decoded(pixels: np.ndarray, size: int, todo: np.ndarray, moments: bool, sto
     for index in np.flatnonzero(todo):
         image = pixels[index]
         if image.shape[:2] != (size, size):
-            image = center_crop_array(resize_shorter_side(Image.fromarray(image), size), size)
+            image = rescale_and_crop(Image.fromarray(image), size)
         yield (int(index), *_stored(image, storage, moments), None)
 
 
