@@ -339,7 +339,7 @@ class TrainConfig:
     seed: int | None = setting(None, name="--seed", parse=int, low=0, high=MAX_SEED, high_text="below 2**63",
                                help="seed for init, data order, augmentation, dropout (default 0; a resumed run "
                                     "keeps its own)")
-    device: str | None = setting(None, name="--device", help="cpu or cuda (default: cuda when available)")
+    device: str | None = setting(None, name="--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     resume: bool = setting(False, name="--resume", kind="switch", help="continue the run in RUN from its last.pt")
     auto_resume: bool = setting(False, name="--auto-resume", kind="switch",
                                 help="resume when RUN/last.pt exists, else start (for restarts: torchrun "

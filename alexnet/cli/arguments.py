@@ -77,7 +77,7 @@ class Parser(argparse.ArgumentParser):
 
 def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--device", default=default,
-                   help=f"cpu or cuda (default: {default or 'cuda when available'})")
+                   help=f"cpu, cuda or cuda:N (default: {default or 'cuda when available'})")
 
 
 def add_quiet(p: argparse.ArgumentParser, also: str = "") -> None:
