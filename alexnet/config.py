@@ -127,9 +127,9 @@ class ModelConfig:
         _within(self, "model", ("fc_init_std", "fc_out_init_std"), 0, 10)
         _within(self, "model", ("fc_bias_init",), -100, 100)
         _within(self, "model", ("lrn_alpha", "lrn_beta", "within_map_scale", "within_map_power"), 0, 10)
-        _within(self, "model", ("lrn_k", "within_map_k"), 0, 1000)
-        for name in ("lrn_k", "within_map_k"):  # 0 would divide an all-zero window by 0
-            require(getattr(self, name) > 0, f"model.{name}", getattr(self, name), "a number above 0, at most 1000")
+        for name in ("lrn_k", "within_map_k"):  # not 0: that would divide an all-zero window by 0
+            value = getattr(self, name)
+            require(_finite(value) and 0 < value <= 1000, f"model.{name}", value, "a number above 0, at most 1000")
         require(_finite(self.dropout) and 0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
         require(self.dropout_style in DROPOUT_STYLES, "model.dropout_style", self.dropout_style,
                 f"one of {', '.join(DROPOUT_STYLES)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import MAX_SIDE
 from ..data.imagefolder import MAX_VAL_FRACTION
+from ..data.manifest import MAX_SIZE
 from ..data.sources import LAYOUTS
 from ..errors import AlexNetError
 from ..presets import PRESETS, get_preset
@@ -90,7 +91,7 @@ def add_prepare(sub) -> None:
                    help="leave unreadable images out (listed under 'skipped' in manifest.json) instead of stopping")
     p.add_argument("--verify", action="store_true",
                    help="check a prepared dataset: files, shapes, counts, labels and checksums")
-    p.add_argument("--size", type=whole(1, MAX_SIDE), default=256,
+    p.add_argument("--size", type=whole(1, MAX_SIZE), default=256,
                    help="stored image side in pixels (default 256; use 32 for CIFAR-10's native size)")
     p.add_argument("--storage", default=None, choices=["jpeg", "raw"],
                    help="how the pixels are kept: JPEG (quality 90) packed in large shards with an index, or raw "

@@ -13,7 +13,7 @@ from typing import Any
 from .imagefolder import MAX_VAL_FRACTION
 
 STORAGES = ("raw", "jpeg")
-MAX_SIZE = 4096
+MAX_SIZE = 4096   # stored side; beyond it one image alone takes 48 MiB and more (prepare, manifest, --size)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -31,6 +31,7 @@ from ..files import FolderLock, atomic_file, atomic_path, write_json
 from ..progress import Progress
 from .archives import ImageRef
 from .images import load_prepared, read_error, rescale_and_crop
+from .manifest import MAX_SIZE
 from .prepared import FORMAT_NAME, FORMAT_VERSION, file_sha256
 from .sources import Source, open_source
 from .statistics import RunningStatistics, image_moments
@@ -38,7 +39,6 @@ from .workers import map_in_processes
 from .stores import JPEG_QUALITY, STORAGES, WRITERS, decode_jpeg, encode_jpeg
 
 MAX_LISTED_BAD_FILES = 20
-MAX_SIZE = 4096   # stored side; beyond it one image alone takes 48 MiB and more
 SAVE_PROGRESS_EVERY_S = 10.0
 
 

@@ -58,7 +58,8 @@ def repeated_networks(checkpoints: list[dict[str, Any]]) -> dict[str, str]:
     for ckpt in checkpoints:
         if ckpt["digest"] in first:
             repeated[ckpt["path"]] = first[ckpt["digest"]]
-        first.setdefault(ckpt["digest"], ckpt["path"])
+        else:
+            first[ckpt["digest"]] = ckpt["path"]
     return repeated
 
 

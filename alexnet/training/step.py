@@ -93,9 +93,9 @@ def resolve_speed(device: torch.device, precision: str | None = None, channels_l
 def compiled_gradients_are_right(device: torch.device, channels_last: bool) -> bool:
     """Whether torch.compile, on this device and memory layout, gives the gradient that eager PyTorch gives
     through ReLU -> max-pool -> fully-connected: the pattern of every AlexNet's conv5 -> pool5 -> fc6, whose
-    convolution gradient the Inductor of torch 2.13 and 2.11 zeroes on the CPU in NCHW (BENCHMARKS.md, "torch.compile on
-    the CPU"). A tiny network, compiled once a process (seconds); the run's network would be compiled by
-    the same torch, with the same fault."""
+    convolution gradient the Inductor of torch 2.13 and 2.11 zeroes on the CPU in NCHW (BENCHMARKS.md,
+    "torch.compile on the CPU"). A tiny network, compiled once a process (seconds); the run's network would
+    be compiled by the same torch, with the same fault."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(4, 3, 16, 16, generator=generator)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
