@@ -290,3 +290,60 @@ def test_the_feed_hands_over_the_same_batches_ahead_or_not(both):
     for (x, y), (_, x2, y2) in zip(plain, ahead):
         assert torch.equal(x, x2) and torch.equal(y, y2)
     assert InputFeed.for_pipeline(pre, "device").ahead and not InputFeed.for_pipeline(pre, "host").ahead
+
+
+def test_staging_in_a_thread_keeps_order_raises_and_stops():
+    """`in_background` (the ahead feed's thread): every result in order; an error in the thread is raised in
+    the consumer; a consumer that stops early stops the thread, which takes nothing more from its items."""
+    import threading
+    from alexnet.data.loader import in_background
+
+    main_thread = threading.get_ident()
+    where = []
+
+    def stage(n):
+        where.append(threading.get_ident())
+        return n * n
+
+    assert list(in_background(range(7), stage)) == [n * n for n in range(7)]
+    assert where and main_thread not in where  # the work happened elsewhere
+
+    def failing(n):
+        if n == 3:
+            raise ValueError("bad batch 3")
+        return n
+
+    got = []
+    with pytest.raises(ValueError, match="bad batch 3"):
+        for value in in_background(range(10), failing):
+            got.append(value)
+    assert got == [0, 1, 2]
+
+    taken = []
+
+    def counted():
+        for n in range(1000):
+            taken.append(n)
+            yield n
+
+    staged = in_background(counted(), lambda n: n, depth=2)
+    assert [next(staged), next(staged)] == [0, 1]
+    staged.close()
+    assert not any(t.name == "alexnet-input-staging" for t in threading.enumerate())
+    assert len(taken) <= 6  # two handed over, two queued, one in hand: the rest never read
+
+
+def test_default_loader_workers_leave_the_training_process_two_cores(monkeypatch):
+    """On CUDA: the usable cores less two, between 1 and 16 (the H200's 16 cores: 14, the fastest end to end);
+    none on the CPU. The cores are this process's share, as a scheduler or container sets it."""
+    import os
+    import alexnet.data.loader as loader
+    from alexnet.data.workers import usable_cores
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    for cores, workers in [(16, 14), (8, 6), (4, 2), (3, 1), (2, 1), (1, 1), (64, 16)]:
+        monkeypatch.setattr(loader, "usable_cores", lambda cores=cores: cores)
+        assert loader.default_workers(cuda) == workers
+        assert loader.default_workers(cpu) == 0
+    if hasattr(os, "sched_getaffinity"):
+        assert usable_cores() == len(os.sched_getaffinity(0))

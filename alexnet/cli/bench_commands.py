@@ -39,8 +39,8 @@ def add_bench_data(sub) -> None:
     p.add_argument("--data", required=True, nargs="+", metavar="DATA",
                    help="prepared dataset(s), each timed in the same run (e.g. raw and JPEG storage)")
     p.add_argument("--workers", type=whole(0, 1024), default=None,
-                   help="loader processes for ours and the reference (default: train's, up to 8 on CUDA, none "
-                        "on the CPU)")
+                   help="loader processes for ours and the reference (default: train's; on CUDA the usable cores "
+                        "less two, at most 16; none on the CPU)")
     p.add_argument("--batch-size", type=whole(1, MAX_BATCH), default=128, help="images per batch (default 128)")
     p.add_argument("--images", type=positive_int, default=4096, help="training images to read (default 4096)")
     add_device(p, default="cpu")

@@ -7,7 +7,8 @@ worker; only file names and small arrays travel to the workers.
 
 from __future__ import annotations
 
-import os
+import queue
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
@@ -21,12 +22,19 @@ from ..interrupt import ignore_stop_signals
 from .augment import Augmentation, batch_buffer, sample_augmentations
 from .device_decode import nvjpeg_decoder
 from .stores import JpegStore, RawStore
+from .workers import usable_cores
 
 
 def default_workers(device: torch.device) -> int:
-    """Loader processes when none are asked for: the CPU count up to 8 for a GPU; none on the CPU, where
-    a worker competes with the training threads for the same cores (slower on 2 cores: BENCHMARKS.md)."""
-    return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
+    """Loader processes when none are asked for. On a GPU: every core this process may use but two, which
+    the training process keeps (its own thread and the one that pins batches), and at most 16. On an H200
+    with 16 cores, 14 workers fed 11,120 images/s end to end, 8 fed 10,667 and 16 (the training process
+    then short of a core) 9,542 (BENCHMARKS.md, 2026-11-27); 16 workers deliver more than the step takes.
+    None on the CPU, where a worker competes with the training threads for the same cores (slower on 2
+    cores: BENCHMARKS.md)."""
+    if device.type != "cuda":
+        return 0
+    return max(1, min(16, usable_cores() - 2))
 
 
 class TrainBatch(NamedTuple):
@@ -74,9 +82,11 @@ def network_input(batch: TrainBatch, augmentation: Augmentation, decode: Callabl
 
 def device_batches(batches: Iterable[TrainBatch], augmentation: Augmentation, decode: Callable | None = None,
                    ahead: bool = False) -> Iterator[tuple[TrainBatch, torch.Tensor, torch.Tensor]]:
-    """(batch, input, labels), the last two on the augmentation's device. With `ahead` on CUDA, batch n+1's copies,
-    decoding and augmentation are queued on a side stream before step n is queued on the default one, so
-    they run while step n does; each batch is handed over only once the default stream has waited for it."""
+    """(batch, input, labels), the last two on the augmentation's device. With `ahead` on CUDA, the next
+    batches' copies, decoding and augmentation run in a thread of their own, on a side stream, while this
+    thread queues the steps: the nvJPEG decoder waits on the host until its batch is decoded, and that
+    wait must not hold up the step (in this thread it made decode and step run one after the other:
+    BENCHMARKS.md, 2026-11-27). A step's stream waits, on the device only, for its batch to be ready."""
     dev = augmentation.device
     if not (ahead and dev.type == "cuda"):
         for batch in batches:
@@ -85,24 +95,70 @@ def device_batches(batches: Iterable[TrainBatch], augmentation: Augmentation, de
     side, main = torch.cuda.Stream(dev), torch.cuda.current_stream(dev)
 
     def stage(batch: TrainBatch):
-        with torch.cuda.stream(side):
-            return batch, network_input(batch, augmentation, decode), batch.labels.to(dev, non_blocking=True)
+        with torch.cuda.device(dev), torch.cuda.stream(side):
+            x, y = network_input(batch, augmentation, decode), batch.labels.to(dev, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record(side)
+        return batch, x, y, ready
 
-    staged = None
-    for batch in batches:
-        if staged is not None:
-            main.wait_stream(side)          # the step may use what the side stream has made so far
-        ready, staged = staged, stage(batch)
-        if ready is not None:
-            yield _used_on(ready, main)
-    if staged is not None:
-        main.wait_stream(side)
-        yield _used_on(staged, main)
+    staged = in_background(batches, stage)
+    try:
+        for batch, x, y, ready in staged:
+            main.wait_event(ready)
+            x.record_stream(main)  # made on the side stream, used on this one: not reused before it is done
+            y.record_stream(main)
+            yield batch, x, y
+    finally:
+        staged.close()  # stops the thread now, also when the consumer stops early
+
+
+_END = object()
+
+
+def in_background(items: Iterable, stage: Callable, depth: int = 2) -> Iterator:
+    """stage(item) for each of `items`, in order, worked out in a thread up to `depth` results ahead of the
+    consumer. An exception there is raised here; closing the generator stops the thread (after the item
+    it is on)."""
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(result) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(result, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over((stage(item), None)):
+                    return
+            hand_over((_END, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            hand_over((None, exc))
+
+    thread = threading.Thread(target=produce, name="alexnet-input-staging", daemon=True)
+    thread.start()
+    try:
+        while True:
+            result, error = results.get()
+            if error is not None:
+                raise error
+            if result is _END:
+                return
+            yield result
+    finally:
+        stop.set()
+        thread.join()
 
 
 class InputFeed(NamedTuple):
     """How the trainer's batches become (batch, input, labels) on the device: the preprocessing, the
-    nvjpeg pipeline's decoder, and whether the next batch is prepared on a side stream (`device_batches`)."""
+    nvjpeg pipeline's decoder, and whether the next batches are prepared ahead, in a thread and on a side
+    stream of their own (`device_batches`)."""
     augmentation: Augmentation
     decode: Callable | None = None
     ahead: bool = False
@@ -112,17 +168,9 @@ class InputFeed(NamedTuple):
 
     @classmethod
     def for_pipeline(cls, augmentation: Augmentation, pipeline: str) -> "InputFeed":
-        """The feed `alexnet train` (and `bench data`) uses: device and nvjpeg prepare the next batch on a
-        side stream while a step runs; host keeps the default stream (not measured with one yet)."""
+        """The feed `alexnet train` (and `bench data`) uses: device and nvjpeg prepare the next batches
+        ahead while a step runs; host, whose workers hand over finished crops, feeds in this thread."""
         return cls(augmentation, nvjpeg_decoder() if pipeline == "nvjpeg" else None, ahead=pipeline != "host")
-
-
-def _used_on(item: tuple[TrainBatch, torch.Tensor, torch.Tensor], stream) -> tuple[TrainBatch, torch.Tensor, torch.Tensor]:
-    """Tensors made on the side stream and used on `stream`: their memory must not be reused before
-    `stream` is done with them."""
-    item[1].record_stream(stream)
-    item[2].record_stream(stream)
-    return item
 
 
 class EvalBatch(NamedTuple):

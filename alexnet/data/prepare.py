@@ -35,7 +35,7 @@ from .manifest import MAX_SIZE
 from .prepared import FORMAT_NAME, FORMAT_VERSION, file_sha256
 from .sources import Source, open_source
 from .statistics import RunningStatistics, image_moments
-from .workers import map_in_processes
+from .workers import map_in_processes, usable_cores
 from .stores import JPEG_QUALITY, STORAGES, WRITERS, decode_jpeg, encode_jpeg
 
 MAX_LISTED_BAD_FILES = 20
@@ -114,7 +114,7 @@ def default_storage(size: int) -> str:
 
 
 def default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    return min(8, usable_cores())
 
 
 MARKER = ".alexnet-prepare"   # in an output folder while `prepare` works there: the folder is ours

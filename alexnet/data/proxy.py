@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from ..errors import AlexNetError
 from ..progress import Progress
 from .synthetic import CLASSES as SHAPES, _draw_shape
-from .workers import map_in_processes
+from .workers import map_in_processes, usable_cores
 
 SCHEMES = ("red", "orange", "yellow", "lime", "green", "teal", "cyan", "blue", "purple", "magenta")
 TEXTURES = ("plain", "hlines", "vlines", "diagonal", "grid", "dots", "waves", "rings", "checks", "noise")
@@ -135,7 +135,7 @@ def make_proxy_dataset(out: str | Path, classes: int = MAX_CLASSES, train_per_cl
     partial = out.with_name(out.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     tasks = [(partial, i, c, train_per_class, val_per_class, size, seed) for i, c in enumerate(combos)]
-    workers = workers if workers is not None else min(16, os.cpu_count() or 1)
+    workers = workers if workers is not None else min(16, usable_cores())
     bar = Progress(len(combos) * (train_per_class + val_per_class), "proxy", enabled=progress)
     counts = map(_make_class, tasks) if workers <= 1 else map_in_processes(
         _make_classes, tasks, workers, chunk=1, died=f"a worker process died (killed for lack of memory?); the "

@@ -1,4 +1,5 @@
-"""Work spread over processes, for `prepare` and `proxy`: results as they come, a dead worker named.
+"""Work spread over processes, for `prepare` and `proxy`: results as they come, a dead worker named; and
+how many cores there are to spread it over (`usable_cores`, also the loader's default).
 
 `multiprocessing.Pool` waits for ever when one of its workers is killed (the OOM killer, say); here the
 run stops with a message instead, and whatever the caller wrote is kept for a rerun. Workers leave
@@ -8,12 +9,21 @@ Ctrl-C and SIGTERM to the main process, and die with it (Linux) rather than wait
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
 
 from ..errors import AlexNetError
 from ..interrupt import ignore_stop_signals
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a job scheduler's or container's share), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def map_in_processes(run_chunk: Callable[[list], list], items: list, workers: int, died: str,
