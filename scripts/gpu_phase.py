@@ -86,6 +86,7 @@ class Phase:
         self.log = open(out / f"{name}.log", "a", buffering=1)
         self.summary: list[str] = []
         self.kept: dict[str, Path] = {}
+        self.scratch_folders: list[Path] = []
         self._stop = threading.Event()
         threading.Thread(target=self._copy_loop, daemon=True).start()
 
@@ -136,9 +137,20 @@ class Phase:
         while not self._stop.wait(COPY_EVERY_S):
             self._copy()
 
+    def scratch(self) -> Path:
+        """A folder for the phase's data, in memory-backed storage where there is one with room, else in the
+        temporary folder; removed when the phase ends (once its files are copied out)."""
+        shm = Path("/dev/shm")
+        memory = shm.is_dir() and shutil.disk_usage(shm).free > 8 << 30
+        folder = Path(tempfile.mkdtemp(prefix="alexnet-phase-", dir=shm if memory else None))
+        self.scratch_folders.append(folder)
+        return folder
+
     def finish(self) -> None:
         self._stop.set()
         self._copy()
+        for folder in self.scratch_folders:
+            shutil.rmtree(folder, ignore_errors=True)
         text = f"# {self.name}: summary ({time.monotonic() - self.started:.0f} s)\n\n" + "\n".join(self.summary) + "\n"
         (self.out / f"{self.name}-summary.md").write_text(text)
         self.log.close()
@@ -171,14 +183,6 @@ def physical_cores() -> str:
 
 
 # --- data -----------------------------------------------------------------------------------------------
-def scratch() -> Path:
-    """Memory-backed storage where there is one with room, else the temporary folder."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and shutil.disk_usage(shm).free > 8 << 30:
-        return Path(tempfile.mkdtemp(prefix="alexnet-phase-", dir=shm))
-    return Path(tempfile.mkdtemp(prefix="alexnet-phase-"))
-
-
 def make_data(phase: Phase, sizes: Sizes, work: Path, images: int, seconds: float, val_per_class: int) -> Path | None:
     """A prepared proxy of `sizes.classes` classes: two pilots of a few classes give the machine's rate of
     generating and preparing, which sizes the set to `images`, or fewer if `seconds` would not suffice.
@@ -234,7 +238,7 @@ def _proxy(phase: Phase, sizes: Sizes, folder: Path, title: str, classes: int, p
 
 # --- learn ----------------------------------------------------------------------------------------------
 def learn(phase: Phase, sizes: Sizes) -> None:
-    work = scratch()
+    work = phase.scratch()
     reserve = sizes.min_train_s * len(sizes.presets)
     data = make_data(phase, sizes, work, images=sizes.learn_images, seconds=max(30.0, (phase.left() - reserve) / 2.5),
                      val_per_class=5 if sizes.device == "cuda" else 1)
@@ -324,59 +328,39 @@ def _last_json(text: str) -> dict | None:
 
 # --- pipeline -------------------------------------------------------------------------------------------
 def pipeline(phase: Phase, sizes: Sizes) -> None:
-    """Each pipeline's loader alone on all the images (one call, with the reference), then each pipeline
-    feeding paper training steps end to end in a call of its own: a call cut short keeps the others."""
-    work = scratch()
+    """Each pipeline with train's default worker count, then host with a worker on every core: one call of
+    `bench data` each, which times the loader alone over every stored image, the reference, and the loader
+    feeding paper training steps end to end, so each row's overlap is against its own loader's figure (the
+    loader runs of 2026-11-27, over 1,024 images, read 140,000 images/s: their head start, not a rate). A
+    call cut short keeps the rows before it."""
+    work = phase.scratch()
     data = make_data(phase, sizes, work, images=sizes.pipeline_images, seconds=max(30.0, phase.left() / 4),
                      val_per_class=1)
     if data is None:
         phase.summary.append("- pipeline: no data")
         return
-    common = ["--data", str(data), "--device", sizes.device, "--json"]
-    every_core = ["--workers", str(sizes.workers)]
-    alone = alexnet("bench", "data", *common, *every_core, "--pipelines", *sizes.pipelines,
-                    "--images", str(sizes.pipeline_images))
-    _, text = phase.run("pipeline: each loader alone, and the reference", alone, phase.left() / 3)
-    result = _last_json(text) or {}
-    loaders = {r["pipeline"]: r["images_per_second"] for r in result.get("runs", [])}
-    phase.summary.append(f"- `{' '.join(alone[2:])}`: reference {result.get('baseline_images_per_second', 0):.0f} "
-                         f"images/s; loaders alone: " + ", ".join(f"{k} {v:.0f}" for k, v in loaders.items()))
-    phase.summary += ["", "| pipeline | loader alone | end to end | step alone | overlap | ILSVRC-2012 epoch |",
-                      "| --- | --- | --- | --- | --- | --- |"]
-    # Each pipeline with a worker on every core, then host with train's own default and with two cores
-    # left to the training process (the H200's 16 workers on 16 cores reached 0.80 overlap, 2026-11-26).
-    runs = [(name, name, every_core) for name in sizes.pipelines]
-    runs.append(("host, train's default workers", "host", []))
-    if sizes.workers > 4:
-        runs.append((f"host, {sizes.workers - 2} workers", "host", ["--workers", str(sizes.workers - 2)]))
+    phase.summary += ["", "| pipeline (workers) | loader alone | reference | end to end | step alone | overlap | "
+                      "ILSVRC-2012 epoch |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    runs = [(name, name, []) for name in sizes.pipelines]
+    runs.append(("host, a worker on every core", "host", ["--workers", str(sizes.workers)]))
     for i, (label, name, workers) in enumerate(runs):
-        e2e = alexnet("bench", "data", *common, *workers, "--pipelines", name, "--images", "1024", "--train-preset",
-                      sizes.step_presets[0], "--train-batches", "400" if sizes.device == "cuda" else "4")
-        _, text = phase.run(f"pipeline: {label} end to end", e2e, phase.left() / (len(runs) - i))
-        result = _last_json(text) or {}
-        rows = result.get("end_to_end", [])
-        if not rows:
-            phase.summary.append(f"| {label} | {loaders.get(name, 0):.0f} | no result | | | |")
-            continue
-        r, alone_rate = rows[0], loaders.get(name) if workers == every_core else None
-        slower = min(r["step_images_per_second"], alone_rate or r["step_images_per_second"])
-        label += f" ({result.get('workers')})" if workers != every_core else ""
-        phase.summary.append(f"| {label} | {alone_rate or 0:.0f} | {r['images_per_second']:.0f} | "
-                             f"{r['step_images_per_second']:.0f} | {r['images_per_second'] / slower:.2f} | "
-                             f"{r['imagenet_epoch_seconds']:.0f} s |")
-    # The loader alone with fewer workers: one, with the machine to itself, and half of them, one a physical
-    # core where each core runs two hardware threads. Half the workers at twice the rate each would say the
-    # threads share a core; the same total, that something else (the main process) is the limit.
-    phase.summary.append("")
-    for count in sorted({1, max(2, sizes.workers // 2)}):  # 2 at least: the dry run takes this path too
-        images = min(sizes.pipeline_images, 2048 * count)  # a worker's head start of a batch: under 1/10
-        fewer = alexnet("bench", "data", *common, "--workers", str(count), "--pipelines", "host", "--images",
-                        str(images))
-        _, text = phase.run(f"pipeline: host alone with {count} worker(s)", fewer, phase.left())
-        rate = (_last_json(text) or {}).get("images_per_second")
-        what = ("what one worker delivers with the machine to itself" if count == 1 else
-                f"{(rate or 0) / count:.0f} a worker")
-        phase.summary.append(f"- `{' '.join(fewer[2:])}`: " + (f"{rate:.0f} images/s, {what}" if rate else "no result"))
+        command = alexnet("bench", "data", "--data", str(data), "--device", sizes.device, "--json", *workers,
+                          "--pipelines", name, "--images", str(sizes.pipeline_images), "--train-preset",
+                          sizes.step_presets[0], "--train-batches", "400" if sizes.device == "cuda" else "4")
+        _, text = phase.run(f"pipeline: {label}", command, phase.left() / (len(runs) - i))
+        phase.summary.append(pipeline_row(label, _last_json(text) or {}))
+    phase.summary += ["", f"Each row: `{' '.join(command[2:])}` (with that row's pipeline and workers)."]
+
+
+def pipeline_row(label: str, result: dict) -> str:
+    """A table row from one `bench data --json --train-preset` result (a row saying so where there is none)."""
+    rows = result.get("end_to_end", [])
+    if not rows:
+        return f"| {label} | no result | | | | | |"
+    r = rows[0]
+    return (f"| {label} ({result['workers']}) | {r['loader_images_per_second'] or 0:.0f} | "
+            f"{result['baseline_images_per_second']:.0f} | **{r['images_per_second']:.0f}** | "
+            f"{r['step_images_per_second']:.0f} | {r['overlap']:.2f} | {r['imagenet_epoch_seconds']:.0f} s |")
 
 
 # --- checks ---------------------------------------------------------------------------------------------

@@ -1,17 +1,18 @@
-"""Where a paper-network training step spends its time on a GPU, and what each candidate change buys.
+"""Where a training step spends its time on a GPU, and what each candidate change buys.
 
 Run on a CUDA machine: `python3 scripts/gpu_profile.py [--batch-size 128] [--steps 50]` (scripts/gpu_phase.py
 step runs it; `--dry`: each variant for a step at a toy size on the CPU, uncompiled, so the script cannot rot).
 Times the step `alexnet train` runs (its optimizer groups, bf16, channels-last, torch.compile, the fused
-update, the band-matrix LRN with TF32 window sums) and variants of it on the same weights and synthetic batch, and prints the top kernels
-of the profiler for the baseline and the best. Variants are built here, so that the package changes only
-for what the numbers justify (BENCHMARKS.md, "GPU notes"). Earlier rounds adopted the multi-tensor
-optimizer and the band-matrix LRN and rejected the plain-expression LRN; the step phases of 2026-11-26
-adopted the fused (compiled) optimizer (H100) and TF32 for the LRN's window sums (H200), and rejected
-conv1's input padded to 4 channels (no gain on either card). Candidates now: the LRN's window sums as
-shifted slices that Inductor fuses (no band product, no fp32 intermediates saved), CUDA graphs, grouped
-convolutions split into dense ones, both together, max-autotune (slow to compile), larger batches; IEEE
-fp32 LRN sums and the multi-tensor update for reference.
+update, the band-matrix LRN with TF32 window sums) on `paper` and on `cuda-convnet-2012`, and variants of
+them on the same weights and synthetic batch, and prints the top kernels of the profiler for both
+baselines. Variants are built here, so that the package changes only for what the numbers justify
+(BENCHMARKS.md). Adopted in earlier rounds: the multi-tensor and then the fused (compiled) optimizer,
+the band-matrix LRN, TF32 for its window sums. Rejected: the plain-expression LRN, conv1's input padded
+to 4 channels (no gain, H100 and H200), the LRN's window sums as fused shifted slices (7.08 against 5.90
+ms, H200, 2026-11-27). Candidates now: cuda-convnet-2012's within-map norm with its gradient written out
+(box means recomputed, not saved), CUDA graphs with the grouped convolutions split (5.59 against 5.90
+ms on 2026-11-27, each alone 5.69 and 6.73), max-autotune (slow to compile), larger batches; the
+multi-tensor update for reference.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet import build_model
-from alexnet.model.lrn import LocalResponseNorm, _wide
+from alexnet.model.lrn import WithinMapResponseNorm, _wide
 from alexnet.presets import get_preset
 from alexnet.training.optim import PaperSGD
 from alexnet.training.schedule import parameter_groups
@@ -46,52 +47,52 @@ class SplitGroupConv(nn.Module):
         return torch.cat([F.conv2d(xi, wi, bi, c.stride, c.padding) for xi, wi, bi in zip(xs, ws, bs)], 1)
 
 
-def shifted_window_sum(values: torch.Tensor, size: int, groups: int) -> torch.Tensor:
-    """The LRN's window sums as `size` shifted slices of one zero-padded tensor: plain functional operations,
-    which Inductor fuses into the kernel that consumes them (nothing written out between, no band product)."""
-    n, c, h, w = values.shape
-    half, maps = size // 2, c // groups
-    padded = F.pad(values.reshape(n, groups, maps, h, w), (0, 0, 0, 0, half, half))
-    return sum(padded[:, :, shift:shift + maps] for shift in range(size)).reshape(n, c, h, w)
+class RecomputedWithinMapNorm(torch.autograd.Function):
+    """cuda-convnet's within-map normalisation (alexnet/model/lrn.py's WithinMapResponseNorm) with its
+    gradient written out: only the input is saved, the backward recomputes the neighbourhood means, and
+    both passes take box means with avg_pool2d's forward alone (with zero padding and a stride of 1 the
+    box filter is its own adjoint), where autograd saves x squared and the means in fp32 and runs
+    avg_pool2d's backward. In at least fp32 whatever the input's dtype.
 
-
-class ShiftedCrossMapNorm(torch.autograd.Function):
-    """The LRN and its hand-derived gradient (as alexnet/model/lrn.py) with window sums that Inductor can
-    fuse: only the input is saved, and the backward recomputes the denominator from it, so that a
-    compiled step reads and writes each activation a few times instead of writing fp32 sums, denominators
-    and scales out. In at least fp32 whatever the input's dtype."""
+    b = x d^-p with d = k + scale mean(x^2) over the window, so
+    dL/dx = g d^-p - 2 p scale x mean(g x d^(-p-1)), the mean again over each window."""
 
     @staticmethod
-    def denominator(x, size, alpha, k, groups):
-        """(x in at least fp32, k + alpha x its window sums of squares): what both passes start from."""
+    def denominator(x, size, scale, k):
+        """(x in at least fp32, k + scale x its neighbourhood means of squares): what both passes start from."""
         wide = x.to(_wide(x.dtype))
-        return wide, shifted_window_sum(wide * wide, size, groups) * alpha + k
+        return wide, k + scale * box_mean(wide * wide, size)
 
     @staticmethod
-    def forward(ctx, x, size, alpha, beta, k, groups):
+    def forward(ctx, x, size, scale, power, k):
         ctx.save_for_backward(x)
-        ctx.settings = (size, alpha, beta, k, groups)
-        wide, denominator = ShiftedCrossMapNorm.denominator(x, size, alpha, k, groups)
-        return (wide * denominator.pow(-beta)).to(x.dtype)
+        ctx.settings = (size, scale, power, k)
+        wide, denominator = RecomputedWithinMapNorm.denominator(x, size, scale, k)
+        return (wide * denominator.pow(-power)).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
-        size, alpha, beta, k, groups = ctx.settings
-        wide, denominator = ShiftedCrossMapNorm.denominator(x, size, alpha, k, groups)
+        size, scale, power, k = ctx.settings
+        wide, denominator = RecomputedWithinMapNorm.denominator(x, size, scale, k)
         g = grad_out.to(wide.dtype)
-        inner = shifted_window_sum(g * wide * denominator.pow(-beta - 1), size, groups)
-        grad_x = g * denominator.pow(-beta) - (2 * alpha * beta) * wide * inner
-        return grad_x.to(x.dtype), None, None, None, None, None
+        inner = box_mean(g * wide * denominator.pow(-power - 1), size)
+        grad_x = g * denominator.pow(-power) - (2 * scale * power) * wide * inner
+        return grad_x.to(x.dtype), None, None, None, None
 
 
-class ShiftedLRN(nn.Module):
-    def __init__(self, lrn: LocalResponseNorm) -> None:
+def box_mean(values: torch.Tensor, size: int) -> torch.Tensor:
+    """The mean over each size x size neighbourhood, zeros beyond the edges counted (as the layer does)."""
+    return F.avg_pool2d(values, size, stride=1, padding=size // 2, count_include_pad=True)
+
+
+class RecomputedWithinMap(nn.Module):
+    def __init__(self, norm: WithinMapResponseNorm) -> None:
         super().__init__()
-        self.settings = (lrn.size, lrn.alpha, lrn.beta, lrn.k, lrn.groups)
+        self.settings = (norm.size, norm.scale, norm.power, norm.k)
 
     def forward(self, x):
-        return ShiftedCrossMapNorm.apply(x, *self.settings)
+        return RecomputedWithinMapNorm.apply(x, *self.settings)
 
 
 def swap_modules(model: nn.Module, chosen, wrapper) -> None:
@@ -102,21 +103,21 @@ def swap_modules(model: nn.Module, chosen, wrapper) -> None:
         setattr(parent, name, wrapper(child))
 
 
-def run_variant(name, base, x, y, *, fused=True, split=False, shifted_lrn=False, mode=None, tf32=True, steps=50,
-                profile=False, dry=False):
+def run_variant(name, base, x, y, *, preset="paper", fused=True, split=False, recomputed_within_map=False, mode=None,
+                steps=50, profile=False, dry=False):
     model = copy.deepcopy(base)
-    recipe = get_preset("paper").recipe
+    recipe = get_preset(preset).recipe
     # The optimizer groups `alexnet train` builds, named before any module is swapped (a swapped conv1 would
     # otherwise lose its own group: 1 group where train has 2).
     groups = parameter_groups(model, recipe)
     if split:
         swap_modules(model, lambda m: isinstance(m, nn.Conv2d) and m.groups > 1, SplitGroupConv)
-    if shifted_lrn:
-        swap_modules(model, lambda m: isinstance(m, LocalResponseNorm), ShiftedLRN)
+    if recomputed_within_map:
+        swap_modules(model, lambda m: isinstance(m, WithinMapResponseNorm), RecomputedWithinMap)
     device = x.device
     # TF32 for fp32 matrix products, as train sets it (SpeedSettings.tf32_matmul): under bf16 autocast the
     # only ones left are the LRN's window sums. Read when compiled.
-    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.set_float32_matmul_precision("high")
     model.to(device).to(memory_format=torch.channels_last).train()
     runner = model if dry else torch.compile(model, mode=mode, dynamic=False)
     opt = PaperSGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
@@ -152,7 +153,7 @@ def run_variant(name, base, x, y, *, fused=True, split=False, shifted_lrn=False,
         sync()
         times.append((time.perf_counter() - t) / steps)
     ms = sorted(times)[len(times) // 2] * 1e3
-    print(f"{name:44s} {ms:7.2f} ms/step  {x.shape[0] / ms * 1e3:9.0f} images/s  (runs {', '.join(f'{t*1e3:.2f}' for t in times)} ms; "
+    print(f"{name:52s} {ms:7.2f} ms/step  {x.shape[0] / ms * 1e3:9.0f} images/s  (runs {', '.join(f'{t*1e3:.2f}' for t in times)} ms; "
           f"warm-up incl. compile {compile_s:.0f} s)", flush=True)
     if profile and not dry:
         from torch.profiler import ProfilerActivity, profile as prof
@@ -179,7 +180,7 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
     dev, side, steps = ("cpu", 64, 1) if args.dry else ("cuda", 224, args.steps)
-    base = build_model("paper", 1000, input_size=side)
+    bases = {preset: build_model(preset, 1000, input_size=side) for preset in ("paper", "cuda-convnet-2012")}
     b = args.batch_size
 
     def batch(n):
@@ -188,22 +189,22 @@ def main() -> None:
     x, y = batch(b)
     print(f"{torch.cuda.get_device_name() if dev == 'cuda' else 'cpu (dry run)'}, torch {torch.__version__}, batch {b}")
     # In order of what is most likely to pay (each variant compiles afresh, so a time-limited call
-    # still returns the first ones).
+    # still returns the first ones). cuda-convnet-2012, train's default, stepped 28% slower than paper on an
+    # H200 (2026-11-27): its within-map norm is the difference.
+    ccn = "cuda-convnet-2012"
     candidates = [("the step alexnet train runs", dict(profile=True)),
-                  ("+ LRN window sums as fused shifted slices", dict(shifted_lrn=True)),
-                  ("+ CUDA graphs (reduce-overhead)", dict(mode="reduce-overhead")),
-                  ("+ grouped convolutions split", dict(split=True)),
+                  (f"{ccn}: the step alexnet train runs", dict(preset=ccn, profile=True)),
+                  (f"{ccn}: + within-map norm recomputed", dict(preset=ccn, recomputed_within_map=True)),
                   ("+ grouped split + CUDA graphs", dict(split=True, mode="reduce-overhead")),
-                  ("- TF32 (IEEE fp32 LRN window sums)", dict(tf32=False)),
                   ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs")),
                   *[(f"the step alexnet train runs, batch {n}", dict(batch=n)) for n in (2 * b, 4 * b)],
                   ("- fused optimizer (the multi-tensor update)", dict(fused=False))]
     for name, kw in candidates:
         xn, yn = batch(kw.pop("batch")) if "batch" in kw else (x, y)
         try:
-            run_variant(name, base, xn, yn, steps=steps, dry=args.dry, **kw)
+            run_variant(name, bases[kw.get("preset", "paper")], xn, yn, steps=steps, dry=args.dry, **kw)
         except Exception as exc:  # a variant that fails to build is reported, the others still run
-            print(f"{name:44s} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+            print(f"{name:52s} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
 
 
 if __name__ == "__main__":

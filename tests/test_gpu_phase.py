@@ -1,6 +1,7 @@
 """scripts/gpu_phase.py's dry mode: each GPU phase at toy sizes on the CPU, so the script that the next
 GPU session runs cannot rot: it ends, writes its summary, and returns at most 8 flat files."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,10 @@ EXPECTED = {
     "learn": ["| `small` |", "proxy images, 32 px, JPEG storage"],
     "step": ["train --preset small --device", "train --preset small-6conv --device", "images/s** against the",
              "no within-map norm (conv2)", "the step alexnet train runs",
-             "+ LRN window sums as fused shifted slices", "- TF32 (IEEE fp32 LRN window sums)", "- fused optimizer"],
-    "pipeline": ["| host |", "| device |", "reference", "| host, train's default workers (0) |",
-                 "what one worker delivers", "--workers 2 --pipelines host", " a worker", "physical)"],
+             "cuda-convnet-2012: the step alexnet train runs", "cuda-convnet-2012: + within-map norm recomputed",
+             "- fused optimizer"],
+    "pipeline": ["| host (0) |", "| device (0) |", "| host, a worker on every core (1) |", "--images 64 --train-preset",
+                 "physical)"],
     "checks": ["passed", "banded   bf16:", "run 1: one at a time"],
     "suite": ["passed", "pytest -q -rfsx -p no:cacheprovider -o log_level=WARNING"],
 }
@@ -35,6 +37,8 @@ def test_phase_runs_dry(phase, tmp_path):
     files = [p for p in out.rglob("*") if p.is_file()]
     assert 2 <= len(files) <= 8 and all(p.parent == out for p in files)  # what the device returns: 8, flat
     assert done.stdout.rstrip().endswith(summary.rstrip().splitlines()[-1])  # the summary prints last
+    for folder in re.findall(r"in (\S*alexnet-phase-[^\s)/]+)", summary):  # its data, in /dev/shm: not left there
+        assert not Path(folder).exists()
 
 
 def test_proxy_size_leaves_out_the_commands_start():
