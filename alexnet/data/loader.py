@@ -95,7 +95,7 @@ def device_batches(batches: Iterable[TrainBatch], augmentation: Augmentation, de
     side, main = torch.cuda.Stream(dev), torch.cuda.current_stream(dev)
 
     def stage(batch: TrainBatch):
-        with torch.cuda.device(dev), torch.cuda.stream(side):
+        with torch.cuda.device(side.device), torch.cuda.stream(side):  # a thread starts on device 0
             x, y = network_input(batch, augmentation, decode), batch.labels.to(dev, non_blocking=True)
             ready = torch.cuda.Event()
             ready.record(side)
