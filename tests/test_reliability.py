@@ -401,3 +401,30 @@ def test_stale_temporaries_of_killed_writers_are_removed(tiny, tmp_path):
     stale.write_bytes(b"half a checkpoint")
     train(settings(tiny, run, epochs=1))
     assert not stale.exists() and (run / LAST).exists()
+
+
+EXIT_WITH_LIVE_LOADERS = """
+import sys, torch
+from alexnet.data.loader import EvalBatches, TrainBatches, make_loader
+from alexnet.data.prepared import PreparedDataset
+data = PreparedDataset(sys.argv[1])
+train = TrainBatches(data.images["train"], data.labels["train"], 16, 28, seed=0, pca_std=0.1)
+train.set_epoch(1)
+loader = make_loader(train, 1, torch.device("cpu"))
+whole = [batch for batch in loader]        # persistent workers, still alive after the epoch
+val = EvalBatches(data.images["val"], data.labels["val"], 4)
+part = iter(make_loader(val, 1, torch.device("cpu")))
+first = next(part)                         # an iteration left half-way, its worker alive
+print("read", len(whole), "batches")
+"""
+
+
+def test_a_program_ends_with_loader_workers_still_alive(tiny):
+    """Loader workers ignore SIGTERM (so that a scheduler's SIGTERM to the whole job leaves the main process
+    to checkpoint), but multiprocessing's exit hook stops daemonic children with SIGTERM and then waits for
+    them: a program holding a live loader at exit waited for ever (found with a script that kept its loader
+    in a global). Each live loader's workers are now stopped at exit as a collected loader stops them."""
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_LIVE_LOADERS, str(tiny)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "read 10 batches" in done.stdout

@@ -7,8 +7,10 @@ worker; only file names and small arrays travel to the workers.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
+import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
@@ -314,10 +316,36 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     workers persist and follow the epoch through `EpochKeys`.
     """
     keyed = isinstance(batches, TrainBatches)
-    return DataLoader(batches, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
-                      num_workers=workers, pin_memory=device.type == "cuda",
-                      prefetch_factor=4 if workers > 0 else None, persistent_workers=keyed and workers > 0,
-                      worker_init_fn=ignore_stop_signals if workers > 0 else None,
-                      # Its own generator: starting an iteration draws a base seed, which from the global
-                      # generator would shift the dropout masks of a run resumed mid-epoch.
-                      generator=torch.Generator())
+    return _Loader(batches, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
+                   num_workers=workers, pin_memory=device.type == "cuda",
+                   prefetch_factor=4 if workers > 0 else None, persistent_workers=keyed and workers > 0,
+                   worker_init_fn=ignore_stop_signals if workers > 0 else None,
+                   # Its own generator: starting an iteration draws a base seed, which from the global
+                   # generator would shift the dropout masks of a run resumed mid-epoch.
+                   generator=torch.Generator())
+
+
+class _Loader(DataLoader):
+    """A DataLoader whose workers are stopped when the program ends, if it is still iterating then.
+
+    Its workers ignore SIGTERM (a scheduler sends it to the whole job, and the main process checkpoints
+    first), while multiprocessing's exit hook stops daemonic children with SIGTERM and then waits for
+    them: with a loader alive at exit (persistent workers, or an iteration left half-way) the program
+    waited for ever."""
+
+    def __iter__(self):
+        iterator = super().__iter__()
+        if self.num_workers > 0:
+            _LIVE_ITERATIONS.add(iterator)
+        return iterator
+
+
+_LIVE_ITERATIONS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register  # after multiprocessing's exit hook (torch imports it), so it runs first
+def _stop_live_workers() -> None:
+    for iterator in list(_LIVE_ITERATIONS):
+        stop = getattr(iterator, "_shutdown_workers", None)  # what the iteration does when it is collected
+        if stop is not None:
+            stop()
