@@ -356,8 +356,9 @@ class TrainConfig:
                                    help="torch.compile the model (default: on for CUDA, except with --model-parallel; "
                                         "refused on CPU, where it is slower and miscomputes gradients)")
     workers: int | None = setting(None, name="--workers", parse=int, low=0, high=1024,
-                                  help="data-loading processes (default on cuda: the usable cores less two, at most 16; 0 on "
-                                       "cpu, where the loading runs in the training process, beside the training threads)")
+                                  help="data-loading processes (default on cuda: this rank's share of the usable cores less two, "
+                                       "at most 16; 0 on cpu, where the loading runs in the training process, beside the "
+                                       "training threads)")
     pipeline: str = setting("host", name="--pipeline", choices=tuple(PIPELINES),
                             help="where crops are cut and JPEGs decoded: "
                                  + "; ".join(f"{k}: {v}" for k, v in PIPELINES.items()) + " (default host)")

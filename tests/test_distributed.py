@@ -146,3 +146,16 @@ def test_ranks_on_several_machines_are_told_how_to_restart_safely(monkeypatch, c
     _torchrun_env(monkeypatch, 1, attempt=0, local_world=2)
     monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")
     assert attempt_store(0, 2, timeout) is None
+
+
+def test_ranks_on_one_machine_share_its_cores_for_loader_workers(data256, tmp_path, monkeypatch):
+    """The plan asks for the default worker count for this rank's share of the machine (torchrun's
+    LOCAL_WORLD_SIZE ranks on it), not for the whole machine per rank."""
+    import alexnet.training.plan as plan_module
+    from alexnet.config import TrainConfig
+
+    asked = []
+    monkeypatch.setattr(plan_module, "default_workers", lambda device, ranks: asked.append(ranks) or 0)
+    context = DistributedContext(rank=0, world_size=1, local_rank=0, local_world_size=3)
+    plan_module.resolve(TrainConfig(data=data256, out=tmp_path / "run", preset="small", device="cpu"), context)
+    assert asked == [3]

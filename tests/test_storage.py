@@ -334,8 +334,9 @@ def test_staging_in_a_thread_keeps_order_raises_and_stops():
 
 
 def test_default_loader_workers_leave_the_training_process_two_cores(monkeypatch):
-    """On CUDA: the usable cores less two, between 1 and 16 (the H200's 16 cores: 14, the fastest end to end);
-    none on the CPU. The cores are this process's share, as a scheduler or container sets it."""
+    """On CUDA: the usable cores (shared by the ranks on the machine) less two, between 1 and 16 (the H200's 16
+    cores: 14, the fastest end to end); none on the CPU. The cores are this process's share, as a scheduler
+    or container sets it."""
     import os
     import alexnet.data.loader as loader
     from alexnet.data.workers import usable_cores
@@ -345,5 +346,8 @@ def test_default_loader_workers_leave_the_training_process_two_cores(monkeypatch
         monkeypatch.setattr(loader, "usable_cores", lambda cores=cores: cores)
         assert loader.default_workers(cuda) == workers
         assert loader.default_workers(cpu) == 0
+    # data-parallel ranks on one machine share its cores: 8 ranks on 64 cores, 6 workers each
+    monkeypatch.setattr(loader, "usable_cores", lambda: 64)
+    assert [loader.default_workers(cuda, ranks) for ranks in (1, 2, 8, 64)] == [16, 16, 6, 1]
     if hasattr(os, "sched_getaffinity"):
         assert usable_cores() == len(os.sched_getaffinity(0))

@@ -27,16 +27,17 @@ from .stores import JpegStore, RawStore
 from .workers import usable_cores
 
 
-def default_workers(device: torch.device) -> int:
-    """Loader processes when none are asked for. On a GPU: every core this process may use but two, which
-    the training process keeps (its own thread and the one that pins batches), and at most 16. On an H200
+def default_workers(device: torch.device, processes_here: int = 1) -> int:
+    """Loader processes when none are asked for, for each of `processes_here` training processes on this
+    machine (data-parallel ranks). On a GPU: its share of the cores this process may use, less two, which
+    the training process keeps (its own thread and the one that pins batches), at most 16. On an H200
     with 16 cores, 14 workers fed 11,120 images/s end to end, 8 fed 10,667 and 16 (the training process
     then short of a core) 9,542 (BENCHMARKS.md, 2026-11-27); 16 workers deliver more than the step takes.
     None on the CPU, where a worker competes with the training threads for the same cores (slower on 2
     cores: BENCHMARKS.md)."""
     if device.type != "cuda":
         return 0
-    return max(1, min(16, usable_cores() - 2))
+    return max(1, min(16, usable_cores() // max(1, processes_here) - 2))
 
 
 class TrainBatch(NamedTuple):

@@ -25,6 +25,7 @@ class DistributedContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_world_size: int = 1   # ranks on this machine, sharing its cores (torchrun's LOCAL_WORLD_SIZE)
 
     @property
     def enabled(self) -> bool:
@@ -51,7 +52,7 @@ def init_distributed(device_name: str | None) -> DistributedContext:
         store = attempt_store(rank, world, timeout)
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timeout, store=store, rank=rank,
                                 world_size=world)
-    return DistributedContext(rank, world, local_rank)
+    return DistributedContext(rank, world, local_rank, max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 SHARED_STORE_FIX = "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"

@@ -72,7 +72,7 @@ def resolve(config: TrainConfig, ctx: DistributedContext) -> Plan:
     return Plan(config, ctx, log, device, speed, dataset, preset, recipe, model_cfg,
                 mean_image=mean_image_for(model_cfg, dataset.mean_image),
                 seed=seed,
-                workers=config.workers if config.workers is not None else default_workers(device),
+                workers=config.workers if config.workers is not None else default_workers(device, ctx.local_world_size),
                 batch_per_rank=per_rank_batch(recipe.batch_size, ctx), checkpoint=checkpoint)
 
 
