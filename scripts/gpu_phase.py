@@ -328,7 +328,8 @@ def _last_json(text: str) -> dict | None:
 
 # --- pipeline -------------------------------------------------------------------------------------------
 def pipeline(phase: Phase, sizes: Sizes) -> None:
-    """Each pipeline with train's default worker count, then host with a worker on every core: one call of
+    """Each pipeline with train's default worker count (host also fed from the training thread, to compare
+    with the feed that stages batches ahead), then host with a worker on every core: one call of
     `bench data` each, which times the loader alone over every stored image, the reference, and the loader
     feeding paper training steps end to end, so each row's overlap is against its own loader's figure (the
     loader runs of 2026-11-27, over 1,024 images, read 140,000 images/s: their head start, not a rate). A
@@ -341,15 +342,17 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
         return
     phase.summary += ["", "| pipeline (workers) | loader alone | reference | end to end | step alone | overlap | "
                       "ILSVRC-2012 epoch |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    runs = [(name, name, []) for name in sizes.pipelines]
+    # host first, then host fed from the training thread as before 2026-11-27 (its copy on the step's stream)
+    runs = [("host", "host", []), ("host, fed in the training thread", "host", ["--no-ahead"])]
+    runs += [(name, name, []) for name in sizes.pipelines if name != "host"]
     runs.append(("host, a worker on every core", "host", ["--workers", str(sizes.workers)]))
-    for i, (label, name, workers) in enumerate(runs):
-        command = alexnet("bench", "data", "--data", str(data), "--device", sizes.device, "--json", *workers,
+    for i, (label, name, flags) in enumerate(runs):
+        command = alexnet("bench", "data", "--data", str(data), "--device", sizes.device, "--json", *flags,
                           "--pipelines", name, "--images", str(sizes.pipeline_images), "--train-preset",
                           sizes.step_presets[0], "--train-batches", "400" if sizes.device == "cuda" else "4")
         _, text = phase.run(f"pipeline: {label}", command, phase.left() / (len(runs) - i))
         phase.summary.append(pipeline_row(label, _last_json(text) or {}))
-    phase.summary += ["", f"Each row: `{' '.join(command[2:])}` (with that row's pipeline and workers)."]
+    phase.summary += ["", f"Each row: `{' '.join(command[2:])}` (with that row's pipeline and flags)."]
 
 
 def pipeline_row(label: str, result: dict) -> str:

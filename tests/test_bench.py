@@ -116,3 +116,17 @@ def test_bench_data_uses_trains_worker_count_unless_told(shapes_data, monkeypatc
     assert asked == ["cpu"] and result["workers"] == 1
     assert bench.bench_data(shapes_data, workers=0, images=64, batch_size=16, log=lambda line: None)["workers"] == 0
     assert asked == ["cpu"]  # a count given is used as given
+
+
+def test_bench_data_times_trains_feed_unless_told_not_to_stage_ahead(shapes_data, monkeypatch):
+    """`bench data` builds train's own input (`TrainingInput`), which on CUDA stages the next batches ahead;
+    `--no-ahead` builds it feeding from the training thread, for the pipeline phase's comparison."""
+    from alexnet.bench import data as bench
+    built = []
+    real = bench.TrainingInput
+    monkeypatch.setattr(bench, "TrainingInput", lambda *a, **kw: built.append(kw["ahead"]) or real(*a, **kw))
+    assert main(["bench", "data", "--data", str(shapes_data), "--images", "64", "--batch-size", "16", "--workers",
+                 "0", "--json"]) == 0
+    assert main(["bench", "data", "--data", str(shapes_data), "--images", "64", "--batch-size", "16", "--workers",
+                 "0", "--json", "--no-ahead"]) == 0
+    assert built == [True, False]

@@ -273,15 +273,16 @@ def test_torchvision_decoder_reads_the_stored_jpegs(both):
     assert got.shape == want.shape and difference.mean() < 0.5  # IDCTs may differ by a level here and there
 
 
-def test_the_feed_hands_over_the_same_batches_ahead_or_not(both):
+@pytest.mark.parametrize("pipeline", ["host", "device"])
+def test_the_feed_hands_over_the_same_batches_ahead_or_not(both, pipeline):
     """`InputFeed`: (batch, input, labels) for each batch; with `ahead` on CUDA (the GPU checks run this) the
-    next batch is prepared on a side stream, and what the steps receive must not change."""
+    next batches are prepared in a thread and on a side stream, and what the steps receive must not change."""
     from alexnet.data.augment import Augmentation
     from alexnet.data.loader import InputFeed, make_loader
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     raw, _ = both
     pre = Augmentation(raw.mean_image, raw.eigenvalues, raw.eigenvectors, 28, "aligned", device)
-    batches = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=4, pca_std=0.1, pipeline="device")
+    batches = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=4, pca_std=0.1, pipeline=pipeline)
     batches.set_epoch(1)
     loader = make_loader(batches, 0, device)
     plain = [(x.cpu(), y.cpu()) for _, x, y in InputFeed(pre)(loader)]
@@ -289,7 +290,8 @@ def test_the_feed_hands_over_the_same_batches_ahead_or_not(both):
     assert len(plain) == len(ahead) == len(batches)
     for (x, y), (_, x2, y2) in zip(plain, ahead):
         assert torch.equal(x, x2) and torch.equal(y, y2)
-    assert InputFeed.for_pipeline(pre, "device").ahead and not InputFeed.for_pipeline(pre, "host").ahead
+    assert all(InputFeed.for_pipeline(pre, name).ahead for name in ("host", "device"))
+    assert not InputFeed.for_pipeline(pre, "host", ahead=False).ahead
 
 
 def test_staging_in_a_thread_keeps_order_raises_and_stops():

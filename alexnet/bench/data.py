@@ -109,23 +109,23 @@ def head_start_note(images: int, workers: int, batch_size: int, warmup: int) -> 
     """The workers start together, and the clock only after the first batches: by then each has made about
     a batch more, which the timed loop gets free. Where that could be over a tenth of the images read (the
     H200's 1,024 with 16 workers read at 149,000 images/s, 2026-11-26), the rate is not the loader's."""
-    ahead, timed = workers * batch_size, max(1, images - warmup * batch_size)
-    if ahead * 10 <= timed:
+    early, timed = workers * batch_size, max(1, images - warmup * batch_size)
+    if early * 10 <= timed:
         return None
-    return (f"about {ahead} images ({workers} workers x a batch of {batch_size}) are made before the clock starts, "
-            f"{min(1.0, ahead / timed):.0%} of the {timed} timed: the loader's figure is too high by up to that "
-            f"much; --images {10 * ahead + warmup * batch_size} or more gives a sustained rate")
+    return (f"about {early} images ({workers} workers x a batch of {batch_size}) are made before the clock starts, "
+            f"{min(1.0, early / timed):.0%} of the {timed} timed: the loader's figure is too high by up to that "
+            f"much; --images {10 * early + warmup * batch_size} or more gives a sustained rate")
 
 
 def _input(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device, pipeline: str,
-           preset: str, in_workers: bool | None = None) -> TrainingInput:
+           preset: str, in_workers: bool | None = None, ahead: bool = True) -> TrainingInput:
     """The trainer's own input (`data.pipeline.TrainingInput`) over the first n training images, with the
     recipe of `preset` (crop fraction, mean crop, colour noise)."""
     model, recipe = get_preset(preset).model, get_preset(preset).recipe
     crop = crop_size_for(dataset.size, recipe.crop_fraction)
     return TrainingInput(dataset, recipe, mean_image_for(model, dataset.mean_image), crop=crop, seed=0, device=dev,
                          pipeline=pipeline, workers=workers, batch_size=batch_size, images=n,
-                         float_work_in_workers=in_workers)
+                         float_work_in_workers=in_workers, ahead=ahead)
 
 
 def _end_to_end(inputs: TrainingInput, name: str, preset: str, num_classes: int, dev: torch.device,
@@ -202,11 +202,12 @@ def _usable(dataset: PreparedDataset, pipeline: str, dev: torch.device) -> str |
 
 def bench_data(data: str | Path | list, workers: int | None = None, batch_size: int = 128, images: int = 4096,
                device: str | None = "cpu", train_preset: str | None = None, timed_batches: int = 400,
-               pipelines: list[str] | tuple[str, ...] = ("host",), log=print) -> dict:
+               pipelines: list[str] | tuple[str, ...] = ("host",), ahead: bool = True, log=print) -> dict:
     """Ours on each dataset given (e.g. one prepared with raw and one with JPEG storage) with each input
     pipeline, and the reference on the first one's images, in one run; with `train_preset`, the first
     dataset also end to end with each pipeline. The input follows the recipe of `train_preset` (or paper).
-    Without `workers`, train's default worker count on that device, so the figure is what `train` gets."""
+    Without `workers`, train's default worker count on that device, so the figure is what `train` gets;
+    `ahead=False` feeds from the training thread on its own stream (on CUDA train stages batches ahead)."""
     datasets = [PreparedDataset(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     dev = resolve_device(device)
     workers = default_workers(dev) if workers is None else workers
@@ -219,7 +220,7 @@ def bench_data(data: str | Path | list, workers: int | None = None, batch_size: 
     log(f"bench data: {n} images of {first.size}x{first.size}, crops {crop}, batch {batch_size}, {workers} worker(s), "
         f"float work on {dev}" + (" (in the workers with the host pipeline)" if dev.type == "cpu" and workers else ""))
     runs = [run for dataset in datasets for run in _loader_runs(dataset, n, batch_size, workers, dev, pipelines,
-                                                                preset, warmup, log)]
+                                                                preset, warmup, ahead, log)]
     if not runs:
         raise AlexNetError("bench data: no pipeline could run on these datasets and this device")
     baseline = _reference(first, n, batch_size, workers, dev, warmup, log)
@@ -233,7 +234,7 @@ def bench_data(data: str | Path | list, workers: int | None = None, batch_size: 
     if train_preset:
         result.update(train_preset=train_preset,
                       end_to_end=_end_to_end_runs(first, batch_size, workers, dev, pipelines, train_preset,
-                                                  timed_batches, runs, log))
+                                                  timed_batches, runs, ahead, log))
         best = max(result["end_to_end"], key=lambda r: r["images_per_second"])
         result.update(train_images_per_second=best["images_per_second"],
                       imagenet_epoch_seconds=best["imagenet_epoch_seconds"])
@@ -241,7 +242,7 @@ def bench_data(data: str | Path | list, workers: int | None = None, batch_size: 
 
 
 def _loader_runs(dataset: PreparedDataset, n: int, batch_size: int, workers: int, dev: torch.device,
-                 pipelines, preset: str, warmup: int, log) -> list[dict]:
+                 pipelines, preset: str, warmup: int, ahead: bool, log) -> list[dict]:
     """Ours alone on one dataset with each pipeline (and, on the CPU, the host workers as for a GPU)."""
     runs, storage = [], dataset.manifest.get("storage", "raw")
     for name in pipelines:
@@ -249,7 +250,7 @@ def _loader_runs(dataset: PreparedDataset, n: int, batch_size: int, workers: int
         if why_not:
             log(f"  ours ({storage} storage, {name} pipeline): not run ({why_not})")
             continue
-        rate = _ours(_input(dataset, n, batch_size, workers, dev, name, preset), dev, warmup)
+        rate = _ours(_input(dataset, n, batch_size, workers, dev, name, preset, ahead=ahead), dev, warmup)
         decoder = {"decoder": DECODER.split(" (")[0]} if storage == "jpeg" and name != "nvjpeg" else {}
         runs.append({"data": str(dataset.root), "storage": storage, "pipeline": name, "images_per_second": rate,
                      **decoder})
@@ -266,13 +267,13 @@ def _loader_runs(dataset: PreparedDataset, n: int, batch_size: int, workers: int
 
 
 def _end_to_end_runs(first: PreparedDataset, batch_size: int, workers: int, dev: torch.device, pipelines,
-                     preset: str, timed_batches: int, runs: list[dict], log) -> list[dict]:
+                     preset: str, timed_batches: int, runs: list[dict], ahead: bool, log) -> list[dict]:
     results = []
     # Whole batches only: a smaller last batch would make torch.compile compile once more, inside
     # the timed window (a real run pays that once per run, not per epoch).
     whole = len(first.labels["train"]) // batch_size * batch_size
     for name in (p for p in pipelines if not _usable(first, p, dev)):
-        inputs = _input(first, whole, batch_size, workers, dev, name, preset)
+        inputs = _input(first, whole, batch_size, workers, dev, name, preset, ahead=ahead)
         rate, step_rate = _end_to_end(inputs, name, preset, first.num_classes, dev, timed_batches, log)
         epoch_seconds = IMAGENET_TRAIN_IMAGES / rate if rate > 0 else float("inf")
         loader_rate = next((r["images_per_second"] for r in runs

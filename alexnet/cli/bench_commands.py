@@ -50,6 +50,9 @@ def add_bench_data(sub) -> None:
                    help="timed batches for the end-to-end figure (default 400)")
     p.add_argument("--pipelines", nargs="+", default=["host"], choices=list(PIPELINES), metavar="PIPELINE",
                    help=f"input pipelines to time, as `train --pipeline` ({', '.join(PIPELINES)}; default host)")
+    p.add_argument("--no-ahead", dest="ahead", action="store_false",
+                   help="on CUDA, prepare each batch in the training thread and on its stream, where train prepares "
+                        "the next batches ahead in a thread and on a side stream (to compare the two)")
     add_output_flags(p)
     p.set_defaults(func=run_bench_data)
 
@@ -59,7 +62,7 @@ def run_bench_data(args: argparse.Namespace) -> int:
 
     result = bench_data(args.data, workers=args.workers, batch_size=args.batch_size, images=args.images,
                         device=args.device, train_preset=args.train_preset, timed_batches=args.train_batches,
-                        pipelines=args.pipelines, log=(lambda line: None) if args.json else print)
+                        pipelines=args.pipelines, ahead=args.ahead, log=(lambda line: None) if args.json else print)
     for note in result["notes"]:
         print(f"note: {note}", file=sys.stderr)
     keys = ["images_per_second", "baseline_images_per_second", "workers", "runs"]

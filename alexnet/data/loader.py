@@ -170,10 +170,12 @@ class InputFeed(NamedTuple):
         return device_batches(batches, self.augmentation, self.decode, self.ahead)
 
     @classmethod
-    def for_pipeline(cls, augmentation: Augmentation, pipeline: str) -> "InputFeed":
-        """The feed `alexnet train` (and `bench data`) uses: device and nvjpeg prepare the next batches
-        ahead while a step runs; host, whose workers hand over finished crops, feeds in this thread."""
-        return cls(augmentation, nvjpeg_decoder() if pipeline == "nvjpeg" else None, ahead=pipeline != "host")
+    def for_pipeline(cls, augmentation: Augmentation, pipeline: str, ahead: bool = True) -> "InputFeed":
+        """The feed `alexnet train` (and `bench data`) uses: on CUDA every pipeline prepares the next
+        batches ahead, so that their copies to the device (and nvJPEG's decoding) overlap the step; the
+        host pipeline's copy had run on the step's own stream, between two steps. `ahead=False`: in the
+        training thread and on its stream (`bench data --no-ahead`, to compare)."""
+        return cls(augmentation, nvjpeg_decoder() if pipeline == "nvjpeg" else None, ahead=ahead)
 
 
 class EvalBatch(NamedTuple):

@@ -24,10 +24,11 @@ class TrainingInput:
     def __init__(self, dataset: PreparedDataset, recipe, mean_image: np.ndarray, crop: int, seed: int,
                  device: torch.device, pipeline: str = "host", workers: int = 0, batch_size: int | None = None,
                  rank: int = 0, world_size: int = 1, images: int | None = None,
-                 float_work_in_workers: bool | None = None) -> None:
+                 float_work_in_workers: bool | None = None, ahead: bool = True) -> None:
         """`batch_size`: this rank's (default the recipe's); `images`: the first N training images only;
         `float_work_in_workers`: whether the host pipeline's workers also do the float work (default: on the
-        CPU with workers; `bench data` sets False to time the workers as a GPU machine runs them)."""
+        CPU with workers; `bench data` sets False to time the workers as a GPU machine runs them); `ahead`: on
+        CUDA, the next batches prepared in a thread and on a side stream while a step runs (`InputFeed`)."""
         self.recipe, self.device = recipe, device
         self.augmentation = Augmentation(mean_image, colour_scales(recipe, dataset.eigenvalues), dataset.eigenvectors,
                                          crop, recipe.mean_crop, device)
@@ -38,7 +39,7 @@ class TrainingInput:
         self.batches = TrainBatches(dataset.images["train"], labels, batch_size or recipe.batch_size, crop, seed,
                                     pca_std=recipe.pca_std, flip=recipe.flip, rank=rank, world_size=world_size,
                                     augmentation=in_workers, pipeline=pipeline, input_scale=recipe.train_input_scale)
-        self.feed = InputFeed.for_pipeline(self.augmentation, pipeline)
+        self.feed = InputFeed.for_pipeline(self.augmentation, pipeline, ahead)
         self.loader = make_loader(self.batches, workers, device)
 
     def __len__(self) -> int:
