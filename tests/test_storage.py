@@ -353,3 +353,37 @@ def test_default_loader_workers_leave_the_training_process_two_cores(monkeypatch
     assert [loader.default_workers(cuda, ranks) for ranks in (1, 2, 8, 64)] == [16, 16, 6, 1]
     if hasattr(os, "sched_getaffinity"):
         assert usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_a_loader_short_of_shared_memory_is_refused_in_one_line(both, tmp_path, monkeypatch, capsys):
+    """Workers hand batches over in shared memory (/dev/shm): short of it a worker's batch cannot be sent and
+    training waited for ever, under worker tracebacks (seen with a 20 MB /dev/shm, as Docker's 64 MB default
+    is for large batches). The loader is refused before it starts, naming how many workers would fit."""
+    import collections
+    import alexnet.data.loader as loader
+    from alexnet.data.loader import make_loader
+
+    raw, jpeg = both
+    batches = TrainBatches(raw.images["train"], raw.labels["train"], 16, 28, seed=0, pca_std=0.1)
+    batch = 16 * 28 * 28 * 3  # uint8 crops, as for a GPU
+    assert batches.batch_bytes() == batch
+    usage = collections.namedtuple("usage", "total used free")
+    # two workers: 4 batches each made ahead, 2 held by the training process
+    monkeypatch.setattr(loader.shutil, "disk_usage", lambda path: usage(0, 0, (2 * loader.PREFETCH + 2) * batch))
+    make_loader(batches, 2, torch.device("cpu"))  # fits
+    make_loader(batches, 0, torch.device("cpu"))  # no workers, no shared memory
+    with pytest.raises(AlexNetError, match=r"3 loader workers need about .* MB of shared memory and /dev/shm has "
+                                           r".* MB free: use --workers 2 or fewer"):
+        make_loader(batches, 3, torch.device("cpu"))
+    # the other forms a batch travels in: whole images, JPEG files, float inputs made in the workers
+    whole = TrainBatches(raw.images["train"], raw.labels["train"], 16, 28, seed=0, pca_std=0.1, pipeline="device")
+    assert whole.batch_bytes() == 16 * raw.size ** 2 * 3
+    files = TrainBatches(jpeg.images["train"], jpeg.labels["train"], 16, 28, seed=0, pca_std=0.1, pipeline="nvjpeg")
+    assert 0 < files.batch_bytes() < whole.batch_bytes()
+    monkeypatch.setattr(loader.shutil, "disk_usage", lambda path: usage(0, 0, 1 << 20))
+    code = main(["train", "--data", str(raw.root), "--out", str(tmp_path / "run"), "--preset", "small", "--epochs",
+                 "1", "--device", "cpu", "--workers", "2", "--batch-size", "128"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "of shared memory" in err and "--workers 0 (loading in" in err
+    need = (2 * loader.PREFETCH + 2) * 128 * 3 * 28 * 28 * 4  # float inputs made in the CPU's workers
+    assert f"2 loader workers need about {need / 2**20:,.0f} MB of shared memory and /dev/shm has 1.0 MB free" in err

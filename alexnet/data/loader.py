@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import queue
+import shutil
 import threading
 import weakref
 from pathlib import Path
@@ -214,6 +215,10 @@ class _Batches(Dataset):
         per_step = self.batch_size * self.world_size
         return (len(self.labels) + per_step - 1) // per_step
 
+    def batch_bytes(self) -> int:
+        """Bytes of one batch as a worker hands it over (in shared memory): whole stored images."""
+        return self.batch_size * self.images.size ** 2 * 3
+
     def _indices(self, b: int, order: np.ndarray | None = None) -> np.ndarray:
         per_step = self.batch_size * self.world_size
         chunk = slice(b * per_step, (b + 1) * per_step)
@@ -251,6 +256,15 @@ class TrainBatches(_Batches):
         if pca_std is not None:
             self.pca_std = pca_std
         self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.labels))
+
+    def batch_bytes(self) -> int:
+        """Bytes of one batch as a worker hands it over: uint8 crops, float inputs (the float work done in
+        the worker), whole images, or JPEG files (at their mean stored length)."""
+        if self.pipeline == "nvjpeg":
+            return int(self.batch_size * np.mean(self.images.index[:, 2])) if len(self.images.index) else 0
+        if self.pipeline == "device":
+            return super().batch_bytes()
+        return self.batch_size * self.crop_size ** 2 * 3 * (4 if self.augmentation is not None else 1)
 
     def key(self, b: int) -> EpochKey:
         """The key of batch `b` of the current epoch."""
@@ -312,16 +326,41 @@ class EpochKeys(Sampler):
         return iter([EpochKey(epoch, pca_std, b) for b in range(start, len(self.batches))])
 
 
+PREFETCH = 4               # batches a worker may have made ahead of the consumer (the DataLoader's prefetch_factor)
+SHARED_MEMORY = "/dev/shm"  # where workers' batches travel (torch's file-descriptor sharing on Linux)
+
+
+def check_shared_memory(batches: _Batches, workers: int) -> None:
+    """Refuse, in one line, a loader whose workers would run out of shared memory: PREFETCH batches a worker
+    may be made ahead, and two more held by the training process. Short of it, a worker's batch cannot be
+    sent, and the training process waited for ever (Docker gives containers 64 MB unless told otherwise)."""
+    batch = batches.batch_bytes()
+    if workers == 0 or batch == 0 or not Path(SHARED_MEMORY).is_dir():
+        return
+    free, need = shutil.disk_usage(SHARED_MEMORY).free, (PREFETCH * workers + 2) * batch
+    if need > free:
+        fit = max(0, (free // batch - 2) // PREFETCH)
+        fewer = f"--workers {fit} or fewer" if fit else "--workers 0 (loading in the training process)"
+        who = f"{workers} loader workers need" if workers > 1 else "1 loader worker needs"
+        raise AlexNetError(f"{who} about {_megabytes(need)} of shared memory and {SHARED_MEMORY} has {_megabytes(free)} "
+                           f"free: use {fewer}, or give the machine more (Docker: --shm-size 8g, or --ipc=host)")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2**20:,.0f} MB" if n >= 10 * 2**20 else f"{n / 2**20:.1f} MB"
+
+
 def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLoader:
     """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process).
 
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
     workers persist and follow the epoch through `EpochKeys`.
     """
+    check_shared_memory(batches, workers)
     keyed = isinstance(batches, TrainBatches)
     return _Loader(batches, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
                    num_workers=workers, pin_memory=device.type == "cuda",
-                   prefetch_factor=4 if workers > 0 else None, persistent_workers=keyed and workers > 0,
+                   prefetch_factor=PREFETCH if workers > 0 else None, persistent_workers=keyed and workers > 0,
                    worker_init_fn=ignore_stop_signals if workers > 0 else None,
                    # Its own generator: starting an iteration draws a base seed, which from the global
                    # generator would shift the dropout masks of a run resumed mid-epoch.
