@@ -222,7 +222,7 @@ class StepGuards:
             raise AlexNetError(f"training diverged in epoch {epoch} (loss not finite by step {done}); the last good "
                                f"checkpoint {self.plan.out / LAST} is kept; try a lower --lr")
         device = self.plan.device
-        self.writer.checkpoint(self.state.state_dict(self.plan, partial={
+        self.writer.checkpoint(self.state.state_dict(self.plan, mid_epoch={
             "epoch": epoch, "step": done, "steps": self.steps, "totals": list(sums), "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "seconds": time.monotonic() - self.started}))

@@ -67,7 +67,9 @@ class TrainState:
         return self.model
 
     # -- the checkpoint ----------------------------------------------------------------------------------
-    def state_dict(self, plan: Plan, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+    def state_dict(self, plan: Plan, mid_epoch: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The checkpoint; with `mid_epoch` (where in the epoch, the sums so far, the random state), one of a
+        step inside an epoch, stored under the key "partial"."""
         dataset = plan.dataset
         optimizer = (self.split.optimizer_state(self.optimizer, self.model, plan.recipe) if self.split
                      else self.optimizer.state_dict())
@@ -80,7 +82,7 @@ class TrainState:
             "mean_image": torch.from_numpy(plan.mean_image),
             "model": self.trained_network().state_dict(), "optimizer": optimizer,
             "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
-            "history": self.history, **({"partial": partial} if partial else {})}
+            "history": self.history, **({"partial": mid_epoch} if mid_epoch else {})}
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
         """What a resume restores; a field that does not fit is named in one line (load_checkpoint has

@@ -154,10 +154,10 @@ def prepare_for_speed(model: nn.Module, device: torch.device, speed: SpeedSettin
         torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune each convolution once
         if speed.tf32_matmul:  # process-wide, as cuDNN's flag: set before compiling, which reads it
             torch.set_float32_matmul_precision("high")
-    runner = wrap(model) if wrap is not None else model
+    wrapped = wrap(model) if wrap is not None else model
     # dynamic=False: the epoch's smaller last batch gets its own static graph (compiled once) instead
     # of a dynamic-shape recompile that every later full batch would then run.
-    return torch.compile(runner, dynamic=False) if speed.compile else runner
+    return torch.compile(wrapped, dynamic=False) if speed.compile else wrapped
 
 
 def to_input(x: torch.Tensor, speed: SpeedSettings) -> torch.Tensor:
