@@ -364,8 +364,8 @@ def test_a_loader_short_of_shared_memory_is_refused_in_one_line(both, tmp_path, 
     from alexnet.data.loader import make_loader
 
     raw, jpeg = both
-    batches = TrainBatches(raw.images["train"], raw.labels["train"], 16, 28, seed=0, pca_std=0.1)
-    batch = 16 * 28 * 28 * 3  # uint8 crops, as for a GPU
+    batches = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=0, pca_std=0.1)
+    batch = 4 * 28 * 28 * 3  # uint8 crops, as for a GPU
     assert batches.batch_bytes() == batch
     usage = collections.namedtuple("usage", "total used free")
     # two workers: 4 batches each made ahead, 2 held by the training process
@@ -376,14 +376,15 @@ def test_a_loader_short_of_shared_memory_is_refused_in_one_line(both, tmp_path, 
                                            r".* MB free: use --workers 2 or fewer"):
         make_loader(batches, 3, torch.device("cpu"))
     # the other forms a batch travels in: whole images, JPEG files, float inputs made in the workers
-    whole = TrainBatches(raw.images["train"], raw.labels["train"], 16, 28, seed=0, pca_std=0.1, pipeline="device")
-    assert whole.batch_bytes() == 16 * raw.size ** 2 * 3
-    files = TrainBatches(jpeg.images["train"], jpeg.labels["train"], 16, 28, seed=0, pca_std=0.1, pipeline="nvjpeg")
+    whole = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=0, pca_std=0.1, pipeline="device")
+    assert whole.batch_bytes() == 4 * raw.size ** 2 * 3
+    files = TrainBatches(jpeg.images["train"], jpeg.labels["train"], 4, 28, seed=0, pca_std=0.1, pipeline="nvjpeg")
     assert 0 < files.batch_bytes() < whole.batch_bytes()
-    monkeypatch.setattr(loader.shutil, "disk_usage", lambda path: usage(0, 0, 1 << 20))
+    monkeypatch.setattr(loader.shutil, "disk_usage", lambda path: usage(0, 0, 1 << 16))
     code = main(["train", "--data", str(raw.root), "--out", str(tmp_path / "run"), "--preset", "small", "--epochs",
                  "1", "--device", "cpu", "--workers", "2", "--batch-size", "128"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "of shared memory" in err and "--workers 0 (loading in" in err
-    need = (2 * loader.PREFETCH + 2) * 128 * 3 * 28 * 28 * 4  # float inputs made in the CPU's workers
-    assert f"2 loader workers need about {need / 2**20:,.0f} MB of shared memory and /dev/shm has 1.0 MB free" in err
+    images = min(128, len(raw.labels["train"]))  # a batch is at most the training set
+    need = (2 * loader.PREFETCH + 2) * images * 3 * 28 * 28 * 4  # float inputs made in the CPU's workers
+    assert f"2 loader workers need about {need / 2**20:.1f} MB of shared memory and /dev/shm has 0.1 MB free" in err

@@ -217,7 +217,10 @@ class _Batches(Dataset):
 
     def batch_bytes(self) -> int:
         """Bytes of one batch as a worker hands it over (in shared memory): whole stored images."""
-        return self.batch_size * self.images.size ** 2 * 3
+        return self.largest_batch() * self.images.size ** 2 * 3
+
+    def largest_batch(self) -> int:
+        return min(self.batch_size, len(self.labels))
 
     def _indices(self, b: int, order: np.ndarray | None = None) -> np.ndarray:
         per_step = self.batch_size * self.world_size
@@ -261,10 +264,10 @@ class TrainBatches(_Batches):
         """Bytes of one batch as a worker hands it over: uint8 crops, float inputs (the float work done in
         the worker), whole images, or JPEG files (at their mean stored length)."""
         if self.pipeline == "nvjpeg":
-            return int(self.batch_size * np.mean(self.images.index[:, 2])) if len(self.images.index) else 0
+            return int(self.largest_batch() * np.mean(self.images.index[:, 2])) if len(self.images.index) else 0
         if self.pipeline == "device":
             return super().batch_bytes()
-        return self.batch_size * self.crop_size ** 2 * 3 * (4 if self.augmentation is not None else 1)
+        return self.largest_batch() * self.crop_size ** 2 * 3 * (4 if self.augmentation is not None else 1)
 
     def key(self, b: int) -> EpochKey:
         """The key of batch `b` of the current epoch."""
