@@ -428,3 +428,54 @@ def test_a_program_ends_with_loader_workers_still_alive(tiny):
                           timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "read 10 batches" in done.stdout
+
+
+def test_a_loader_worker_killed_mid_run_is_one_line(tiny, tmp_path, monkeypatch, capsys):
+    """The OOM killer takes a loader worker: torch raised its RuntimeError from a signal handler at any point of
+    a step, a 40-line traceback. Now one line: what torch said, the checkpoint kept, and the command to go on
+    with fewer workers (its own --workers left out). Exit status 1."""
+    from alexnet.cli.main import main
+    from alexnet.data.loader import TrainBatches
+    from torch.utils.data import get_worker_info
+
+    real = TrainBatches.__getitem__
+
+    def dies_in_epoch_2(self, key):
+        if get_worker_info() is not None and key.epoch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, key)
+
+    monkeypatch.setattr(TrainBatches, "__getitem__", dies_in_epoch_2)  # the forked workers inherit it
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny), "--out", str(out), "--preset", "small", "--epochs", "2", "--batch-size",
+            "16", "--device", "cpu", "--workers", "1", "--seed", "3", "--quiet"]
+    monkeypatch.setattr(sys, "argv", ["alexnet", *args])
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err, err
+    assert "a data-loading worker died (DataLoader worker (pid" in err
+    assert f"checkpoint {out / LAST} is kept" in err and load_checkpoint(out)["epoch"] == 1
+    assert err.endswith("--epochs 2 --batch-size 16 --device cpu --seed 3 --quiet --workers N --resume")
+
+
+def test_a_loader_worker_killed_outside_training_is_one_line(tiny, tmp_path, monkeypatch, capsys):
+    """The same death under `evaluate --workers 1`: one line, status 1, where torch's traceback came."""
+    from alexnet.cli.main import main
+    from alexnet.data.loader import EvalBatches
+    from torch.utils.data import get_worker_info
+
+    run = tmp_path / "run"
+    train(settings(tiny, run, epochs=1, checkpoint_every=None))
+    real = EvalBatches.__getitem__
+
+    def dies(self, b):
+        if get_worker_info() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, b)
+
+    monkeypatch.setattr(EvalBatches, "__getitem__", dies)
+    code = main(["evaluate", str(run), "--data", str(tiny), "--workers", "1", "--tta", "center"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err, err
+    assert err.startswith("alexnet: error: a data-loading worker died (DataLoader worker (pid")
+    assert err.endswith("killed for lack of memory?); run again with fewer --workers")

@@ -61,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as exc:  # a loader worker died outside training (evaluate --workers, bench data)
+        from ..data.loader import worker_death
+        died = worker_death(exc)
+        if died is None:
+            raise
+        print(f"alexnet: error: {died}; run again with fewer --workers", file=sys.stderr)
+        return 1
 
 
 def message_of(exc: AlexNetError) -> str:

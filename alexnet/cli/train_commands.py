@@ -23,7 +23,7 @@ def add_train(sub) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..training.loop import train
+    from ..training.loop import command_again, train
 
     result = train(config_from_args(TrainConfig, args, progress=show_progress(args)))
     finished = not result.get("resumable")
@@ -34,8 +34,7 @@ def run_train(args: argparse.Namespace) -> int:
           f"Weights: {Path(args.out) / 'last.pt'}")
     if finished:
         return 0
-    again = " ".join(a for a in sys.argv[1:] if a != "--resume") or "train ..."
-    print(f"alexnet: stopped: the run can go on; resume with: alexnet {again} --resume", file=sys.stderr)
+    print(f"alexnet: stopped: the run can go on; resume with: alexnet {command_again()} --resume", file=sys.stderr)
     return EXIT_INTERRUPTED  # stopped and resumable, as after SIGTERM: a job script requeues on 75
 
 

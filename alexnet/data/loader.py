@@ -329,6 +329,16 @@ class EpochKeys(Sampler):
         return iter([EpochKey(epoch, pca_std, b) for b in range(start, len(self.batches))])
 
 
+def worker_death(error: BaseException) -> str | None:
+    """'a data-loading worker died (what torch said; ...)' when `error` is torch's news that a loader worker
+    process died (the OOM killer, say: raised from its SIGCHLD handler at any point of the training
+    process's work, or from its wait for a batch); None for any other error."""
+    said = " ".join(str(error).split())
+    if not isinstance(error, RuntimeError) or "DataLoader worker (pid" not in said:
+        return None
+    return f"a data-loading worker died ({said[:160].rstrip('. ')}; killed for lack of memory?)"
+
+
 PREFETCH = 4               # batches a worker may have made ahead of the consumer (the DataLoader's prefetch_factor)
 SHARED_MEMORY = "/dev/shm"  # where workers' batches travel (torch's file-descriptor sharing on Linux)
 

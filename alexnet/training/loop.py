@@ -24,6 +24,7 @@ import torch
 
 from ..config import TrainConfig, to_dict
 from ..data.augment import EvalViews
+from ..data.loader import worker_death
 from ..data.pipeline import TrainingInput
 from ..data.stores import DECODER
 from ..errors import AlexNetError
@@ -55,7 +56,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
                                batch_size=plan.batch_per_rank, rank=plan.ctx.rank, world_size=plan.ctx.world_size)
         step = state.sgd_step(plan.device, plan.speed, distributed=plan.ctx.enabled)
         announce(plan, state)
-        stopped_because = run_epochs(plan, state, inputs, step, writer)
+        try:
+            stopped_because = run_epochs(plan, state, inputs, step, writer)
+        except RuntimeError as exc:
+            died = worker_death(exc)
+            if died is None:
+                raise
+            raise AlexNetError(f"{died}; {how_to_go_on(plan)}") from None
         return {**state.history[-1], "stopped_because": stopped_because,
                 "resumable": stopped_because.startswith("time limit"), "main_process": plan.ctx.is_main}
 
@@ -380,8 +387,31 @@ def tensorboard(plan: Plan):
     return TensorBoardLog(plan.out)
 
 
+def how_to_go_on(plan: Plan) -> str:
+    """After a loader worker died: the checkpoint kept, and the command to go on with fewer workers."""
+    kept, again = plan.out / LAST, command_again(drop=("--workers",)) + " --workers N"
+    if kept.is_file():
+        return f"checkpoint {kept} is kept; go on with fewer workers (now {plan.workers}): alexnet {again} --resume"
+    return f"no checkpoint yet; start again with fewer workers (now {plan.workers}): alexnet {again}"
+
+
+def command_again(drop: tuple[str, ...] = ()) -> str:
+    """This command's arguments without --resume (and without the flags in `drop`, with their values)."""
+    args, kept = sys.argv[1:], []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if arg == "--resume" or name in drop:
+            skip = name in drop and "=" not in arg
+            continue
+        kept.append(arg)
+    return " ".join(kept) if args else "train ..."
+
+
 def interrupted_message(stop: StopRequest, out: Path, where: str) -> str:
     name = signal.Signals(stop.signal).name if stop.signal else "a stop request"
-    again = " ".join(a for a in sys.argv[1:] if a != "--resume") if sys.argv[1:] else "train ..."
     return (f"interrupted by {name} at {where}; checkpoint {Path(out) / LAST} written. Resume with: "
-            f"alexnet {again} --resume")
+            f"alexnet {command_again()} --resume")
