@@ -138,7 +138,8 @@ def test_cuda_convnet_divides_crops_only_while_the_colour_noise_is_on(pipeline, 
     crop - centre of the mean, undivided (convdata.py: the division sits in the noise's `if`). NumPy,
     float64, on the same stored pixels and the same draws."""
     from alexnet.data.augment import colour_noise_std, sample_augmentations
-    from alexnet.data.loader import TrainBatches, network_input
+    from alexnet.data.feed import network_input
+    from alexnet.data.loader import TrainBatches
 
     recipe = get_preset("cuda-convnet-2012").recipe
     rng = np.random.default_rng(9)

@@ -191,7 +191,8 @@ def test_every_pipeline_gives_the_same_network_input(both):
     for bit, through worker processes too; only the bytes each batch carries differ."""
     from alexnet.data.augment import Augmentation
     from alexnet.data.device_decode import split_encoded
-    from alexnet.data.loader import make_loader, network_input
+    from alexnet.data.feed import network_input
+    from alexnet.data.loader import make_loader
 
     def cpu_decode(encoded, lengths, device):
         return torch.stack([torch.from_numpy(decode_jpeg(p.numpy())) for p in split_encoded(encoded, lengths)])
@@ -278,7 +279,8 @@ def test_the_feed_hands_over_the_same_batches_ahead_or_not(both, pipeline):
     """`InputFeed`: (batch, input, labels) for each batch; with `ahead` on CUDA (the GPU checks run this) the
     next batches are prepared in a thread and on a side stream, and what the steps receive must not change."""
     from alexnet.data.augment import Augmentation
-    from alexnet.data.loader import InputFeed, make_loader
+    from alexnet.data.feed import InputFeed
+    from alexnet.data.loader import make_loader
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     raw, _ = both
     pre = Augmentation(raw.mean_image, raw.eigenvalues, raw.eigenvectors, 28, "aligned", device)
@@ -298,7 +300,7 @@ def test_staging_in_a_thread_keeps_order_raises_and_stops():
     """`in_background` (the ahead feed's thread): every result in order; an error in the thread is raised in
     the consumer; a consumer that stops early stops the thread, which takes nothing more from its items."""
     import threading
-    from alexnet.data.loader import in_background
+    from alexnet.data.feed import in_background
 
     main_thread = threading.get_ident()
     where = []

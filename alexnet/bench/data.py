@@ -6,7 +6,7 @@ loader's workers), takes random crops and reflections, and `Augmentation.train_b
 image, PCA colour noise, float and layout: in the workers on the CPU, on the device on CUDA. device: the
 workers gather whole stored images and all the rest runs on the device. nvjpeg: the workers gather JPEG
 bytes and the GPU decodes them. Several prepared datasets (e.g. the same images with raw and with JPEG
-storage) are timed in one run against one reference; each through `loader.InputFeed`, the
+storage) are timed in one run against one reference; each through `feed.InputFeed`, the
 trainer's own feed.
 
 The reference a user would otherwise write: the same stored images as JPEG files (quality 90) in an
@@ -32,7 +32,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import crop_size_for
-from ..data.loader import default_workers, pipeline_problem
+from ..data.feed import pipeline_problem
+from ..data.loader import default_workers
 from ..data.pipeline import TrainingInput
 from ..data.stores import DECODER, JPEG_QUALITY, JpegStore
 from ..data.prepared import PreparedDataset

@@ -4,7 +4,7 @@
 `alexnet train` and by both benchmarks (so they time what users run): the epoch's batches
 (`loader.TrainBatches`, in `workers` processes that persist across epochs), the augmentation of the
 recipe (`augment.Augmentation`: mean image, colour noise, the crop's scale) and the feed that turns a
-batch into the network's input (`loader.InputFeed`). On the CPU, with workers, the host pipeline does
+batch into the network's input (`feed.InputFeed`). On the CPU, with workers, the host pipeline does
 the float work in the workers too.
 """
 
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from .augment import Augmentation, colour_noise_std, colour_scales
-from .loader import InputFeed, TrainBatches, make_loader
+from .feed import InputFeed
+from .loader import TrainBatches, make_loader
 from .prepared import PreparedDataset
 
 

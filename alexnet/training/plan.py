@@ -18,7 +18,8 @@ import torch
 from ..ablations import apply_ablations
 from ..config import ModelConfig, Recipe, TrainConfig, recipe_from_dict
 from ..data.augment import crop_size_for
-from ..data.loader import default_workers, pipeline_problem
+from ..data.feed import pipeline_problem
+from ..data.loader import default_workers
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError
