@@ -106,6 +106,12 @@ def _images_per_second(batches, consume, warmup: int, sync: torch.device | None 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 
 
+def sustained_images(workers: int, batch_size: int, warmup: int) -> int:
+    """Images to read for a loader figure that the workers' head start moves by a tenth at most (see
+    `head_start_note`), and at least 4,096: with 14 workers and batches of 128, 18,176."""
+    return max(4096, 10 * workers * batch_size + warmup * batch_size)
+
+
 def head_start_note(images: int, workers: int, batch_size: int, warmup: int) -> str | None:
     """The workers start together, and the clock only after the first batches: by then each has made about
     a batch more, which the timed loop gets free. Where that could be over a tenth of the images read (the
@@ -201,20 +207,21 @@ def _usable(dataset: PreparedDataset, pipeline: str, dev: torch.device) -> str |
     return pipeline_problem(pipeline, dataset.manifest.get("storage", "raw"), dataset.root, dev)
 
 
-def bench_data(data: str | Path | list, workers: int | None = None, batch_size: int = 128, images: int = 4096,
+def bench_data(data: str | Path | list, workers: int | None = None, batch_size: int = 128, images: int | None = None,
                device: str | None = "cpu", train_preset: str | None = None, timed_batches: int = 400,
                pipelines: list[str] | tuple[str, ...] = ("host",), ahead: bool = True, log=print) -> dict:
     """Ours on each dataset given (e.g. one prepared with raw and one with JPEG storage) with each input
     pipeline, and the reference on the first one's images, in one run; with `train_preset`, the first
     dataset also end to end with each pipeline. The input follows the recipe of `train_preset` (or paper).
     Without `workers`, train's default worker count on that device, so the figure is what `train` gets;
+    without `images`, enough for a sustained rate (`sustained_images`), as far as the datasets hold them;
     `ahead=False` feeds from the training thread on its own stream (on CUDA train stages batches ahead)."""
     datasets = [PreparedDataset(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     dev = resolve_device(device)
     workers = default_workers(dev) if workers is None else workers
     first, preset = datasets[0], train_preset or "paper"
-    n = min([images] + [len(d.labels["train"]) for d in datasets])
     warmup = 2
+    n = min([images or sustained_images(workers, batch_size, warmup)] + [len(d.labels["train"]) for d in datasets])
     if n < batch_size * (warmup + 2):
         batch_size = max(1, n // (warmup + 2))
     crop = crop_size_for(first.size, get_preset(preset).recipe.crop_fraction)

@@ -42,7 +42,9 @@ def add_bench_data(sub) -> None:
                    help="loader processes for ours and the reference (default: train's; on CUDA the usable cores "
                         "less two, at most 16; none on the CPU)")
     p.add_argument("--batch-size", type=whole(1, MAX_BATCH), default=128, help="images per batch (default 128)")
-    p.add_argument("--images", type=positive_int, default=4096, help="training images to read (default 4096)")
+    p.add_argument("--images", type=positive_int, default=None,
+                   help="training images to read (default: enough for a sustained rate, 10 batches a worker and at "
+                        "least 4096, as far as the data holds them)")
     add_device(p, default="cpu")
     p.add_argument("--train-preset", default=None, choices=list(PRESETS),
                    help="also time the loader feeding training steps of this network, end to end")
