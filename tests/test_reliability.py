@@ -478,4 +478,73 @@ def test_a_loader_worker_killed_outside_training_is_one_line(tiny, tmp_path, mon
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err, err
     assert err.startswith("alexnet: error: a data-loading worker died (DataLoader worker (pid")
-    assert err.endswith("killed for lack of memory?); run again with fewer --workers")
+    assert err.endswith("killed for lack of memory?); run again (with fewer --workers if memory is short)")
+
+
+def test_a_loader_that_delivers_nothing_ends_the_run_in_one_line(tiny, tmp_path, monkeypatch, capsys):
+    """A worker stuck on a stalled disk: the run waited for ever (one so stuck, on a full /dev/shm, was found
+    still waiting 35 minutes on). Now no batch within BATCH_TIMEOUT_S (600 s; 1 s here) ends it in one line,
+    with the checkpoint kept and the command to go on."""
+    import time
+    import alexnet.data.loader as loader_module
+    from alexnet.cli.main import main
+    from alexnet.data.loader import TrainBatches
+    from torch.utils.data import get_worker_info
+
+    real = TrainBatches.__getitem__
+
+    def stalls_in_epoch_2(self, key):
+        if get_worker_info() is not None and key.epoch == 2:
+            time.sleep(30)
+        return real(self, key)
+
+    monkeypatch.setattr(TrainBatches, "__getitem__", stalls_in_epoch_2)
+    monkeypatch.setattr(loader_module, "BATCH_TIMEOUT_S", 1)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny), "--out", str(out), "--preset", "small", "--epochs", "2", "--batch-size",
+            "16", "--device", "cpu", "--workers", "1", "--seed", "3", "--quiet"]
+    monkeypatch.setattr(sys, "argv", ["alexnet", *args])
+    started = time.monotonic()
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err, err
+    assert "no batch came from the data-loading workers in 1 s (a stalled disk, or a stuck worker?)" in err
+    assert f"checkpoint {out / LAST} is kept; go on: alexnet train" in err and err.endswith("--quiet --resume")
+    assert time.monotonic() - started < 25  # not the stalled worker's 30 s
+
+
+EXIT_WITH_A_STUCK_WORKER = """
+import sys, time, torch
+import alexnet.data.loader as loader
+from alexnet.data.loader import TrainBatches, make_loader
+from alexnet.data.prepared import PreparedDataset
+from torch.utils.data import get_worker_info
+
+real = TrainBatches.__getitem__
+def stuck(self, key):
+    if get_worker_info() is not None and key.batch == 2:
+        time.sleep(120)               # a read on a stalled disk
+    return real(self, key)
+TrainBatches.__getitem__ = stuck
+loader.BATCH_TIMEOUT_S = 1
+data = PreparedDataset(sys.argv[1])
+train = TrainBatches(data.images["train"], data.labels["train"], 16, 28, seed=0, pca_std=0.1)
+train.set_epoch(1)
+try:
+    for batch in make_loader(train, 1, torch.device("cpu")):
+        pass
+except RuntimeError as exc:
+    print(loader.loader_failure(exc))
+"""
+
+
+def test_a_program_ends_with_a_loader_worker_stuck_in_a_read(tiny):
+    """The loader gave up on a worker stuck in a read (its timeout), but the worker ignores SIGTERM and
+    cannot take its stop: the program's exit waited until the read ended (a 120 s sleep here; for ever on a
+    dead disk). Workers left alive after their stop are now killed at exit."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_A_STUCK_WORKER, str(tiny)], capture_output=True, text=True,
+                          timeout=100)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no batch came from the data-loading workers in 1 s" in done.stdout
+    assert time.monotonic() - started < 60

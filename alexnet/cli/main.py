@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as exc:  # a loader worker died outside training (evaluate --workers, bench data)
-        from ..data.loader import worker_death
-        died = worker_death(exc)
-        if died is None:
+    except RuntimeError as exc:  # the loader's workers failed outside training (evaluate --workers, bench data)
+        from ..data.loader import loader_failure
+        failed = loader_failure(exc)
+        if failed is None:
             raise
-        print(f"alexnet: error: {died}; run again with fewer --workers", file=sys.stderr)
+        print(f"alexnet: error: {failed}; run again (with fewer --workers if memory is short)", file=sys.stderr)
         return 1
 
 

@@ -10,6 +10,7 @@ The device's part of a batch (and the feed that does it ahead of the step) is in
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import shutil
 import weakref
 from pathlib import Path
@@ -205,14 +206,22 @@ class EpochKeys(Sampler):
         return iter([EpochKey(epoch, pca_std, b) for b in range(start, len(self.batches))])
 
 
-def worker_death(error: BaseException) -> str | None:
-    """'a data-loading worker died (what torch said; ...)' when `error` is torch's news that a loader worker
-    process died (the OOM killer, say: raised from its SIGCHLD handler at any point of the training
-    process's work, or from its wait for a batch); None for any other error."""
+def loader_failure(error: BaseException) -> str | None:
+    """One line for torch's news that the loader's workers failed, or None for any other error: a worker
+    process died (the OOM killer, say; raised from the SIGCHLD handler at any point of the training
+    process's work, or from its wait for a batch), or no batch came within BATCH_TIMEOUT_S."""
     said = " ".join(str(error).split())
-    if not isinstance(error, RuntimeError) or "DataLoader worker (pid" not in said:
+    if not isinstance(error, RuntimeError):
         return None
-    return f"a data-loading worker died ({said[:160].rstrip('. ')}; killed for lack of memory?)"
+    if WORKER_DIED in said:
+        return f"a data-loading worker died ({said[:160].rstrip('. ')}; killed for lack of memory?)"
+    if "DataLoader timed out" in said:
+        return f"no batch came from the data-loading workers in {BATCH_TIMEOUT_S} s (a stalled disk, or a stuck worker?)"
+    return None
+
+
+WORKER_DIED = "DataLoader worker (pid"   # how torch's message of a dead worker begins
+BATCH_TIMEOUT_S = 600      # a worker's batch takes well under a second: ten minutes without one is a fault
 
 
 PREFETCH = 4               # batches a worker may have made ahead of the consumer (the DataLoader's prefetch_factor)
@@ -251,6 +260,7 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
                    num_workers=workers, pin_memory=device.type == "cuda",
                    prefetch_factor=PREFETCH if workers > 0 else None, persistent_workers=keyed and workers > 0,
                    worker_init_fn=ignore_stop_signals if workers > 0 else None,
+                   timeout=BATCH_TIMEOUT_S if workers > 0 else 0,  # an error, not a wait for ever, if none comes
                    # Its own generator: starting an iteration draws a base seed, which from the global
                    # generator would shift the dropout masks of a run resumed mid-epoch.
                    generator=torch.Generator())
@@ -280,3 +290,8 @@ def _stop_live_workers() -> None:
         stop = getattr(iterator, "_shutdown_workers", None)  # what the iteration does when it is collected
         if stop is not None:
             stop()
+    # A worker stuck in a read (a stalled disk) does not take its stop, and ignores SIGTERM: it would
+    # hold the program's exit until its read ends, if ever.
+    for process in multiprocessing.active_children():
+        if process.daemon:
+            process.kill()

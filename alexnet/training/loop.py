@@ -24,7 +24,7 @@ import torch
 
 from ..config import TrainConfig, to_dict
 from ..data.augment import EvalViews
-from ..data.loader import worker_death
+from ..data.loader import WORKER_DIED, loader_failure
 from ..data.pipeline import TrainingInput
 from ..data.stores import DECODER
 from ..errors import AlexNetError
@@ -59,10 +59,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
         try:
             stopped_because = run_epochs(plan, state, inputs, step, writer)
         except RuntimeError as exc:
-            died = worker_death(exc)
-            if died is None:
+            failed = loader_failure(exc)
+            if failed is None:
                 raise
-            raise AlexNetError(f"{died}; {how_to_go_on(plan)}") from None
+            raise AlexNetError(f"{failed}; {how_to_go_on(plan, fewer_workers=WORKER_DIED in str(exc))}") from None
         return {**state.history[-1], "stopped_because": stopped_because,
                 "resumable": stopped_because.startswith("time limit"), "main_process": plan.ctx.is_main}
 
@@ -387,12 +387,15 @@ def tensorboard(plan: Plan):
     return TensorBoardLog(plan.out)
 
 
-def how_to_go_on(plan: Plan) -> str:
-    """After a loader worker died: the checkpoint kept, and the command to go on with fewer workers."""
-    kept, again = plan.out / LAST, command_again(drop=("--workers",)) + " --workers N"
+def how_to_go_on(plan: Plan, fewer_workers: bool) -> str:
+    """After the loader failed: the checkpoint kept, and the command to go on (with fewer workers where one
+    died, its own --workers left out)."""
+    kept = plan.out / LAST
+    again = command_again(drop=("--workers",)) + " --workers N" if fewer_workers else command_again()
+    fewer = f" with fewer workers (now {plan.workers})" if fewer_workers else ""
     if kept.is_file():
-        return f"checkpoint {kept} is kept; go on with fewer workers (now {plan.workers}): alexnet {again} --resume"
-    return f"no checkpoint yet; start again with fewer workers (now {plan.workers}): alexnet {again}"
+        return f"checkpoint {kept} is kept; go on{fewer}: alexnet {again} --resume"
+    return f"no checkpoint yet; start again{fewer}: alexnet {again}"
 
 
 def command_again(drop: tuple[str, ...] = ()) -> str:
