@@ -10,7 +10,6 @@ The device's part of a batch (and the feed that does it ahead of the step) is in
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import shutil
 import weakref
 from pathlib import Path
@@ -206,26 +205,24 @@ class EpochKeys(Sampler):
         return iter([EpochKey(epoch, pca_std, b) for b in range(start, len(self.batches))])
 
 
+PREFETCH = 4               # batches a worker may have made ahead of the consumer (the DataLoader's prefetch_factor)
+SHARED_MEMORY = "/dev/shm"  # where workers' batches travel (torch's file-descriptor sharing on Linux)
+BATCH_TIMEOUT_S = 600      # a worker's batch takes well under a second: ten minutes without one is a fault
+WORKER_DIED = "DataLoader worker (pid"   # how torch's message of a dead worker begins
+
+
 def loader_failure(error: BaseException) -> str | None:
     """One line for torch's news that the loader's workers failed, or None for any other error: a worker
     process died (the OOM killer, say; raised from the SIGCHLD handler at any point of the training
     process's work, or from its wait for a batch), or no batch came within BATCH_TIMEOUT_S."""
-    said = " ".join(str(error).split())
     if not isinstance(error, RuntimeError):
         return None
+    said = " ".join(str(error).split())
     if WORKER_DIED in said:
         return f"a data-loading worker died ({said[:160].rstrip('. ')}; killed for lack of memory?)"
     if "DataLoader timed out" in said:
         return f"no batch came from the data-loading workers in {BATCH_TIMEOUT_S} s (a stalled disk, or a stuck worker?)"
     return None
-
-
-WORKER_DIED = "DataLoader worker (pid"   # how torch's message of a dead worker begins
-BATCH_TIMEOUT_S = 600      # a worker's batch takes well under a second: ten minutes without one is a fault
-
-
-PREFETCH = 4               # batches a worker may have made ahead of the consumer (the DataLoader's prefetch_factor)
-SHARED_MEMORY = "/dev/shm"  # where workers' batches travel (torch's file-descriptor sharing on Linux)
 
 
 def check_shared_memory(batches: _Batches, workers: int) -> None:
@@ -278,10 +275,12 @@ class _Loader(DataLoader):
         iterator = super().__iter__()
         if self.num_workers > 0:
             _LIVE_ITERATIONS.add(iterator)
+            _WORKERS.update(getattr(iterator, "_workers", ()))
         return iterator
 
 
 _LIVE_ITERATIONS: weakref.WeakSet = weakref.WeakSet()
+_WORKERS: weakref.WeakSet = weakref.WeakSet()  # their processes (multiprocessing keeps those alive referenced)
 
 
 @atexit.register  # after multiprocessing's exit hook (torch imports it), so it runs first
@@ -291,7 +290,7 @@ def _stop_live_workers() -> None:
         if stop is not None:
             stop()
     # A worker stuck in a read (a stalled disk) does not take its stop, and ignores SIGTERM: it would
-    # hold the program's exit until its read ends, if ever.
-    for process in multiprocessing.active_children():
-        if process.daemon:
+    # hold the program's exit until its read ends, if ever. Its iteration may be gone already.
+    for process in list(_WORKERS):
+        if process.is_alive():
             process.kill()

@@ -400,18 +400,15 @@ def how_to_go_on(plan: Plan, fewer_workers: bool) -> str:
 
 def command_again(drop: tuple[str, ...] = ()) -> str:
     """This command's arguments without --resume (and without the flags in `drop`, with their values)."""
-    args, kept = sys.argv[1:], []
-    skip = False
+    args, kept = iter(sys.argv[1:]), []
     for arg in args:
-        if skip:
-            skip = False
-            continue
         name = arg.split("=", 1)[0]
-        if arg == "--resume" or name in drop:
-            skip = name in drop and "=" not in arg
-            continue
-        kept.append(arg)
-    return " ".join(kept) if args else "train ..."
+        if name in drop:
+            if "=" not in arg:
+                next(args, None)  # its value
+        elif arg != "--resume":
+            kept.append(arg)
+    return " ".join(kept) if sys.argv[1:] else "train ..."
 
 
 def interrupted_message(stop: StopRequest, out: Path, where: str) -> str:
