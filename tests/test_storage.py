@@ -370,8 +370,8 @@ def test_a_loader_short_of_shared_memory_is_refused_in_one_line(both, tmp_path, 
     batch = 4 * 28 * 28 * 3  # uint8 crops, as for a GPU
     assert batches.batch_bytes() == batch
     usage = collections.namedtuple("usage", "total used free")
-    # two workers: 4 batches each made ahead, 2 held by the training process
-    monkeypatch.setattr(loader.shutil, "disk_usage", lambda path: usage(0, 0, (2 * loader.PREFETCH + 2) * batch))
+    # two workers: 5 batches each (made ahead, or their reused buffers), 2 held by the training process
+    monkeypatch.setattr(loader.shutil, "disk_usage", lambda path: usage(0, 0, (2 * loader.HELD_BY_A_WORKER + 2) * batch))
     make_loader(batches, 2, torch.device("cpu"))  # fits
     make_loader(batches, 0, torch.device("cpu"))  # no workers, no shared memory
     with pytest.raises(AlexNetError, match=r"3 loader workers need about .* MB of shared memory and /dev/shm has "
@@ -388,5 +388,5 @@ def test_a_loader_short_of_shared_memory_is_refused_in_one_line(both, tmp_path, 
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "of shared memory" in err and "--workers 0 (loading in" in err
     images = min(128, len(raw.labels["train"]))  # a batch is at most the training set
-    need = (2 * loader.PREFETCH + 2) * images * 3 * 28 * 28 * 4  # float inputs made in the CPU's workers
+    need = (2 * loader.HELD_BY_A_WORKER + 2) * images * 3 * 28 * 28 * 4  # float inputs made in the CPU's workers
     assert f"2 loader workers need about {need / 2**20:.1f} MB of shared memory and /dev/shm has 0.1 MB free" in err

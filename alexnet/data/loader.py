@@ -10,6 +10,7 @@ The device's part of a batch (and the feed that does it ahead of the step) is in
 from __future__ import annotations
 
 import atexit
+import contextlib
 import shutil
 import weakref
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..config import PIPELINES
 from ..errors import AlexNetError
 from ..interrupt import ignore_stop_signals
 from .augment import Augmentation, batch_buffer, sample_augmentations
+from .slots import BatchSlots
 from .stores import JpegStore, RawStore
 from .workers import usable_cores
 
@@ -53,6 +55,7 @@ class TrainBatch(NamedTuple):
     encoded: torch.Tensor | None = None  # nvjpeg: the batch's JPEG files back to back (uint8) ...
     lengths: torch.Tensor | None = None  # ... and each one's length in bytes
     scale: float = 1.0      # what the crops are multiplied by after the colour noise (cuda-convnet: 1/1.1)
+    slot: int = -1          # host, from a worker: the reused buffer the crops came in (slots.py); -1 none
 
 
 class EvalBatch(NamedTuple):
@@ -125,6 +128,7 @@ class TrainBatches(_Batches):
         self.augmentation, self.pipeline = augmentation if pipeline == "host" else None, pipeline
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
         self.input_scale = input_scale
+        self.slots: BatchSlots | None = None  # set by `make_loader` where its workers reuse their crops' buffers
         self.epoch, self.start = 0, 0
         self.order = np.arange(len(labels))
 
@@ -167,7 +171,10 @@ class TrainBatches(_Batches):
             return batch._replace(encoded=torch.from_numpy(np.concatenate(parts) if parts else np.empty(0, np.uint8)),
                                   lengths=torch.tensor([len(p) for p in parts], dtype=torch.int64))
         # Sent on as they are (no augmentation here): written straight into shared memory in a worker.
-        shared = batch_buffer((len(indices), c, c, 3), torch.uint8) if self.augmentation is None else None
+        shared, slot = None, -1
+        if self.augmentation is None:
+            shape = (len(indices), c, c, 3)
+            shared, slot = self.slots.take(shape, torch.uint8) if self.slots else (batch_buffer(shape, torch.uint8), -1)
         pixels = self.images.crops(indices, corners, c, None if shared is None else shared.numpy())
         crops = shared if shared is not None else torch.from_numpy(pixels)
         for i in np.flatnonzero(flips):  # image by image: far faster than a negative-stride copy or a
@@ -175,7 +182,7 @@ class TrainBatches(_Batches):
         if self.augmentation is not None:  # the pixels are not sent on once they are the network's input
             return batch._replace(inputs=self.augmentation.train_batch(crops, batch.corners, batch.flips, batch.alphas,
                                                                        batch.scale))
-        return batch._replace(crops=crops)
+        return batch._replace(crops=crops, slot=slot)
 
 
 class EvalBatches(_Batches):
@@ -206,6 +213,7 @@ class EpochKeys(Sampler):
 
 
 PREFETCH = 4               # batches a worker may have made ahead of the consumer (the DataLoader's prefetch_factor)
+HELD_BY_A_WORKER = PREFETCH + 1  # batches in shared memory a worker may hold: those made ahead, or its slots
 SHARED_MEMORY = "/dev/shm"  # where workers' batches travel (torch's file-descriptor sharing on Linux)
 BATCH_TIMEOUT_S = 600      # a worker's batch takes well under a second: ten minutes without one is a fault
 WORKER_DIED = "DataLoader worker (pid"   # how torch's message of a dead worker begins
@@ -226,15 +234,15 @@ def loader_failure(error: BaseException) -> str | None:
 
 
 def check_shared_memory(batches: _Batches, workers: int) -> None:
-    """Refuse, in one line, a loader whose workers would run out of shared memory: PREFETCH batches a worker
-    may be made ahead, and two more held by the training process. Short of it, a worker's batch cannot be
+    """Refuse, in one line, a loader whose workers would run out of shared memory: HELD_BY_A_WORKER batches
+    for each worker, and two more held by the training process. Short of it, a worker's batch cannot be
     sent, and the training process waited for ever (Docker gives containers 64 MB unless told otherwise)."""
     batch = batches.batch_bytes()
     if workers == 0 or batch == 0 or not Path(SHARED_MEMORY).is_dir():
         return
-    free, need = shutil.disk_usage(SHARED_MEMORY).free, (PREFETCH * workers + 2) * batch
+    free, need = shutil.disk_usage(SHARED_MEMORY).free, (HELD_BY_A_WORKER * workers + 2) * batch
     if need > free:
-        fit = max(0, (free // batch - 2) // PREFETCH)
+        fit = max(0, (free // batch - 2) // HELD_BY_A_WORKER)
         fewer = f"--workers {fit} or fewer" if fit else "--workers 0 (loading in the training process)"
         who = f"{workers} loader workers need" if workers > 1 else "1 loader worker needs"
         raise AlexNetError(f"{who} about {_megabytes(need)} of shared memory and {SHARED_MEMORY} has {_megabytes(free)} "
@@ -249,12 +257,17 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process).
 
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
-    workers persist and follow the epoch through `EpochKeys`.
+    workers persist and follow the epoch through `EpochKeys`, and where they send uint8 crops they reuse
+    their buffers (`BatchSlots`), handed back by the loader's iteration as it yields each batch.
     """
     check_shared_memory(batches, workers)
     keyed = isinstance(batches, TrainBatches)
-    return _Loader(batches, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
-                   num_workers=workers, pin_memory=device.type == "cuda",
+    slots = None
+    if keyed and workers > 0 and batches.pipeline == "host" and batches.augmentation is None:
+        slots = batches.slots = BatchSlots(workers, HELD_BY_A_WORKER)
+    pin = device if device.type == "cuda" else None
+    return _Loader(batches, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
+                   num_workers=workers, pin_memory=pin is not None and slots is None,  # else as handed back
                    prefetch_factor=PREFETCH if workers > 0 else None, persistent_workers=keyed and workers > 0,
                    worker_init_fn=ignore_stop_signals if workers > 0 else None,
                    timeout=BATCH_TIMEOUT_S if workers > 0 else 0,  # an error, not a wait for ever, if none comes
@@ -269,14 +282,40 @@ class _Loader(DataLoader):
     Its workers ignore SIGTERM (a scheduler sends it to the whole job, and the main process checkpoints
     first), while multiprocessing's exit hook stops daemonic children with SIGTERM and then waits for
     them: with a loader alive at exit (persistent workers, or an iteration left half-way) the program
-    waited for ever."""
+    waited for ever. Where its workers reuse buffers (`BatchSlots`), each batch is handed back as it is
+    yielded."""
+
+    def __init__(self, dataset, slots: BatchSlots | None, pin: torch.device | None, **options) -> None:
+        super().__init__(dataset, **options)
+        self.slots, self.pin = slots, pin
 
     def __iter__(self):
         iterator = super().__iter__()
         if self.num_workers > 0:
             _LIVE_ITERATIONS.add(iterator)
             _WORKERS.update(getattr(iterator, "_workers", ()))
-        return iterator
+        return iterator if self.slots is None else _handing_back(iterator, self.slots, self.pin)
+
+
+def _handing_back(batches, slots: BatchSlots, pin: torch.device | None):
+    """The loader's batches, each in memory of its own (pinned for the copy to `pin`, a GPU): a batch
+    in a worker's slot is copied out before the slot goes back to its worker. This process keeps each
+    slot mapped (`held`), so that reading the next batch in it costs no page faults. A slot of a batch
+    never yielded (an iteration left half-way) stays lent: its worker makes fresh buffers instead, which
+    is slower, never wrong."""
+    held: dict[int, torch.UntypedStorage] = {}
+    for batch in batches:
+        if batch.slot >= 0:
+            held[batch.slot] = batch.crops.untyped_storage()
+            with torch.cuda.device(pin) if pin is not None else contextlib.nullcontext():  # as the pinning thread
+                own = torch.empty(batch.crops.shape, dtype=batch.crops.dtype, pin_memory=pin is not None)
+                own.copy_(batch.crops)
+                slots.hand_back(batch.slot)
+                batch = batch._replace(crops=own, slot=-1)
+                if pin is not None:
+                    batch = type(batch)(*(value.pin_memory() if isinstance(value, torch.Tensor) else value
+                                          for value in batch))
+        yield batch
 
 
 _LIVE_ITERATIONS: weakref.WeakSet = weakref.WeakSet()

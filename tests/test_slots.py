@@ -1,0 +1,129 @@
+"""Loader workers reuse their batches' shared-memory buffers (`data/slots.py`): never while the training
+process may still read one, and every batch it is given stays as it was, whatever it holds on to."""
+
+import pickle
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import alexnet.data.slots as slots_module
+from alexnet.data.loader import HELD_BY_A_WORKER, TrainBatches, make_loader
+from alexnet.data.slots import BatchSlots
+
+
+def _dataset(tmp_path, count=40, size=10):
+    images = np.random.default_rng(3).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    path = tmp_path / "x.npy"
+    np.save(path, images)
+    return str(path), np.arange(count) % 4
+
+
+def test_a_slot_is_reused_only_once_handed_back(monkeypatch):
+    """In a worker (here worker 1 of 2, 3 slots each): its own slots in turn; with all of them lent, fresh
+    buffers (never a wait); a handed-back slot comes again with the same memory; a smaller batch (an
+    epoch's last) uses the front of it, a larger one gets a new buffer."""
+    monkeypatch.setattr(slots_module, "get_worker_info", lambda: types.SimpleNamespace(id=1))
+    slots = BatchSlots(workers=2, per_worker=3)
+    taken = [slots.take((2, 4, 4, 3), torch.uint8) for _ in range(5)]
+    assert [slot for _, slot in taken] == [3, 4, 5, -1, -1]
+    assert slots.lent.tolist() == [0, 0, 0, 1, 1, 1]
+    addresses = {buffer.untyped_storage().data_ptr() for buffer, _ in taken}
+    assert len(addresses) == 5 and all(buffer.shape == (2, 4, 4, 3) for buffer, _ in taken)
+    slots.hand_back(4)
+    again, slot = slots.take((2, 4, 4, 3), torch.uint8)
+    assert slot == 4 and again.data_ptr() == taken[1][0].data_ptr()
+    slots.hand_back(4)
+    smaller, slot = slots.take((1, 4, 4, 3), torch.uint8)
+    assert slot == 4 and smaller.data_ptr() == taken[1][0].data_ptr() and smaller.shape == (1, 4, 4, 3)
+    slots.hand_back(4)
+    larger, slot = slots.take((3, 4, 4, 3), torch.uint8)
+    assert slot == 4 and larger.shape == (3, 4, 4, 3) and larger.untyped_storage().nbytes() >= 3 * 48
+    assert larger.untyped_storage().data_ptr() not in addresses
+    slots.hand_back(-1)  # a fresh buffer has no slot to hand back
+    assert slots.lent.tolist() == [0, 0, 0, 1, 1, 1]
+    # the flags travel to a worker process, the buffers stay with the worker that made them
+    copy = pickle.loads(pickle.dumps(slots))
+    assert copy._buffers == {} and copy.lent.tolist() == slots.lent.tolist() and len(slots._buffers) == 3
+    # outside a worker: always a fresh buffer
+    monkeypatch.setattr(slots_module, "get_worker_info", lambda: None)
+    assert slots.take((2, 4, 4, 3), torch.uint8)[1] == -1
+
+
+def test_batches_held_by_the_consumer_stay_as_they_were(tmp_path, monkeypatch):
+    """Two persistent workers over three epochs, every batch kept until the end (as a consumer may): each
+    equals, bit for bit, what the training process computes itself, and the workers made a buffer per
+    slot, not one per batch (a count shared with the worker processes)."""
+    path, labels = _dataset(tmp_path)
+    made = torch.zeros(1, dtype=torch.int64).share_memory_()
+    fresh = slots_module.batch_buffer
+
+    def counted(shape, dtype=torch.float32):
+        made.add_(1)
+        return fresh(shape, dtype)
+
+    monkeypatch.setattr(slots_module, "batch_buffer", counted)  # the workers fork with it
+    batches = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
+    reference = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
+    loader = make_loader(batches, 2, torch.device("cpu"))
+    assert batches.slots is not None and len(batches.slots.lent) == 2 * HELD_BY_A_WORKER
+    kept = {}
+    for epoch in (1, 2, 3):
+        batches.set_epoch(epoch)
+        kept[epoch] = list(loader)
+    assert made.item() <= 2 * HELD_BY_A_WORKER < 3 * len(batches)  # 60 batches
+    for epoch, got in kept.items():
+        reference.set_epoch(epoch)
+        assert len(got) == len(reference) == 20
+        for b, batch in enumerate(got):
+            assert batch.slot == -1  # handed back
+            for have, want in zip(batch, reference[reference.key(b)]):
+                torch.testing.assert_close(have, want, rtol=0, atol=0)
+
+
+def test_an_iteration_left_half_way_leaves_the_next_right(tmp_path):
+    """Batches made but never taken (an epoch stopped after 3 batches, again and again) keep their slots
+    lent: the workers fall back to fresh buffers and the next full epoch is still exact."""
+    path, labels = _dataset(tmp_path)
+    batches = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=1, pca_std=0.1)
+    reference = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=1, pca_std=0.1)
+    loader = make_loader(batches, 2, torch.device("cpu"))
+    for epoch in range(1, 6):
+        batches.set_epoch(epoch)
+        for b, _ in enumerate(loader):
+            if b == 2:
+                break
+    batches.set_epoch(6), reference.set_epoch(6)
+    got = list(loader)
+    assert len(got) == 20
+    for b, batch in enumerate(got):
+        for have, want in zip(batch, reference[reference.key(b)]):
+            torch.testing.assert_close(have, want, rtol=0, atol=0)
+
+
+def test_only_the_host_pipelines_uint8_crops_use_slots(tmp_path):
+    """Float inputs made in the workers (the CPU's host pipeline) and loaders without workers do not."""
+    from alexnet.data.augment import Augmentation
+    path, labels = _dataset(tmp_path)
+    mean = np.zeros((10, 10, 3), np.float32)
+    augmentation = Augmentation(mean, np.ones(3, np.float32), np.eye(3, dtype=np.float32), 8, "aligned", "cpu")
+    floats = TrainBatches(path, labels, 2, 8, seed=1, pca_std=0.1, augmentation=augmentation)
+    make_loader(floats, 2, torch.device("cpu"))
+    crops = TrainBatches(path, labels, 2, 8, seed=1, pca_std=0.1)
+    make_loader(crops, 0, torch.device("cpu"))
+    assert floats.slots is None and crops.slots is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
+def test_batches_for_a_gpu_come_pinned_and_exact(tmp_path):
+    path, labels = _dataset(tmp_path)
+    batches = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
+    reference = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
+    loader = make_loader(batches, 2, torch.device("cuda"))
+    batches.set_epoch(1), reference.set_epoch(1)
+    got = list(loader)
+    for b, batch in enumerate(got):
+        assert all(v.is_pinned() for v in batch if isinstance(v, torch.Tensor))
+        for have, want in zip(batch, reference[reference.key(b)]):
+            torch.testing.assert_close(have, want, rtol=0, atol=0)
