@@ -127,3 +127,24 @@ def test_batches_for_a_gpu_come_pinned_and_exact(tmp_path):
         assert all(v.is_pinned() for v in batch if isinstance(v, torch.Tensor))
         for have, want in zip(batch, reference[reference.key(b)]):
             torch.testing.assert_close(have, want, rtol=0, atol=0)
+
+
+def test_a_batchs_small_fields_travel_as_arrays(tmp_path):
+    """In a worker the loader's collate_fn turns the small fields into numpy arrays (inside the batch's
+    message, no shared-memory file each); the loader's iteration gives tensors again, equal to the batch
+    built in this process."""
+    from alexnet.data.loader import SENT_AS_ARRAYS, _as_arrays
+    path, labels = _dataset(tmp_path)
+    batches = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
+    batches.set_epoch(1)
+    sent = _as_arrays(batches[batches.key(0)])
+    assert {"labels", "corners", "flips", "alphas"} <= set(SENT_AS_ARRAYS)
+    assert all(isinstance(getattr(sent, name), np.ndarray) for name in ("labels", "corners", "flips", "alphas"))
+    assert isinstance(sent.crops, torch.Tensor)
+    loader = make_loader(batches, 2, torch.device("cpu"))
+    for b, batch in enumerate(loader):
+        want = batches[batches.key(b)]
+        for name in ("labels", "corners", "flips", "alphas", "crops"):
+            have = getattr(batch, name)
+            assert isinstance(have, torch.Tensor) and have.dtype == getattr(want, name).dtype
+            torch.testing.assert_close(have, getattr(want, name), rtol=0, atol=0)

@@ -32,9 +32,10 @@ from .workers import usable_cores
 def default_workers(device: torch.device, processes_here: int = 1) -> int:
     """Loader processes when none are asked for, for each of `processes_here` training processes on this
     machine (data-parallel ranks). On a GPU: its share of the cores this process may use, less two, which
-    the training process keeps (its own thread and the one that pins batches), at most 16. On an H200
-    with 16 cores, 14 workers fed 11,120 images/s end to end, 8 fed 10,667 and 16 (the training process
-    then short of a core) 9,542 (BENCHMARKS.md, 2026-11-27); 16 workers deliver more than the step takes.
+    the training process keeps (its own thread and the one that pins and stages batches), at most 16. On
+    an H200 with 16 cores, 14 workers fed 11,120 images/s end to end, 8 fed 10,667 and 16 (the training
+    process then short of a core) 9,542 (BENCHMARKS.md, 2026-11-27); 16 workers deliver more than the step
+    takes.
     None on the CPU, where a worker competes with the training threads for the same cores (slower on 2
     cores: BENCHMARKS.md)."""
     if device.type != "cuda":
@@ -257,17 +258,20 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process).
 
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
-    workers persist and follow the epoch through `EpochKeys`, and where they send uint8 crops they reuse
-    their buffers (`BatchSlots`), handed back by the loader's iteration as it yields each batch.
+    workers persist and follow the epoch through `EpochKeys`; they send each batch's small fields as
+    arrays (`_as_arrays`), and where they send uint8 crops they reuse their buffers (`BatchSlots`), handed
+    back by the loader's iteration as it yields each batch (`_delivered`).
     """
     check_shared_memory(batches, workers)
-    keyed = isinstance(batches, TrainBatches)
+    sent = isinstance(batches, TrainBatches) and workers > 0  # through `_as_arrays` and `_delivered`
     slots = None
-    if keyed and workers > 0 and batches.pipeline == "host" and batches.augmentation is None:
+    if sent and batches.pipeline == "host" and batches.augmentation is None:
         slots = batches.slots = BatchSlots(workers, HELD_BY_A_WORKER)
     pin = device if device.type == "cuda" else None
-    return _Loader(batches, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None, shuffle=False,
-                   num_workers=workers, pin_memory=pin is not None and slots is None,  # else as handed back
+    keyed = isinstance(batches, TrainBatches)
+    return _Loader(batches, sent, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None,
+                   shuffle=False, collate_fn=_as_arrays if sent else None, num_workers=workers,
+                   pin_memory=pin is not None and slots is None,  # else pinned as they are delivered
                    prefetch_factor=PREFETCH if workers > 0 else None, persistent_workers=keyed and workers > 0,
                    worker_init_fn=ignore_stop_signals if workers > 0 else None,
                    timeout=BATCH_TIMEOUT_S if workers > 0 else 0,  # an error, not a wait for ever, if none comes
@@ -282,39 +286,50 @@ class _Loader(DataLoader):
     Its workers ignore SIGTERM (a scheduler sends it to the whole job, and the main process checkpoints
     first), while multiprocessing's exit hook stops daemonic children with SIGTERM and then waits for
     them: with a loader alive at exit (persistent workers, or an iteration left half-way) the program
-    waited for ever. Where its workers reuse buffers (`BatchSlots`), each batch is handed back as it is
-    yielded."""
+    waited for ever. A training batch from its workers is made whole as it is yielded (`_delivered`)."""
 
-    def __init__(self, dataset, slots: BatchSlots | None, pin: torch.device | None, **options) -> None:
+    def __init__(self, dataset, sent: bool, slots: BatchSlots | None, pin: torch.device | None, **options) -> None:
         super().__init__(dataset, **options)
-        self.slots, self.pin = slots, pin
+        self.sent, self.slots, self.pin = sent, slots, pin
 
     def __iter__(self):
         iterator = super().__iter__()
         if self.num_workers > 0:
             _LIVE_ITERATIONS.add(iterator)
             _WORKERS.update(getattr(iterator, "_workers", ()))
-        return iterator if self.slots is None else _handing_back(iterator, self.slots, self.pin)
+        return _delivered(iterator, self.slots, self.pin) if self.sent else iterator
 
 
-def _handing_back(batches, slots: BatchSlots, pin: torch.device | None):
-    """The loader's batches, each in memory of its own (pinned for the copy to `pin`, a GPU): a batch
-    in a worker's slot is copied out before the slot goes back to its worker. This process keeps each
-    slot mapped (`held`), so that reading the next batch in it costs no page faults. A slot of a batch
-    never yielded (an iteration left half-way) stays lent: its worker makes fresh buffers instead, which
-    is slower, never wrong."""
+SENT_AS_ARRAYS = ("labels", "corners", "flips", "alphas", "lengths")  # a training batch's small fields
+
+
+def _as_arrays(batch: TrainBatch) -> TrainBatch:
+    """A worker's batch as it is sent (the loader's collate_fn, run in the worker): its small fields as numpy
+    arrays, which travel inside the batch's message, where each tensor would travel as a shared-memory file
+    of its own, made, passed and mapped (about 1.3 ms a batch for four, BENCHMARKS.md)."""
+    return batch._replace(**{name: getattr(batch, name).numpy() for name in SENT_AS_ARRAYS
+                             if getattr(batch, name) is not None})
+
+
+def _delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
+    """The loader's training batches made whole again: the small fields tensors, pinned for the copy to
+    `pin` (a GPU); a batch in a worker's slot copied out (pinned too) before the slot goes back to its worker.
+    This process keeps each slot mapped (`held`), so that reading the next batch in it costs no page faults.
+    A slot of a batch never yielded (an iteration left half-way) stays lent: its worker makes fresh buffers
+    instead, which is slower, never wrong."""
     held: dict[int, torch.UntypedStorage] = {}
     for batch in batches:
-        if batch.slot >= 0:
-            held[batch.slot] = batch.crops.untyped_storage()
-            with torch.cuda.device(pin) if pin is not None else contextlib.nullcontext():  # as the pinning thread
-                own = torch.empty(batch.crops.shape, dtype=batch.crops.dtype, pin_memory=pin is not None)
-                own.copy_(batch.crops)
+        with torch.cuda.device(pin) if pin is not None else contextlib.nullcontext():  # as DataLoader pins
+            whole = {name: torch.from_numpy(getattr(batch, name)) for name in SENT_AS_ARRAYS
+                     if getattr(batch, name) is not None}
+            if batch.slot >= 0:
+                held[batch.slot] = batch.crops.untyped_storage()
+                whole["crops"] = torch.empty(batch.crops.shape, dtype=batch.crops.dtype, pin_memory=pin is not None)
+                whole["crops"].copy_(batch.crops)
                 slots.hand_back(batch.slot)
-                batch = batch._replace(crops=own, slot=-1)
-                if pin is not None:
-                    batch = type(batch)(*(value.pin_memory() if isinstance(value, torch.Tensor) else value
-                                          for value in batch))
+            if pin is not None:
+                whole = {name: value.pin_memory() for name, value in whole.items()}
+            batch = batch._replace(**whole, slot=-1)
         yield batch
 
 

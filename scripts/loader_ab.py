@@ -1,0 +1,87 @@
+"""Two choices of the training loader's hand-over, each timed against the way it was before, in
+alternating rounds of one run, with the host pipeline's workers as they run for a GPU (uint8 crops).
+
+--compare buffers: each worker reuses its batches' shared-memory buffers (`data/slots.py`, what `alexnet
+  train` runs) against a fresh buffer for every batch. Both arms copy each batch out once in the
+  training process, as on a GPU (there into pinned memory, here into ordinary memory): the fresh arm in
+  the consumer, the reused arm in the loader, where `train` makes it. Use 256 px JPEG storage.
+--compare fields: a batch's small fields (labels, crop corners, reflections, colour draws) sent as arrays
+  inside the batch's message (`loader._as_arrays`) against as tensors, each a shared-memory file of its
+  own. This is a cost per batch, not per image: use small images (the demo's 32 px), where the workers'
+  own work is slight and the hand-over shows.
+
+    python scripts/loader_ab.py --compare buffers --data DATA [--workers 2] [--images 4096] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+
+import torch
+
+import alexnet.data.loader as loader_module
+import alexnet.data.slots as slots_module
+from alexnet.bench.data import _images_per_second, _input
+from alexnet.data.augment import batch_buffer
+from alexnet.data.prepared import PreparedDataset
+
+
+@contextlib.contextmanager
+def as_before(compare: str):
+    """The loader as it was before the choice: every batch in a new buffer, none handed back; or every
+    small field sent as a tensor."""
+    if compare == "buffers":
+        take = slots_module.BatchSlots.take
+        slots_module.BatchSlots.take = lambda self, shape, dtype: (batch_buffer(shape, dtype), -1)
+        try:
+            yield
+        finally:
+            slots_module.BatchSlots.take = take
+    else:
+        fields = loader_module.SENT_AS_ARRAYS
+        loader_module.SENT_AS_ARRAYS = ()
+        try:
+            yield
+        finally:
+            loader_module.SENT_AS_ARRAYS = fields
+
+
+def rate(dataset: PreparedDataset, args, before: bool) -> float:
+    """Images per second through the loader over `args.images` images, epoch after epoch (workers kept)."""
+    n = min(args.images, len(dataset.labels["train"]))
+    inputs = _input(dataset, n, 128, args.workers, torch.device("cpu"), "host", "paper", in_workers=False)
+    rounds = max(1, -(-args.images // n))
+
+    def epochs():
+        for epoch in range(1, rounds + 1):
+            inputs.batches.set_epoch(epoch)
+            yield from inputs.loader
+
+    def consume(batch) -> int:
+        if before and args.compare == "buffers":  # the copy out of shared memory, made by the loader otherwise
+            batch.crops.clone()
+        return len(batch.labels)
+
+    with as_before(args.compare) if before else contextlib.nullcontext():
+        return _images_per_second(itertools.islice(epochs(), args.images // 128), consume, warmup=4)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", choices=("buffers", "fields"), required=True)
+    parser.add_argument("--data", required=True, help="a prepared dataset")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--images", type=int, default=8192, help="images to read in each arm of a round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    dataset = PreparedDataset(args.data)
+    for r in range(1, args.rounds + 1):
+        before, now = rate(dataset, args, before=True), rate(dataset, args, before=False)
+        print(f"round {r}: {args.compare}, {args.workers} workers: before {before:6.0f} images/s, now {now:6.0f} "
+              f"({now / before:.2f}x); per worker {before / args.workers:.0f} -> {now / args.workers:.0f}")
+
+
+if __name__ == "__main__":
+    main()
