@@ -340,6 +340,7 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
     if data is None:
         phase.summary.append("- pipeline: no data")
         return
+    loader_ab(phase, sizes, data)
     phase.summary += ["", "| pipeline (workers) | loader alone | reference | end to end | step alone | overlap | "
                       "ILSVRC-2012 epoch |", "| --- | --- | --- | --- | --- | --- | --- |"]
     # host first, then host fed from the training thread as before 2026-11-27 (its copy on the step's stream)
@@ -353,6 +354,19 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
         _, text = phase.run(f"pipeline: {label}", command, phase.left() / (len(runs) - i))
         phase.summary.append(pipeline_row(label, _last_json(text) or {}))
     phase.summary += ["", f"Each row: `{' '.join(command[2:])}` (with that row's pipeline and flags)."]
+
+
+def loader_ab(phase: Phase, sizes: Sizes, data: Path) -> None:
+    """The host loader's workers as for a GPU with train's worker count, their shared-memory buffers reused
+    against fresh for every batch, in alternating rounds: what the change of 2026-11-27 (measured on 2 cores)
+    gives on this machine's. First and short (about 30 s), so that the rows after it keep their time."""
+    dry = sizes.device == "cpu"
+    command = [sys.executable, "scripts/loader_ab.py", "--compare", "buffers", "--data", str(data), "--workers",
+               str(max(1, sizes.workers - 2)), "--images", str(min(sizes.pipeline_images, 20_000)), "--rounds", "2",
+               "--batch-size", str(sizes.batch)]
+    _, text = phase.run("pipeline: loader workers, buffers reused against fresh", command, 40 if dry else 75)
+    phase.summary += ["", f"`{' '.join(command[1:])}` (on the CPU, as for a GPU):", ""]
+    phase.summary += [f"    {line}" for line in text.splitlines() if line.startswith("round")]
 
 
 def pipeline_row(label: str, result: dict) -> str:
@@ -371,6 +385,7 @@ def pipeline_row(label: str, result: dict) -> str:
 # 2026-11-26).
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-rfsx", "-p", "no:cacheprovider", "-o", "log_level=WARNING"]
 GPU_TESTS = ("tests/test_lrn.py", "tests/test_speed.py", "tests/test_parallel.py", "tests/test_storage.py",
+             "tests/test_slots.py",
              "tests/test_torchvision.py", "tests/test_export.py", "tests/test_fidelity.py")
 
 

@@ -11,6 +11,7 @@ alternating rounds of one run, with the host pipeline's workers as they run for 
   own work is slight and the hand-over shows.
 
     python scripts/loader_ab.py --compare buffers --data DATA [--workers 2] [--images 4096] [--rounds 3]
+                                [--batch-size 128]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from alexnet.bench.data import _images_per_second, _input
 from alexnet.data.augment import batch_buffer
 from alexnet.data.prepared import PreparedDataset
 
+WARMUP = 4  # batches before the clock starts (the workers' start-up)
 
 @contextlib.contextmanager
 def as_before(compare: str):
@@ -51,7 +53,8 @@ def as_before(compare: str):
 def rate(dataset: PreparedDataset, args, before: bool) -> float:
     """Images per second through the loader over `args.images` images, epoch after epoch (workers kept)."""
     n = min(args.images, len(dataset.labels["train"]))
-    inputs = _input(dataset, n, 128, args.workers, torch.device("cpu"), "host", "paper", in_workers=False)
+    inputs = _input(dataset, n, args.batch_size, args.workers, torch.device("cpu"), "host", "paper",
+                    in_workers=False)
     rounds = max(1, -(-args.images // n))
 
     def epochs():
@@ -65,7 +68,8 @@ def rate(dataset: PreparedDataset, args, before: bool) -> float:
         return len(batch.labels)
 
     with as_before(args.compare) if before else contextlib.nullcontext():
-        return _images_per_second(itertools.islice(epochs(), args.images // 128), consume, warmup=4)[0]
+        batches = max(WARMUP + 1, args.images // args.batch_size)
+        return _images_per_second(itertools.islice(epochs(), batches), consume, WARMUP)[0]
 
 
 def main() -> None:
@@ -75,12 +79,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--images", type=int, default=8192, help="images to read in each arm of a round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     dataset = PreparedDataset(args.data)
     for r in range(1, args.rounds + 1):
         before, now = rate(dataset, args, before=True), rate(dataset, args, before=False)
         print(f"round {r}: {args.compare}, {args.workers} workers: before {before:6.0f} images/s, now {now:6.0f} "
-              f"({now / before:.2f}x); per worker {before / args.workers:.0f} -> {now / args.workers:.0f}")
+              f"({now / max(before, 1e-9):.2f}x); per worker {before / args.workers:.0f} -> {now / args.workers:.0f}")
 
 
 if __name__ == "__main__":
