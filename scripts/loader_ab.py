@@ -2,7 +2,8 @@
 alternating rounds of one run, with the host pipeline's workers as they run for a GPU (uint8 crops).
 
 --compare buffers: each worker reuses its batches' shared-memory buffers (`data/slots.py`, what `alexnet
-  train` runs) against a fresh buffer for every batch. Both arms copy each batch out once in the
+  train` runs) against a fresh buffer for every batch (for --pipeline device and nvjpeg, before the slots
+  their batches were built in private memory and then copied into a fresh buffer: slower than this arm). Both arms copy each batch out once in the
   training process, as on a GPU (there into pinned memory, here into ordinary memory): the fresh arm in
   the consumer, the reused arm in the loader, where `train` makes it. Use 256 px JPEG storage.
 --compare fields: a batch's small fields (labels, crop corners, reflections, colour draws) sent as arrays
@@ -25,8 +26,11 @@ import torch
 import alexnet.data.loader as loader_module
 import alexnet.data.slots as slots_module
 from alexnet.bench.data import _images_per_second, _input
+from alexnet.config import PIPELINES
 from alexnet.data.augment import batch_buffer
+from alexnet.data.loader import LENT
 from alexnet.data.prepared import PreparedDataset
+from alexnet.errors import AlexNetError
 
 WARMUP = 4  # batches before the clock starts (the workers' start-up)
 
@@ -53,7 +57,7 @@ def as_before(compare: str):
 def rate(dataset: PreparedDataset, args, before: bool) -> float:
     """Images per second through the loader over `args.images` images, epoch after epoch (workers kept)."""
     n = min(args.images, len(dataset.labels["train"]))
-    inputs = _input(dataset, n, args.batch_size, args.workers, torch.device("cpu"), "host", "paper",
+    inputs = _input(dataset, n, args.batch_size, args.workers, torch.device("cpu"), args.pipeline, "paper",
                     in_workers=False)
     rounds = max(1, -(-args.images // n))
 
@@ -64,7 +68,7 @@ def rate(dataset: PreparedDataset, args, before: bool) -> float:
 
     def consume(batch) -> int:
         if before and args.compare == "buffers":  # the copy out of shared memory, made by the loader otherwise
-            batch.crops.clone()
+            next(getattr(batch, name) for name in LENT if getattr(batch, name) is not None).clone()
         return len(batch.labels)
 
     with as_before(args.compare) if before else contextlib.nullcontext():
@@ -80,11 +84,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8192, help="images to read in each arm of a round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--pipeline", choices=PIPELINES, default="host",
+                        help="what the workers send: uint8 crops (host), whole images (device), JPEG files (nvjpeg)")
     args = parser.parse_args()
     dataset = PreparedDataset(args.data)
     for r in range(1, args.rounds + 1):
-        before, now = rate(dataset, args, before=True), rate(dataset, args, before=False)
-        print(f"round {r}: {args.compare}, {args.workers} workers: before {before:6.0f} images/s, now {now:6.0f} "
+        try:
+            before, now = rate(dataset, args, before=True), rate(dataset, args, before=False)
+        except AlexNetError as exc:
+            raise SystemExit(f"loader_ab: {exc}") from None
+        print(f"round {r}: {args.compare}, {args.pipeline}, {args.workers} workers: before {before:6.0f} images/s, now {now:6.0f} "
               f"({now / max(before, 1e-9):.2f}x); per worker {before / args.workers:.0f} -> {now / args.workers:.0f}")
 
 

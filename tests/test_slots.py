@@ -148,3 +148,55 @@ def test_a_batchs_small_fields_travel_as_arrays(tmp_path):
             have = getattr(batch, name)
             assert isinstance(have, torch.Tensor) and have.dtype == getattr(want, name).dtype
             torch.testing.assert_close(have, getattr(want, name), rtol=0, atol=0)
+
+
+def _jpeg_store(tmp_path, count=40, size=16):
+    """JPEG storage as `prepare` writes it: one shard, an index of (shard, offset, length, CRC-32)."""
+    import zlib
+    from alexnet.data.stores import JpegStore, encode_jpeg
+    rng = np.random.default_rng(4)
+    files = [encode_jpeg(np.repeat(np.repeat(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8), 4, 0), 4, 1))
+             for _ in range(count)]
+    shard = tmp_path / "train_images.000.jpgs"
+    shard.write_bytes(b"".join(files))
+    offsets = np.cumsum([0] + [len(f) for f in files[:-1]])
+    index = np.array([[0, o, len(f), zlib.crc32(f)] for o, f in zip(offsets, files)], np.int64)
+    return JpegStore([shard], index, size)
+
+
+@pytest.mark.parametrize("pipeline", ["device", "nvjpeg"])
+def test_the_other_pipelines_reuse_slots_and_stay_exact(tmp_path, pipeline):
+    """Whole stored images (device) and JPEG files (nvjpeg, of varying length) go into reused slots too:
+    held by the consumer over three epochs, each batch equals the one built in this process."""
+    path, labels = _dataset(tmp_path)
+    store = path if pipeline == "device" else _jpeg_store(tmp_path)
+    field = "images" if pipeline == "device" else "encoded"
+    batches = TrainBatches(store, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1, pipeline=pipeline)
+    reference = TrainBatches(store, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1, pipeline=pipeline)
+    loader = make_loader(batches, 2, torch.device("cpu"))
+    assert batches.slots is not None
+    kept = {}
+    for epoch in (1, 2, 3):
+        batches.set_epoch(epoch)
+        kept[epoch] = list(loader)
+    for epoch, got in kept.items():
+        reference.set_epoch(epoch)
+        for b, batch in enumerate(got):
+            want = reference[reference.key(b)]
+            assert batch.slot == -1 and getattr(batch, field) is not None
+            for have, expected in zip(batch, want):
+                torch.testing.assert_close(have, expected, rtol=0, atol=0)
+
+
+def test_a_stored_jpeg_of_another_size_is_named(tmp_path):
+    """Whole images are decoded straight into the batch: a stored JPEG of another size than the dataset's
+    (a file changed with its checksum) is named in one line, where it gave a broadcasting error."""
+    from alexnet.errors import AlexNetError
+    for declared in (20, 12):
+        store = _jpeg_store(tmp_path, count=3)
+        store.size = declared
+        with pytest.raises(AlexNetError, match=r"train_images.000.jpgs: image 0 is corrupt \(it (decodes to "
+                                               rf"16x16x3 pixels, not {declared}x{declared}x3|does not decode)"):
+            store.read(np.array([0, 1]))
+        with pytest.raises(AlexNetError, match="image 2 is corrupt"):  # and cropped for the host pipeline
+            store.crops(np.array([2]), np.array([[0, 0]]), 8)

@@ -165,17 +165,19 @@ class TrainBatches(_Batches):
         # an epoch without noise (its late epochs) has undivided crops.
         batch = TrainBatch(torch.from_numpy(self.labels[indices]), torch.from_numpy(corners), torch.from_numpy(flips),
                            torch.from_numpy(alphas), scale=self.input_scale if self.pca_std > 0 else 1.0)
+        # What is sent on as it is is written straight into shared memory in a worker (a reused slot's, or new).
         if self.pipeline == "device":
-            return batch._replace(images=torch.from_numpy(self.images.read(indices)))
+            images, slot = self._buffer((len(indices), self.images.size, self.images.size, 3))
+            self.images.read(indices, out=images.numpy())
+            return batch._replace(images=images, slot=slot)
         if self.pipeline == "nvjpeg":
             parts = [self.images.encoded(int(i)) for i in indices]
-            return batch._replace(encoded=torch.from_numpy(np.concatenate(parts) if parts else np.empty(0, np.uint8)),
+            encoded, slot = self._buffer((sum(len(part) for part in parts),))
+            if parts:
+                np.concatenate(parts, out=encoded.numpy())
+            return batch._replace(encoded=encoded, slot=slot,
                                   lengths=torch.tensor([len(p) for p in parts], dtype=torch.int64))
-        # Sent on as they are (no augmentation here): written straight into shared memory in a worker.
-        shared, slot = None, -1
-        if self.augmentation is None:
-            shape = (len(indices), c, c, 3)
-            shared, slot = self.slots.take(shape, torch.uint8) if self.slots else (batch_buffer(shape, torch.uint8), -1)
+        shared, slot = self._buffer((len(indices), c, c, 3)) if self.augmentation is None else (None, -1)
         pixels = self.images.crops(indices, corners, c, None if shared is None else shared.numpy())
         crops = shared if shared is not None else torch.from_numpy(pixels)
         for i in np.flatnonzero(flips):  # image by image: far faster than a negative-stride copy or a
@@ -184,6 +186,10 @@ class TrainBatches(_Batches):
             return batch._replace(inputs=self.augmentation.train_batch(crops, batch.corners, batch.flips, batch.alphas,
                                                                        batch.scale))
         return batch._replace(crops=crops, slot=slot)
+
+    def _buffer(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
+        """A uint8 buffer for what a batch sends on, and its slot (-1: none reused)."""
+        return self.slots.take(shape, torch.uint8) if self.slots else (batch_buffer(shape, torch.uint8), -1)
 
 
 class EvalBatches(_Batches):
@@ -265,7 +271,7 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     check_shared_memory(batches, workers)
     sent = isinstance(batches, TrainBatches) and workers > 0  # through `_as_arrays` and `_delivered`
     slots = None
-    if sent and batches.pipeline == "host" and batches.augmentation is None:
+    if sent and batches.augmentation is None:  # uint8 crops, whole images or JPEG files: not the CPU's floats
         slots = batches.slots = BatchSlots(workers, HELD_BY_A_WORKER)
     pin = device if device.type == "cuda" else None
     keyed = isinstance(batches, TrainBatches)
@@ -301,6 +307,7 @@ class _Loader(DataLoader):
 
 
 SENT_AS_ARRAYS = ("labels", "corners", "flips", "alphas", "lengths")  # a training batch's small fields
+LENT = ("crops", "images", "encoded")  # the field a worker's slot may hold, whichever the pipeline sends
 
 
 def _as_arrays(batch: TrainBatch) -> TrainBatch:
@@ -323,9 +330,10 @@ def _delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
             whole = {name: torch.from_numpy(getattr(batch, name)) for name in SENT_AS_ARRAYS
                      if getattr(batch, name) is not None}
             if batch.slot >= 0:
-                held[batch.slot] = batch.crops.untyped_storage()
-                whole["crops"] = torch.empty(batch.crops.shape, dtype=batch.crops.dtype, pin_memory=pin is not None)
-                whole["crops"].copy_(batch.crops)
+                name = next(name for name in LENT if getattr(batch, name) is not None)
+                lent = getattr(batch, name)
+                held[batch.slot] = lent.untyped_storage()
+                whole[name] = torch.empty(lent.shape, dtype=lent.dtype, pin_memory=pin is not None).copy_(lent)
                 slots.hand_back(batch.slot)
             if pin is not None:
                 whole = {name: value.pin_memory() for name, value in whole.items()}

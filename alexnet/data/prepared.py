@@ -282,8 +282,6 @@ def _check_decodes(dataset: PreparedDataset, split: str, progress: bool, chunk: 
     bar = Progress(len(store), f"decode {split}", enabled=progress)
     for start in range(0, len(store), chunk):
         for i in range(start, min(start + chunk, len(store))):
-            pixels = store.decoded(i)  # a changed checksum or a failed decode: one line naming the image
-            if pixels.shape != (dataset.size, dataset.size, 3):
-                raise AlexNetError(f"{dataset.root}: {split} image {i} decodes to {pixels.shape}")
+            store.decoded(i)  # a changed checksum, a failed decode or another size: one line naming the image
         bar.update(min(chunk, len(store) - start))
     bar.close()

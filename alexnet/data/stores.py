@@ -71,7 +71,7 @@ class _Store:
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, (int, np.integer)):
-            return self.read(np.array([key]))[0]
+            return self.read(np.array([key + self.count if key < 0 else key]))[0]
         return self.read(np.arange(self.count)[key])
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
@@ -93,11 +93,17 @@ class RawStore(_Store):
             self._open_array = np.load(self.path, mmap_mode="r", allow_pickle=False)
         return self._open_array
 
-    def read(self, indices: np.ndarray) -> np.ndarray:
+    def read(self, indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         indices = np.asarray(indices, np.int64)
+        if len(indices) and not 0 <= indices.min() <= indices.max() < self.count:
+            raise IndexError(f"image indices {indices.min()}..{indices.max()} outside 0..{self.count - 1}")
+        out = np.empty((len(indices),) + self.shape[1:], np.uint8) if out is None else out
         if len(indices) and (np.diff(indices) == 1).all():  # one contiguous slice: a single copy
-            return np.array(self.array[indices[0]:indices[-1] + 1])
-        return self.array[indices] if len(indices) else np.empty((0,) + self.shape[1:], np.uint8)
+            out[:] = self.array[indices[0]:indices[-1] + 1]
+            return out
+        for i, index in enumerate(indices):
+            out[i] = self.array[index]
+        return out
 
     def crops(self, indices: np.ndarray, corners: np.ndarray, c: int, out: np.ndarray | None = None) -> np.ndarray:
         """Only the crops' rows are read from the memory map (into `out` when given)."""
@@ -128,13 +134,17 @@ class JpegStore(_Store):
         return data
 
     def decoded(self, i: int, into: np.ndarray | None = None) -> np.ndarray:
-        """Image i's pixels (a view of `into` when given and the decoder can use it)."""
+        """Image i's pixels, the store's size (a view of `into` when given and the decoder can use it)."""
         try:
-            return decode_jpeg(self.encoded(i), into)
+            pixels = decode_jpeg(self.encoded(i), into)
         except AlexNetError:
             raise
         except Exception as exc:  # noqa: BLE001 - any decoder failure names the image
             raise self._corrupt(i, f"it does not decode ({' '.join(str(exc).split())[:120]})") from None
+        if pixels.shape != (self.size, self.size, 3):  # a file changed with its checksum
+            raise self._corrupt(i, f"it decodes to {'x'.join(map(str, pixels.shape))} pixels, not "
+                                   f"{self.size}x{self.size}x3")
+        return pixels
 
     def _corrupt(self, i: int, why: str) -> AlexNetError:
         shard = self.shards[int(self.index[i][0])]
@@ -142,10 +152,12 @@ class JpegStore(_Store):
         return AlexNetError(f"{shard}: {self.where} {i} is corrupt ({why}); `alexnet prepare --verify {dataset}` "
                             "checks every image")
 
-    def read(self, indices: np.ndarray) -> np.ndarray:
-        out = np.empty((len(indices), self.size, self.size, 3), np.uint8)
+    def read(self, indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty((len(indices), self.size, self.size, 3), np.uint8) if out is None else out
         for i, index in enumerate(np.asarray(indices, np.int64)):
-            out[i] = self.decoded(int(index))
+            pixels = self.decoded(int(index), out[i])  # decoded in place where the decoder can
+            if not np.shares_memory(pixels, out[i]):
+                out[i] = pixels
         return out
 
     def crops(self, indices: np.ndarray, corners: np.ndarray, c: int, out: np.ndarray | None = None) -> np.ndarray:
