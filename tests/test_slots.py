@@ -200,3 +200,51 @@ def test_a_stored_jpeg_of_another_size_is_named(tmp_path):
             store.read(np.array([0, 1]))
         with pytest.raises(AlexNetError, match="image 2 is corrupt"):  # and cropped for the host pipeline
             store.crops(np.array([2]), np.array([[0, 0]]), 8)
+
+
+SPAWNED = """
+import multiprocessing, sys
+import numpy as np, torch
+import alexnet.data.loader as loader
+multiprocessing.set_start_method(sys.argv[1], force=True)
+slots_seen = []
+delivered = loader._delivered
+def watched(batches, slots, pin):
+    def tap():
+        for batch in batches:
+            slots_seen.append(batch.slot)
+            yield batch
+    return delivered(tap(), slots, pin)
+loader._delivered = watched
+if __name__ == "__main__":
+    labels = np.arange(40) % 4
+    batches = loader.TrainBatches(sys.argv[2], labels, 2, 8, seed=5, pca_std=0.1)
+    reference = loader.TrainBatches(sys.argv[2], labels, 2, 8, seed=5, pca_std=0.1)
+    kept = {}
+    it = loader.make_loader(batches, 2, torch.device("cpu"))
+    for epoch in (1, 2):
+        batches.set_epoch(epoch)
+        kept[epoch] = list(it)
+    for epoch, got in kept.items():
+        reference.set_epoch(epoch)
+        for b, batch in enumerate(got):
+            for have, want in zip(batch, reference[reference.key(b)]):
+                torch.testing.assert_close(have, want, rtol=0, atol=0)
+    print(len(slots_seen), sum(slot >= 0 for slot in slots_seen))
+"""
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_slots_work_with_every_start_method(tmp_path, method):
+    """Python 3.14 starts DataLoader workers with forkserver on Linux, where the dataset (and its slots'
+    flags) is pickled to each worker: the flags must stay shared, or every batch after the first few would
+    go into a fresh buffer; and every batch stays exact."""
+    import subprocess
+    import sys
+    path, _ = _dataset(tmp_path)
+    script = tmp_path / "spawned.py"
+    script.write_text(SPAWNED)
+    done = subprocess.run([sys.executable, str(script), method, path], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    batches, in_slots = map(int, done.stdout.split())
+    assert batches == in_slots == 40
