@@ -56,7 +56,7 @@ class TrainBatch(NamedTuple):
     encoded: torch.Tensor | None = None  # nvjpeg: the batch's JPEG files back to back (uint8) ...
     lengths: torch.Tensor | None = None  # ... and each one's length in bytes
     scale: float = 1.0      # what the crops are multiplied by after the colour noise (cuda-convnet: 1/1.1)
-    slot: int = -1          # host, from a worker: the reused buffer the crops came in (slots.py); -1 none
+    slot: int = -1          # from a worker: the reused buffer its crops, images or files came in; -1 none
 
 
 class EvalBatch(NamedTuple):
@@ -129,7 +129,7 @@ class TrainBatches(_Batches):
         self.augmentation, self.pipeline = augmentation if pipeline == "host" else None, pipeline
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
         self.input_scale = input_scale
-        self.slots: BatchSlots | None = None  # set by `make_loader` where its workers reuse their crops' buffers
+        self.slots: BatchSlots | None = None  # set by `make_loader` where its workers reuse their buffers
         self.epoch, self.start = 0, 0
         self.order = np.arange(len(labels))
 
@@ -265,8 +265,8 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
 
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
     workers persist and follow the epoch through `EpochKeys`; they send each batch's small fields as
-    arrays (`_as_arrays`), and where they send uint8 crops they reuse their buffers (`BatchSlots`), handed
-    back by the loader's iteration as it yields each batch (`_delivered`).
+    arrays (`_as_arrays`), and where they send uint8 (crops, whole images, JPEG files) they reuse their
+    buffers (`BatchSlots`), handed back by the loader's iteration as it yields each batch (`_delivered`).
     """
     check_shared_memory(batches, workers)
     sent = isinstance(batches, TrainBatches) and workers > 0  # through `_as_arrays` and `_delivered`

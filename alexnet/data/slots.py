@@ -2,8 +2,8 @@
 handed back by it once the batch has been copied out.
 
 Why: a worker's batch travels to the training process in shared memory. A fresh buffer for each batch
-(128 crops of 224 x 224 x 3 bytes: 19 MB) costs the worker about 11 ms of page faults and zeroing before
-a pixel is written, against 1.5 ms to write a buffer it has used before (2-core reference machine;
+(128 crops of 224 x 224 x 3 bytes: 19 MB; whole images and JPEG files for the other pipelines) costs the
+worker about 11 ms of page faults and zeroing before a pixel is written, against 1.5 ms to write a buffer it has used before (2-core reference machine;
 a worker's whole batch takes about 65 ms, BENCHMARKS.md). Reusing them is safe only once the training
 process is done with a batch: each slot has a flag in shared memory, set by the worker that fills the
 slot and cleared by the training process (`hand_back`) after it has its own copy (the pinned copy made
@@ -56,8 +56,3 @@ class BatchSlots:
         """The consumer has its own copy of the batch in `slot`: its worker may fill it again."""
         if slot >= 0:
             self.lent[slot] = 0
-
-    def hand_back_all(self) -> None:
-        """Every slot free: for a new iteration, once no worker is making a batch of the last one and the
-        consumer holds none of its slots (the loader drains the last iteration's batches first)."""
-        self.lent.zero_()
