@@ -385,7 +385,7 @@ def pipeline_row(label: str, result: dict) -> str:
 # 2026-11-26).
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-rfsx", "-p", "no:cacheprovider", "-o", "log_level=WARNING"]
 GPU_TESTS = ("tests/test_lrn.py", "tests/test_speed.py", "tests/test_parallel.py", "tests/test_storage.py",
-             "tests/test_slots.py",
+             "tests/test_handover.py",
              "tests/test_torchvision.py", "tests/test_export.py", "tests/test_fidelity.py")
 
 

@@ -1,13 +1,13 @@
 """Two choices of the training loader's hand-over, each timed against the way it was before, in
 alternating rounds of one run, with the host pipeline's workers as they run for a GPU (uint8 crops).
 
---compare buffers: each worker reuses its batches' shared-memory buffers (`data/slots.py`, what `alexnet
+--compare buffers: each worker reuses its batches' shared-memory buffers (`data/handover.py`, what `alexnet
   train` runs) against a fresh buffer for every batch (for --pipeline device and nvjpeg, before the slots
   their batches were built in private memory and then copied into a fresh buffer: slower than this arm). Both arms copy each batch out once in the
   training process, as on a GPU (there into pinned memory, here into ordinary memory): the fresh arm in
   the consumer, the reused arm in the loader, where `train` makes it. Use 256 px JPEG storage.
 --compare fields: a batch's small fields (labels, crop corners, reflections, colour draws) sent as arrays
-  inside the batch's message (`loader._as_arrays`) against as tensors, each a shared-memory file of its
+  inside the batch's message (`handover.as_arrays`) against as tensors, each a shared-memory file of its
   own. This is a cost per batch, not per image: use small images (the demo's 32 px), where the workers'
   own work is slight and the hand-over shows.
 
@@ -23,12 +23,11 @@ import itertools
 
 import torch
 
-import alexnet.data.loader as loader_module
-import alexnet.data.slots as slots_module
+import alexnet.data.handover as handover
 from alexnet.bench.data import _images_per_second, _input
 from alexnet.config import PIPELINES
 from alexnet.data.augment import batch_buffer
-from alexnet.data.loader import LENT
+from alexnet.data.handover import LENT
 from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
 
@@ -39,19 +38,19 @@ def as_before(compare: str):
     """The loader as it was before the choice: every batch in a new buffer, none handed back; or every
     small field sent as a tensor."""
     if compare == "buffers":
-        take = slots_module.BatchSlots.take
-        slots_module.BatchSlots.take = lambda self, shape, dtype: (batch_buffer(shape, dtype), -1)
+        take = handover.BatchSlots.take
+        handover.BatchSlots.take = lambda self, shape, dtype: (batch_buffer(shape, dtype), -1)
         try:
             yield
         finally:
-            slots_module.BatchSlots.take = take
+            handover.BatchSlots.take = take
     else:
-        fields = loader_module.SENT_AS_ARRAYS
-        loader_module.SENT_AS_ARRAYS = ()
+        fields = handover.SENT_AS_ARRAYS
+        handover.SENT_AS_ARRAYS = ()
         try:
             yield
         finally:
-            loader_module.SENT_AS_ARRAYS = fields
+            handover.SENT_AS_ARRAYS = fields
 
 
 def rate(dataset: PreparedDataset, args, before: bool) -> float:

@@ -10,7 +10,6 @@ The device's part of a batch (and the feed that does it ahead of the step) is in
 from __future__ import annotations
 
 import atexit
-import contextlib
 import shutil
 import weakref
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..config import PIPELINES
 from ..errors import AlexNetError
 from ..interrupt import ignore_stop_signals
 from .augment import Augmentation, batch_buffer, sample_augmentations
-from .slots import BatchSlots
+from .handover import BatchSlots, as_arrays, delivered
 from .stores import JpegStore, RawStore
 from .workers import usable_cores
 
@@ -56,7 +55,7 @@ class TrainBatch(NamedTuple):
     encoded: torch.Tensor | None = None  # nvjpeg: the batch's JPEG files back to back (uint8) ...
     lengths: torch.Tensor | None = None  # ... and each one's length in bytes
     scale: float = 1.0      # what the crops are multiplied by after the colour noise (cuda-convnet: 1/1.1)
-    slot: int = -1          # from a worker: the reused buffer its crops, images or files came in; -1 none
+    slot: int = -1          # from a worker: the slot its crops, images or files came in (handover.py)
 
 
 class EvalBatch(NamedTuple):
@@ -264,19 +263,18 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process).
 
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
-    workers persist and follow the epoch through `EpochKeys`; they send each batch's small fields as
-    arrays (`_as_arrays`), and where they send uint8 (crops, whole images, JPEG files) they reuse their
-    buffers (`BatchSlots`), handed back by the loader's iteration as it yields each batch (`_delivered`).
+    workers persist and follow the epoch through `EpochKeys`, and hand their batches over as `handover.py`
+    says: small fields as arrays, uint8 pixels or files in reused slots, made whole as each is yielded.
     """
     check_shared_memory(batches, workers)
-    sent = isinstance(batches, TrainBatches) and workers > 0  # through `_as_arrays` and `_delivered`
+    sent = isinstance(batches, TrainBatches) and workers > 0  # through `as_arrays` and `delivered`
     slots = None
     if sent and batches.augmentation is None:  # uint8 crops, whole images or JPEG files: not the CPU's floats
         slots = batches.slots = BatchSlots(workers, HELD_BY_A_WORKER)
     pin = device if device.type == "cuda" else None
     keyed = isinstance(batches, TrainBatches)
     return _Loader(batches, sent, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None,
-                   shuffle=False, collate_fn=_as_arrays if sent else None, num_workers=workers,
+                   shuffle=False, collate_fn=as_arrays if sent else None, num_workers=workers,
                    pin_memory=pin is not None and slots is None,  # else pinned as they are delivered
                    prefetch_factor=PREFETCH if workers > 0 else None, persistent_workers=keyed and workers > 0,
                    worker_init_fn=ignore_stop_signals if workers > 0 else None,
@@ -292,7 +290,7 @@ class _Loader(DataLoader):
     Its workers ignore SIGTERM (a scheduler sends it to the whole job, and the main process checkpoints
     first), while multiprocessing's exit hook stops daemonic children with SIGTERM and then waits for
     them: with a loader alive at exit (persistent workers, or an iteration left half-way) the program
-    waited for ever. A training batch from its workers is made whole as it is yielded (`_delivered`)."""
+    waited for ever. A training batch from its workers is made whole as it is yielded (`delivered`)."""
 
     def __init__(self, dataset, sent: bool, slots: BatchSlots | None, pin: torch.device | None, **options) -> None:
         super().__init__(dataset, **options)
@@ -303,42 +301,7 @@ class _Loader(DataLoader):
         if self.num_workers > 0:
             _LIVE_ITERATIONS.add(iterator)
             _WORKERS.update(getattr(iterator, "_workers", ()))
-        return _delivered(iterator, self.slots, self.pin) if self.sent else iterator
-
-
-SENT_AS_ARRAYS = ("labels", "corners", "flips", "alphas", "lengths")  # a training batch's small fields
-LENT = ("crops", "images", "encoded")  # the field a worker's slot may hold, whichever the pipeline sends
-
-
-def _as_arrays(batch: TrainBatch) -> TrainBatch:
-    """A worker's batch as it is sent (the loader's collate_fn, run in the worker): its small fields as numpy
-    arrays, which travel inside the batch's message, where each tensor would travel as a shared-memory file
-    of its own, made, passed and mapped (about 1.3 ms a batch for four, BENCHMARKS.md)."""
-    return batch._replace(**{name: getattr(batch, name).numpy() for name in SENT_AS_ARRAYS
-                             if getattr(batch, name) is not None})
-
-
-def _delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
-    """The loader's training batches made whole again: the small fields tensors, pinned for the copy to
-    `pin` (a GPU); a batch in a worker's slot copied out (pinned too) before the slot goes back to its worker.
-    This process keeps each slot mapped (`held`), so that reading the next batch in it costs no page faults.
-    A slot of a batch never yielded (an iteration left half-way) stays lent: its worker makes fresh buffers
-    instead, which is slower, never wrong."""
-    held: dict[int, torch.UntypedStorage] = {}
-    for batch in batches:
-        with torch.cuda.device(pin) if pin is not None else contextlib.nullcontext():  # as DataLoader pins
-            whole = {name: torch.from_numpy(getattr(batch, name)) for name in SENT_AS_ARRAYS
-                     if getattr(batch, name) is not None}
-            if batch.slot >= 0:
-                name = next(name for name in LENT if getattr(batch, name) is not None)
-                lent = getattr(batch, name)
-                held[batch.slot] = lent.untyped_storage()
-                whole[name] = torch.empty(lent.shape, dtype=lent.dtype, pin_memory=pin is not None).copy_(lent)
-                slots.hand_back(batch.slot)
-            if pin is not None:
-                whole = {name: value.pin_memory() for name, value in whole.items()}
-            batch = batch._replace(**whole, slot=-1)
-        yield batch
+        return delivered(iterator, self.slots, self.pin) if self.sent else iterator
 
 
 _LIVE_ITERATIONS: weakref.WeakSet = weakref.WeakSet()

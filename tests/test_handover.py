@@ -1,5 +1,6 @@
-"""Loader workers reuse their batches' shared-memory buffers (`data/slots.py`): never while the training
-process may still read one, and every batch it is given stays as it was, whatever it holds on to."""
+"""How a loader worker's batch reaches the training process (`data/handover.py`): the workers reuse their
+batches' shared-memory buffers, never while the training process may still read one, and every batch it is
+given stays as it was, whatever it holds on to; small fields travel as arrays."""
 
 import pickle
 import types
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import alexnet.data.slots as slots_module
+import alexnet.data.handover as handover
 from alexnet.data.loader import HELD_BY_A_WORKER, TrainBatches, make_loader
-from alexnet.data.slots import BatchSlots
+from alexnet.data.handover import BatchSlots
 
 
 def _dataset(tmp_path, count=40, size=10):
@@ -24,7 +25,7 @@ def test_a_slot_is_reused_only_once_handed_back(monkeypatch):
     """In a worker (here worker 1 of 2, 3 slots each): its own slots in turn; with all of them lent, fresh
     buffers (never a wait); a handed-back slot comes again with the same memory; a smaller batch (an
     epoch's last) uses the front of it, a larger one gets a new buffer."""
-    monkeypatch.setattr(slots_module, "get_worker_info", lambda: types.SimpleNamespace(id=1))
+    monkeypatch.setattr(handover, "get_worker_info", lambda: types.SimpleNamespace(id=1))
     slots = BatchSlots(workers=2, per_worker=3)
     taken = [slots.take((2, 4, 4, 3), torch.uint8) for _ in range(5)]
     assert [slot for _, slot in taken] == [3, 4, 5, -1, -1]
@@ -47,7 +48,7 @@ def test_a_slot_is_reused_only_once_handed_back(monkeypatch):
     copy = pickle.loads(pickle.dumps(slots))
     assert copy._buffers == {} and copy.lent.tolist() == slots.lent.tolist() and len(slots._buffers) == 3
     # outside a worker: always a fresh buffer
-    monkeypatch.setattr(slots_module, "get_worker_info", lambda: None)
+    monkeypatch.setattr(handover, "get_worker_info", lambda: None)
     assert slots.take((2, 4, 4, 3), torch.uint8)[1] == -1
 
 
@@ -57,13 +58,13 @@ def test_batches_held_by_the_consumer_stay_as_they_were(tmp_path, monkeypatch):
     slot, not one per batch (a count shared with the worker processes)."""
     path, labels = _dataset(tmp_path)
     made = torch.zeros(1, dtype=torch.int64).share_memory_()
-    fresh = slots_module.batch_buffer
+    fresh = handover.batch_buffer
 
     def counted(shape, dtype=torch.float32):
         made.add_(1)
         return fresh(shape, dtype)
 
-    monkeypatch.setattr(slots_module, "batch_buffer", counted)  # the workers fork with it
+    monkeypatch.setattr(handover, "batch_buffer", counted)  # the workers fork with it
     batches = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
     reference = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
     loader = make_loader(batches, 2, torch.device("cpu"))
@@ -133,11 +134,11 @@ def test_a_batchs_small_fields_travel_as_arrays(tmp_path):
     """In a worker the loader's collate_fn turns the small fields into numpy arrays (inside the batch's
     message, no shared-memory file each); the loader's iteration gives tensors again, equal to the batch
     built in this process."""
-    from alexnet.data.loader import SENT_AS_ARRAYS, _as_arrays
+    from alexnet.data.handover import SENT_AS_ARRAYS, as_arrays
     path, labels = _dataset(tmp_path)
     batches = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
     batches.set_epoch(1)
-    sent = _as_arrays(batches[batches.key(0)])
+    sent = as_arrays(batches[batches.key(0)])
     assert {"labels", "corners", "flips", "alphas"} <= set(SENT_AS_ARRAYS)
     assert all(isinstance(getattr(sent, name), np.ndarray) for name in ("labels", "corners", "flips", "alphas"))
     assert isinstance(sent.crops, torch.Tensor)
@@ -208,14 +209,14 @@ import numpy as np, torch
 import alexnet.data.loader as loader
 multiprocessing.set_start_method(sys.argv[1], force=True)
 slots_seen = []
-delivered = loader._delivered
+delivered = loader.delivered
 def watched(batches, slots, pin):
     def tap():
         for batch in batches:
             slots_seen.append(batch.slot)
             yield batch
     return delivered(tap(), slots, pin)
-loader._delivered = watched
+loader.delivered = watched
 if __name__ == "__main__":
     labels = np.arange(40) % 4
     batches = loader.TrainBatches(sys.argv[2], labels, 2, 8, seed=5, pca_std=0.1)

@@ -1,7 +1,9 @@
-"""Shared-memory buffers that loader workers reuse for their batches, lent to the training process and
-handed back by it once the batch has been copied out.
+"""How a loader worker's training batch reaches the training process: its uint8 pixels or files in a
+shared-memory buffer the worker reuses (`BatchSlots`), lent to the training process and handed back by it
+once the batch has been copied out; its small fields inside the batch's message (`as_arrays`); both made
+whole as the loader yields the batch (`delivered`).
 
-Why: a worker's batch travels to the training process in shared memory. A fresh buffer for each batch
+Why slots: a worker's batch travels to the training process in shared memory. A fresh buffer for each batch
 (128 crops of 224 x 224 x 3 bytes: 19 MB; whole images and JPEG files for the other pipelines) costs the
 worker about 11 ms of page faults and zeroing before a pixel is written, against 1.5 ms to write a buffer it has used before (2-core reference machine;
 a worker's whole batch takes about 65 ms, BENCHMARKS.md). Reusing them is safe only once the training
@@ -13,6 +15,7 @@ before: it never waits, so a consumer that holds batches can slow it but not sto
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -56,3 +59,38 @@ class BatchSlots:
         """The consumer has its own copy of the batch in `slot`: its worker may fill it again."""
         if slot >= 0:
             self.lent[slot] = 0
+
+
+SENT_AS_ARRAYS = ("labels", "corners", "flips", "alphas", "lengths")  # a training batch's small fields
+LENT = ("crops", "images", "encoded")  # the field a worker's slot may hold, whichever the pipeline sends
+
+
+def as_arrays(batch):
+    """A worker's batch as it is sent (the loader's collate_fn, run in the worker): its small fields as numpy
+    arrays, which travel inside the batch's message, where each tensor would travel as a shared-memory file
+    of its own, made, passed and mapped (about 1.3 ms a batch for four, BENCHMARKS.md)."""
+    return batch._replace(**{name: getattr(batch, name).numpy() for name in SENT_AS_ARRAYS
+                             if getattr(batch, name) is not None})
+
+
+def delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
+    """The loader's training batches made whole again: the small fields tensors, pinned for the copy to
+    `pin` (a GPU); a batch in a worker's slot copied out (pinned too) before the slot goes back to its worker.
+    This process keeps each slot mapped (`held`), so that reading the next batch in it costs no page faults.
+    A slot of a batch never yielded (an iteration left half-way) stays lent: its worker makes fresh buffers
+    instead, which is slower, never wrong."""
+    held: dict[int, torch.UntypedStorage] = {}
+    for batch in batches:
+        with torch.cuda.device(pin) if pin is not None else contextlib.nullcontext():  # as DataLoader pins
+            whole = {name: torch.from_numpy(getattr(batch, name)) for name in SENT_AS_ARRAYS
+                     if getattr(batch, name) is not None}
+            if batch.slot >= 0:
+                name = next(name for name in LENT if getattr(batch, name) is not None)
+                lent = getattr(batch, name)
+                held[batch.slot] = lent.untyped_storage()
+                whole[name] = torch.empty(lent.shape, dtype=lent.dtype, pin_memory=pin is not None).copy_(lent)
+                slots.hand_back(batch.slot)
+            if pin is not None:
+                whole = {name: value.pin_memory() for name, value in whole.items()}
+            batch = batch._replace(**whole, slot=-1)
+        yield batch
