@@ -103,8 +103,9 @@ def test_an_iteration_left_half_way_leaves_the_next_right(tmp_path):
             torch.testing.assert_close(have, want, rtol=0, atol=0)
 
 
-def test_only_the_host_pipelines_uint8_crops_use_slots(tmp_path):
-    """Float inputs made in the workers (the CPU's host pipeline) and loaders without workers do not."""
+def test_float_inputs_and_loaders_without_workers_use_no_slots(tmp_path):
+    """Slots hold uint8 pixels or files sent on as they are: not the float inputs made in the workers (the
+    CPU's host pipeline), and nothing where no worker sends anything."""
     from alexnet.data.augment import Augmentation
     path, labels = _dataset(tmp_path)
     mean = np.zeros((10, 10, 3), np.float32)
