@@ -357,13 +357,12 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
 
 
 def loader_ab(phase: Phase, sizes: Sizes, data: Path) -> None:
-    """The host loader's workers as for a GPU with train's worker count, their shared-memory buffers reused
-    against fresh for every batch, in alternating rounds: what the change of 2026-11-27 (measured on 2 cores)
-    gives on this machine's. First and short (about 30 s), so that the rows after it keep their time."""
+    """The host loader's workers as for a GPU with train's worker count (loader_ab's default), their buffers
+    reused against fresh for every batch, in alternating rounds: what the change of 2026-11-27 (measured on 2
+    cores) gives on this machine's. First and short (about 30 s), so that the rows after it keep their time."""
     dry = sizes.device == "cpu"
-    command = [sys.executable, "scripts/loader_ab.py", "--compare", "buffers", "--data", str(data), "--workers",
-               str(max(1, sizes.workers - 2)), "--images", str(min(sizes.pipeline_images, 20_000)), "--rounds", "2",
-               "--batch-size", str(sizes.batch)]
+    command = [sys.executable, "scripts/loader_ab.py", "--compare", "buffers", "--data", str(data),
+               "--images", str(min(sizes.pipeline_images, 20_000)), "--rounds", "2", "--batch-size", str(sizes.batch)]
     _, text = phase.run("pipeline: loader workers, buffers reused against fresh", command, 40 if dry else 75)
     phase.summary += ["", f"`{' '.join(command[1:])}` (on the CPU, as for a GPU):", ""]
     phase.summary += [f"    {line}" for line in text.splitlines() if line.startswith("round")]

@@ -3,15 +3,16 @@ alternating rounds of one run, with the host pipeline's workers as they run for 
 
 --compare buffers: each worker reuses its batches' shared-memory buffers (`data/handover.py`, what `alexnet
   train` runs) against a fresh buffer for every batch (for --pipeline device and nvjpeg, before the slots
-  their batches were built in private memory and then copied into a fresh buffer: slower than this arm). Both arms copy each batch out once in the
-  training process, as on a GPU (there into pinned memory, here into ordinary memory): the fresh arm in
-  the consumer, the reused arm in the loader, where `train` makes it. Use 256 px JPEG storage.
+  their batches were built in private memory and then copied into a fresh buffer: slower than this arm).
+  Both arms copy each batch out once in the training process, as on a GPU (there into pinned memory, here
+  into ordinary memory): the fresh arm in the consumer, the reused arm in the loader, where `train` makes
+  it. Use 256 px JPEG storage.
 --compare fields: a batch's small fields (labels, crop corners, reflections, colour draws) sent as arrays
   inside the batch's message (`handover.as_arrays`) against as tensors, each a shared-memory file of its
   own. This is a cost per batch, not per image: use small images (the demo's 32 px), where the workers'
   own work is slight and the hand-over shows.
 
-    python scripts/loader_ab.py --compare buffers --data DATA [--workers 2] [--images 4096] [--rounds 3]
+    python scripts/loader_ab.py --compare buffers --data DATA [--workers W] [--images 4096] [--rounds 3]
                                 [--batch-size 128]
 """
 
@@ -28,6 +29,7 @@ from alexnet.bench.data import _images_per_second, _input
 from alexnet.config import PIPELINES
 from alexnet.data.augment import batch_buffer
 from alexnet.data.handover import LENT
+from alexnet.data.loader import default_workers
 from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
 
@@ -79,7 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", choices=("buffers", "fields"), required=True)
     parser.add_argument("--data", required=True, help="a prepared dataset")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=default_workers(torch.device("cuda")),
+                        help="loader processes (default: train's on a GPU machine with these cores)")
     parser.add_argument("--images", type=int, default=8192, help="images to read in each arm of a round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -92,8 +95,9 @@ def main() -> None:
             before, now = rate(dataset, args, before=True), rate(dataset, args, before=False)
         except AlexNetError as exc:
             raise SystemExit(f"loader_ab: {exc}") from None
-        print(f"round {r}: {args.compare}, {args.pipeline}, {args.workers} workers: before {before:6.0f} images/s, now {now:6.0f} "
-              f"({now / max(before, 1e-9):.2f}x); per worker {before / args.workers:.0f} -> {now / args.workers:.0f}")
+        print(f"round {r}: {args.compare}, {args.pipeline}, {args.workers} workers: before {before:6.0f} images/s, "
+              f"now {now:6.0f} ({now / max(before, 1e-9):.2f}x); "
+              f"per worker {before / args.workers:.0f} -> {now / args.workers:.0f}")
 
 
 if __name__ == "__main__":

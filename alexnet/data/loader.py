@@ -171,11 +171,11 @@ class TrainBatches(_Batches):
             return batch._replace(images=images, slot=slot)
         if self.pipeline == "nvjpeg":
             parts = [self.images.encoded(int(i)) for i in indices]
-            encoded, slot = self._buffer((sum(len(part) for part in parts),))
+            lengths = [len(part) for part in parts]
+            encoded, slot = self._buffer((sum(lengths),))
             if parts:
                 np.concatenate(parts, out=encoded.numpy())
-            return batch._replace(encoded=encoded, slot=slot,
-                                  lengths=torch.tensor([len(p) for p in parts], dtype=torch.int64))
+            return batch._replace(encoded=encoded, slot=slot, lengths=torch.tensor(lengths, dtype=torch.int64))
         shared, slot = self._buffer((len(indices), c, c, 3)) if self.augmentation is None else (None, -1)
         pixels = self.images.crops(indices, corners, c, None if shared is None else shared.numpy())
         crops = shared if shared is not None else torch.from_numpy(pixels)
@@ -267,12 +267,12 @@ def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLo
     says: small fields as arrays, uint8 pixels or files in reused slots, made whole as each is yielded.
     """
     check_shared_memory(batches, workers)
-    sent = isinstance(batches, TrainBatches) and workers > 0  # through `as_arrays` and `delivered`
+    keyed = isinstance(batches, TrainBatches)
+    sent = keyed and workers > 0  # through `as_arrays` and `delivered`
     slots = None
     if sent and batches.augmentation is None:  # uint8 crops, whole images or JPEG files: not the CPU's floats
         slots = batches.slots = BatchSlots(workers, HELD_BY_A_WORKER)
     pin = device if device.type == "cuda" else None
-    keyed = isinstance(batches, TrainBatches)
     return _Loader(batches, sent, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None,
                    shuffle=False, collate_fn=as_arrays if sent else None, num_workers=workers,
                    pin_memory=pin is not None and slots is None,  # else pinned as they are delivered
