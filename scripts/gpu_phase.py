@@ -359,12 +359,22 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
 def loader_ab(phase: Phase, sizes: Sizes, data: Path) -> None:
     """The host loader's workers as for a GPU with train's worker count (loader_ab's default), their buffers
     reused against fresh for every batch, in alternating rounds: what the change of 2026-11-27 (measured on 2
-    cores) gives on this machine's. First and short (about 30 s), so that the rows after it keep their time."""
+    cores) gives on this machine's; then validation's loader, in the training process against the run's
+    workers (the change of 2026-11-27, session 17). First and short (about 30 s and 15 s), so that the rows
+    after them keep their time."""
     dry = sizes.device == "cpu"
     command = [sys.executable, "scripts/loader_ab.py", "--compare", "buffers", "--data", str(data),
                "--images", str(min(sizes.pipeline_images, 20_000)), "--rounds", "2", "--batch-size", str(sizes.batch)]
     _, text = phase.run("pipeline: loader workers, buffers reused against fresh", command, 40 if dry else 75)
     phase.summary += ["", f"`{' '.join(command[1:])}` (on the CPU, as for a GPU):", ""]
+    phase.summary += [f"    {line}" for line in text.splitlines() if line.startswith("round")]
+    # validation's loader: in the training process (as before 2026-11-27) against the run's workers
+    command = [sys.executable, "scripts/loader_ab.py", "--compare", "validation", "--data", str(data), "--split",
+               "train", "--images", str(min(sizes.pipeline_images, 8192)), "--rounds", "1",
+               "--batch-size", str(sizes.batch)]
+    _, text = phase.run("pipeline: validation's loader, in the training process against workers", command,
+                        40 if dry else 60)
+    phase.summary += ["", f"`{' '.join(command[1:])}`:", ""]
     phase.summary += [f"    {line}" for line in text.splitlines() if line.startswith("round")]
 
 

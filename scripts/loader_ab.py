@@ -11,9 +11,16 @@ alternating rounds of one run, with the host pipeline's workers as they run for 
   inside the batch's message (`handover.as_arrays`) against as tensors, each a shared-memory file of its
   own. This is a cost per batch, not per image: use small images (the demo's 32 px), where the workers'
   own work is slight and the hand-over shows.
+--compare validation: validation's loader, timed whole (its workers' start included, as each epoch pays
+  it): in the training process (as `train` validated before), with the run's workers and a fresh buffer
+  for every batch, and with the run's workers and reused slots (what `train` and `evaluate` run now). On a
+  GPU machine each batch is pinned for the GPU, as in training. `--split`: any split will do (whole images
+  are read the same way) of thousands of 256 px JPEGs, like ILSVRC's 50,000; its first --images.
 
     python scripts/loader_ab.py --compare buffers --data DATA [--workers W] [--images 4096] [--rounds 3]
                                 [--batch-size 128]
+    python scripts/loader_ab.py --compare validation --data DATA [--split val] [--images 8192] [--workers W]
+                                [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import time
 
 import torch
 
@@ -29,7 +37,7 @@ from alexnet.bench.data import _images_per_second, _input
 from alexnet.config import PIPELINES
 from alexnet.data.augment import batch_buffer
 from alexnet.data.handover import LENT
-from alexnet.data.loader import default_workers
+from alexnet.data.loader import EvalBatches, default_workers, make_loader
 from alexnet.data.prepared import PreparedDataset
 from alexnet.errors import AlexNetError
 
@@ -77,9 +85,32 @@ def rate(dataset: PreparedDataset, args, before: bool) -> float:
         return _images_per_second(itertools.islice(epochs(), batches), consume, WARMUP)[0]
 
 
+def validation_seconds(dataset: PreparedDataset, args, workers: int, fresh: bool) -> float:
+    """Seconds to load the whole split as validation does (`runs.inference.predict_probabilities`'s loader)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    labels = dataset.labels[args.split][:args.images]
+    batches = EvalBatches(dataset.images[args.split], labels, args.batch_size)
+    started = time.perf_counter()
+    with as_before("buffers") if fresh else contextlib.nullcontext():
+        images = sum(len(batch.labels) for batch in make_loader(batches, workers, device))
+    assert images == len(labels)
+    return time.perf_counter() - started
+
+
+def compare_validation(dataset: PreparedDataset, args) -> None:
+    images = min(args.images, len(dataset.labels[args.split]))
+    for r in range(1, args.rounds + 1):
+        here = validation_seconds(dataset, args, 0, fresh=False)
+        fresh = validation_seconds(dataset, args, args.workers, fresh=True)
+        now = validation_seconds(dataset, args, args.workers, fresh=False)
+        print(f"round {r}: validation of {images:,} {args.split} images: in the training process {images / here:6.0f} "
+              f"images/s ({here:.2f} s); {args.workers} workers, fresh buffers {images / fresh:6.0f}; "
+              f"{args.workers} workers, reused slots {images / now:6.0f} ({now:.2f} s, {here / now:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--compare", choices=("buffers", "fields"), required=True)
+    parser.add_argument("--compare", choices=("buffers", "fields", "validation"), required=True)
     parser.add_argument("--data", required=True, help="a prepared dataset")
     parser.add_argument("--workers", type=int, default=default_workers(torch.device("cuda")),
                         help="loader processes (default: train's on a GPU machine with these cores)")
@@ -88,8 +119,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--pipeline", choices=PIPELINES, default="host",
                         help="what the workers send: uint8 crops (host), whole images (device), JPEG files (nvjpeg)")
+    parser.add_argument("--split", default="val", help="--compare validation: the split to load")
     args = parser.parse_args()
     dataset = PreparedDataset(args.data)
+    if args.compare == "validation":
+        return compare_validation(dataset, args)
     for r in range(1, args.rounds + 1):
         try:
             before, now = rate(dataset, args, before=True), rate(dataset, args, before=False)

@@ -150,7 +150,7 @@ def test_test_views_match_numpy(tmp_path):
     # the corners really are the corners
     assert views[3] == (4, 4, False)
     path = _write_array(tmp_path / "e.npy", images)
-    x, y = EvalBatches(path, np.array([1, 0]), 8)[0]
+    x = EvalBatches(path, np.array([1, 0]), 8)[0].images
     np.testing.assert_array_equal(x.numpy(), images)
 
 
@@ -177,7 +177,7 @@ def test_sharded_batches_cover_each_image_once(tmp_path, n, batch, world):
                 j = whole_y.tolist().index(index)
                 np.testing.assert_array_equal(crops[i].numpy(), whole_crops[j].numpy())  # same augmentation
             seen_train += y.tolist()
-            x, y_eval = evals[b]
+            x, y_eval = evals[b].images, evals[b].labels
             np.testing.assert_array_equal(x.numpy(), images[y_eval.numpy()])
             seen_eval += y_eval.tolist()
     assert len(lengths) == 1  # every rank takes the same number of steps

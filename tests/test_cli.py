@@ -154,6 +154,27 @@ def test_evaluate_json_is_rounded_and_few_classes_are_commented(shapes_data, tmp
     assert "(with 4 classes every label is in the top 5)" in capsys.readouterr().out
 
 
+
+def test_evaluate_loads_with_trains_workers_by_default(shapes_data, tmp_path, capsys, monkeypatch):
+    """`evaluate` loaded in its own process unless told otherwise; it now takes train's default (the usable
+    cores less two on a GPU, faked here), and the errors do not depend on it."""
+    import alexnet.evaluation.evaluate as evaluate_module
+    from alexnet.config import TrainConfig
+    from alexnet.training.loop import train
+    run = tmp_path / "run"
+    train(TrainConfig(data=shapes_data, out=run, preset="small", epochs=1, device="cpu", workers=0,
+                      progress=False, log=lambda line: None))
+    real, asked = evaluate_module.predict_probabilities, []
+    monkeypatch.setattr(evaluate_module, "predict_probabilities",
+                        lambda *args, **kwargs: asked.append(args[6]) or real(*args, **kwargs))
+    monkeypatch.setattr(evaluate_module, "default_workers", lambda device: 2)
+    results = []
+    for extra in ([], ["--workers", "0"]):
+        assert main(["evaluate", str(run), "--json", "--quiet", "--device", "cpu", *extra]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    assert asked == [2, 0] and results[0] == results[1]
+
+
 def test_torchscript_export_is_quiet(shapes_data, tmp_path, capfd):
     from alexnet.config import TrainConfig
     from alexnet.training.loop import train

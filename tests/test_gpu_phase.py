@@ -19,7 +19,8 @@ EXPECTED = {
              "- fused optimizer"],
     "pipeline": ["| host (0) |", "| host, fed in the training thread (0) |", "| device (0) |",
                  "| host, a worker on every core (1) |", "--images 64 --train-preset",
-                 "physical)", "round 1: buffers, host, 1 workers: before", "round 2: buffers"],
+                 "physical)", "round 1: buffers, host, 1 workers: before", "round 2: buffers",
+                 "round 1: validation of 64 train images: in the training process"],
     "checks": ["passed", "banded   bf16:", "run 1: one at a time"],
     "suite": ["passed", "pytest -q -rfsx -p no:cacheprovider -o log_level=WARNING"],
 }

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import alexnet.data.handover as handover
-from alexnet.data.loader import HELD_BY_A_WORKER, TrainBatches, make_loader
+import alexnet.data.loader as loader_module
+from alexnet.data.loader import HELD_BY_A_WORKER, EvalBatches, TrainBatches, make_loader
 from alexnet.data.handover import BatchSlots
 
 
@@ -129,6 +130,10 @@ def test_batches_for_a_gpu_come_pinned_and_exact(tmp_path):
         assert all(v.is_pinned() for v in batch if isinstance(v, torch.Tensor))
         for have, want in zip(batch, reference[reference.key(b)]):
             torch.testing.assert_close(have, want, rtol=0, atol=0)
+    evaluated = list(make_loader(EvalBatches(path, labels, 2), 2, torch.device("cuda")))
+    for b, batch in enumerate(evaluated):
+        assert batch.images.is_pinned() and batch.labels.is_pinned()
+        torch.testing.assert_close(batch.images, EvalBatches(path, labels, 2)[b].images, rtol=0, atol=0)
 
 
 def test_a_batchs_small_fields_travel_as_arrays(tmp_path):
@@ -188,6 +193,42 @@ def test_the_other_pipelines_reuse_slots_and_stay_exact(tmp_path, pipeline):
             assert batch.slot == -1 and getattr(batch, field) is not None
             for have, expected in zip(batch, want):
                 torch.testing.assert_close(have, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("storage", ["raw", "jpeg"])
+def test_evaluation_batches_come_through_slots_exact(tmp_path, monkeypatch, storage):
+    """Whole images for evaluation (validation during training, `evaluate`) travel as training's do: read
+    straight into a worker's reused slot, labels as arrays. Held by the consumer, every batch equals the
+    one read in this process, and the workers made a buffer per slot, not one per batch."""
+    path, labels = _dataset(tmp_path)
+    store = path if storage == "raw" else _jpeg_store(tmp_path)
+    made = torch.zeros(1, dtype=torch.int64).share_memory_()
+    fresh = handover.batch_buffer
+
+    def counted(shape, dtype=torch.float32):
+        made.add_(1)
+        return fresh(shape, dtype)
+
+    monkeypatch.setattr(handover, "batch_buffer", counted)
+    slots_seen, delivered = [], loader_module.delivered
+
+    def watched(sent, slots, pin):
+        def tap():
+            for batch in sent:
+                slots_seen.append(batch.slot)
+                yield batch
+        return delivered(tap(), slots, pin)
+
+    monkeypatch.setattr(loader_module, "delivered", watched)
+    batches, reference = EvalBatches(store, labels, 2), EvalBatches(store, labels, 2)
+    got = list(make_loader(batches, 2, torch.device("cpu")))
+    assert len(got) == len(reference) == 20 and all(slot >= 0 for slot in slots_seen) and len(slots_seen) == 20
+    assert made.item() <= 2 * HELD_BY_A_WORKER < len(got)
+    for b, batch in enumerate(got):
+        want = reference[b]
+        assert batch.slot == -1 and want.slot == -1  # handed back; read in this process: no slot
+        torch.testing.assert_close(batch.images, want.images, rtol=0, atol=0)
+        torch.testing.assert_close(batch.labels, want.labels, rtol=0, atol=0)
 
 
 def test_a_stored_jpeg_of_another_size_is_named(tmp_path):

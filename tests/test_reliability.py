@@ -95,6 +95,22 @@ def test_killed_at_a_step_resumes_bit_identical(tiny, tmp_path, monkeypatch, ref
     assert_same_run(tmp_path / "run", reference)
 
 
+def test_validation_loads_with_the_runs_workers_and_gives_the_same_run(tiny, tmp_path, monkeypatch, reference):
+    """Validation during training decoded its images in the training process whatever --workers said (on
+    ILSVRC about a fifth of an epoch's time on a GPU machine); it now loads with the run's workers, and the
+    run (weights, training and validation errors) is the one loaded in the training process."""
+    real, asked = loop_module.predict_probabilities, []
+
+    def watched(*args, **kwargs):
+        asked.append(args[6])  # workers
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "predict_probabilities", watched)
+    train(settings(tiny, tmp_path / "run", workers=2))
+    assert asked == [2, 2]
+    assert_same_run(tmp_path / "run", reference)
+
+
 # Checkpoint writes in order: mid-epoch after steps 3, 6, 9, then the end of epoch 1 (4th), then
 # epoch 2's mid-epoch ones (5th ...).
 @pytest.mark.parametrize("write", [pytest.param(1, marks=SLOW), 4, pytest.param(5, marks=SLOW)])

@@ -78,7 +78,7 @@ def test_the_loader_reads_either_storage_the_same_way(both):
             y, x = corners[i].tolist()
             want = stored[i, y:y + 28, x:x + 28]
             np.testing.assert_array_equal(crops[i].numpy(), want[:, ::-1] if flips[i] else want)
-        images, _ = EvalBatches(ds.images["val"], ds.labels["val"], 4)[0]
+        images = EvalBatches(ds.images["val"], ds.labels["val"], 4)[0].images
         np.testing.assert_array_equal(images.numpy(), ds.read("val", range(4)))
     # the augmentation draws do not depend on the storage
     a = TrainBatches(raw.images["train"], raw.labels["train"], 4, 28, seed=1, pca_std=0.1)
@@ -388,5 +388,8 @@ def test_a_loader_short_of_shared_memory_is_refused_in_one_line(both, tmp_path, 
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "of shared memory" in err and "--workers 0 (loading in" in err
     images = min(128, len(raw.labels["train"]))  # a batch is at most the training set
-    need = (2 * loader.HELD_BY_A_WORKER + 2) * images * 3 * 28 * 28 * 4  # float inputs made in the CPU's workers
-    assert f"2 loader workers need about {need / 2**20:.1f} MB of shared memory and /dev/shm has 0.1 MB free" in err
+    train_batch = images * 3 * 28 * 28 * 4  # float inputs made in the CPU's workers
+    val_batch = min(128, len(raw.labels["val"])) * raw.size ** 2 * 3  # validation's whole images, as many workers
+    need = (2 * loader.HELD_BY_A_WORKER + 2) * (train_batch + val_batch)
+    assert (f"2 loader workers (and as many for validation) need about {need / 2**20:.1f} MB of shared memory and "
+            "/dev/shm has 0.1 MB free") in err

@@ -25,7 +25,8 @@ def add_evaluate(sub) -> None:
     add_device(p)
     p.add_argument("--batch-size", type=int, default=None,  # range-checked by evaluate_checkpoints
                    help="images per forward pass")
-    p.add_argument("--workers", type=whole(0, 1024), default=0, help="data-loading processes")
+    p.add_argument("--workers", type=whole(0, 1024), default=None,
+                   help="data-loading processes (default: as train, the usable cores less two on a GPU, 0 on the CPU)")
     add_quiet(p)
     p.set_defaults(func=run_evaluate)
 

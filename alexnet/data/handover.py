@@ -1,16 +1,17 @@
-"""How a loader worker's training batch reaches the training process: its uint8 pixels or files in a
-shared-memory buffer the worker reuses (`BatchSlots`), lent to the training process and handed back by it
-once the batch has been copied out; its small fields inside the batch's message (`as_arrays`); both made
-whole as the loader yields the batch (`delivered`).
+"""How a loader worker's batch (for training, or of whole images for evaluation) reaches the main process:
+its uint8 pixels or files in a shared-memory buffer the worker reuses (`BatchSlots`), lent to the main
+process and handed back by it once the batch has been copied out; its small fields inside the batch's
+message (`as_arrays`); both made whole as the loader yields the batch (`delivered`).
 
-Why slots: a worker's batch travels to the training process in shared memory. A fresh buffer for each batch
-(128 crops of 224 x 224 x 3 bytes: 19 MB; whole images and JPEG files for the other pipelines) costs the
-worker about 11 ms of page faults and zeroing before a pixel is written, against 1.5 ms to write a buffer it has used before (2-core reference machine;
-a worker's whole batch takes about 65 ms, BENCHMARKS.md). Reusing them is safe only once the training
-process is done with a batch: each slot has a flag in shared memory, set by the worker that fills the
-slot and cleared by the training process (`hand_back`) after it has its own copy (the pinned copy made
-for the GPU, or a plain one). A worker that finds none of its slots free makes a fresh buffer, as
-before: it never waits, so a consumer that holds batches can slow it but not stop it.
+Why slots: a worker's batch travels to the main process in shared memory. A fresh buffer for each batch
+(128 crops of 224 x 224 x 3 bytes: 19 MB; whole images and JPEG files for the other pipelines and for
+evaluation) costs the worker about 11 ms of page faults and zeroing before a pixel is written, against
+1.5 ms to write a buffer it has used before (2-core reference machine; a worker's whole batch takes about
+65 ms, BENCHMARKS.md). Reusing them is safe only once the main process is done with a batch: each slot has
+a flag in shared memory, set by the worker that fills the slot and cleared by the main process
+(`hand_back`) after it has its own copy (the pinned copy made for the GPU, or a plain one). A worker that
+finds none of its slots free makes a fresh buffer, as before: it never waits, so a consumer that holds
+batches can slow it but not stop it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class BatchSlots:
             self.lent[slot] = 0
 
 
-SENT_AS_ARRAYS = ("labels", "corners", "flips", "alphas", "lengths")  # a training batch's small fields
+SENT_AS_ARRAYS = ("labels", "corners", "flips", "alphas", "lengths")  # a batch's small fields (those it has)
 LENT = ("crops", "images", "encoded")  # the field a worker's slot may hold, whichever the pipeline sends
 
 
@@ -70,11 +71,11 @@ def as_arrays(batch):
     arrays, which travel inside the batch's message, where each tensor would travel as a shared-memory file
     of its own, made, passed and mapped (about 1.3 ms a batch for four, BENCHMARKS.md)."""
     return batch._replace(**{name: getattr(batch, name).numpy() for name in SENT_AS_ARRAYS
-                             if getattr(batch, name) is not None})
+                             if getattr(batch, name, None) is not None})
 
 
 def delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
-    """The loader's training batches made whole again: the small fields tensors, pinned for the copy to
+    """The loader's batches made whole again: the small fields tensors, pinned for the copy to
     `pin` (a GPU); a batch in a worker's slot copied out (pinned too) before the slot goes back to its worker.
     This process keeps each slot mapped (`held`), so that reading the next batch in it costs no page faults.
     A slot of a batch never yielded (an iteration left half-way) stays lent: its worker makes fresh buffers
@@ -83,9 +84,9 @@ def delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
     for batch in batches:
         with torch.cuda.device(pin) if pin is not None else contextlib.nullcontext():  # as DataLoader pins
             whole = {name: torch.from_numpy(getattr(batch, name)) for name in SENT_AS_ARRAYS
-                     if getattr(batch, name) is not None}
+                     if getattr(batch, name, None) is not None}
             if batch.slot >= 0:
-                name = next(name for name in LENT if getattr(batch, name) is not None)
+                name = next(name for name in LENT if getattr(batch, name, None) is not None)
                 lent = getattr(batch, name)
                 held[batch.slot] = lent.untyped_storage()
                 whole[name] = torch.empty(lent.shape, dtype=lent.dtype, pin_memory=pin is not None).copy_(lent)

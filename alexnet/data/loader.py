@@ -61,6 +61,7 @@ class TrainBatch(NamedTuple):
 class EvalBatch(NamedTuple):
     images: torch.Tensor    # (B, S, S, 3) uint8, whole stored images
     labels: torch.Tensor    # (B,)
+    slot: int = -1          # from a worker: the slot its images came in (handover.py)
 
 
 class EpochKey(NamedTuple):
@@ -89,6 +90,8 @@ class _Batches(Dataset):
         # A store opens its files in the process that reads (loader workers), never pickles them.
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.rank, self.world_size = rank, world_size
+        self.augmentation: Augmentation | None = None  # TrainBatches on the CPU: the float work in workers
+        self.slots: BatchSlots | None = None  # set by `make_loader` where its workers reuse their buffers
 
     def __len__(self) -> int:
         per_step = self.batch_size * self.world_size
@@ -106,6 +109,10 @@ class _Batches(Dataset):
         chunk = slice(b * per_step, (b + 1) * per_step)
         picked = order[chunk] if order is not None else np.arange(len(self.labels))[chunk]
         return picked[self.rank::self.world_size]
+
+    def _buffer(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
+        """A uint8 buffer for what a batch sends on, and its slot (-1: none reused)."""
+        return self.slots.take(shape, torch.uint8) if self.slots else (batch_buffer(shape, torch.uint8), -1)
 
 
 class TrainBatches(_Batches):
@@ -128,7 +135,6 @@ class TrainBatches(_Batches):
         self.augmentation, self.pipeline = augmentation if pipeline == "host" else None, pipeline
         self.crop_size, self.seed, self.pca_std, self.flip = crop_size, seed, pca_std, flip
         self.input_scale = input_scale
-        self.slots: BatchSlots | None = None  # set by `make_loader` where its workers reuse their buffers
         self.epoch, self.start = 0, 0
         self.order = np.arange(len(labels))
 
@@ -186,17 +192,15 @@ class TrainBatches(_Batches):
                                                                        batch.scale))
         return batch._replace(crops=crops, slot=slot)
 
-    def _buffer(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
-        """A uint8 buffer for what a batch sends on, and its slot (-1: none reused)."""
-        return self.slots.take(shape, torch.uint8) if self.slots else (batch_buffer(shape, torch.uint8), -1)
-
 
 class EvalBatches(_Batches):
     """Batch b in stored order (this rank's share): full stored uint8 images (B, S, S, 3) and labels."""
 
     def __getitem__(self, b: int) -> EvalBatch:
         indices = self._indices(b)
-        return EvalBatch(torch.from_numpy(self.images.read(indices)), torch.from_numpy(self.labels[indices]))
+        images, slot = self._buffer((len(indices), self.images.size, self.images.size, 3))
+        self.images.read(indices, out=images.numpy())  # in a worker: straight into shared memory
+        return EvalBatch(images, torch.from_numpy(self.labels[indices]), slot)
 
 
 class EpochKeys(Sampler):
@@ -239,43 +243,49 @@ def loader_failure(error: BaseException) -> str | None:
     return None
 
 
-def check_shared_memory(batches: _Batches, workers: int) -> None:
+def check_shared_memory(batches: _Batches, workers: int, beside: _Batches | None = None) -> None:
     """Refuse, in one line, a loader whose workers would run out of shared memory: HELD_BY_A_WORKER batches
-    for each worker, and two more held by the training process. Short of it, a worker's batch cannot be
-    sent, and the training process waited for ever (Docker gives containers 64 MB unless told otherwise)."""
-    batch = batches.batch_bytes()
+    for each worker, and two more held by the main process; with `beside`, the same again for the batches
+    of a loader with as many workers that runs while this one's hold their slots (validation during
+    training). Short of it, a worker's batch cannot be sent, and the main process waited for ever (Docker
+    gives containers 64 MB unless told otherwise)."""
+    batch = batches.batch_bytes() + (beside.batch_bytes() if beside is not None else 0)
     if workers == 0 or batch == 0 or not Path(SHARED_MEMORY).is_dir():
         return
     free, need = shutil.disk_usage(SHARED_MEMORY).free, (HELD_BY_A_WORKER * workers + 2) * batch
     if need > free:
         fit = max(0, (free // batch - 2) // HELD_BY_A_WORKER)
         fewer = f"--workers {fit} or fewer" if fit else "--workers 0 (loading in the training process)"
-        who = f"{workers} loader workers need" if workers > 1 else "1 loader worker needs"
-        raise AlexNetError(f"{who} about {_megabytes(need)} of shared memory and {SHARED_MEMORY} has {_megabytes(free)} "
-                           f"free: use {fewer}, or give the machine more (Docker: --shm-size 8g, or --ipc=host)")
+        who = f"{workers} loader workers" if workers > 1 else "1 loader worker"
+        who += " (and as many for validation)" if beside is not None else ""
+        raise AlexNetError(f"{who} need{'s' if workers == 1 and beside is None else ''} about {_megabytes(need)} of "
+                           f"shared memory and {SHARED_MEMORY} has {_megabytes(free)} free: use {fewer}, or give "
+                           "the machine more (Docker: --shm-size 8g, or --ipc=host)")
 
 
 def _megabytes(n: int) -> str:
     return f"{n / 2**20:,.0f} MB" if n >= 10 * 2**20 else f"{n / 2**20:.1f} MB"
 
 
-def make_loader(batches: _Batches, workers: int, device: torch.device) -> DataLoader:
-    """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process).
+def make_loader(batches: _Batches, workers: int, device: torch.device, beside: _Batches | None = None) -> DataLoader:
+    """A DataLoader over whole batches, in order, with `workers` processes (0 = in this process); `beside`:
+    the batches of another loader with as many workers that will run beside it (`check_shared_memory`).
 
     For `TrainBatches` the loader can be iterated once per epoch after `batches.set_epoch(...)`: its
-    workers persist and follow the epoch through `EpochKeys`, and hand their batches over as `handover.py`
-    says: small fields as arrays, uint8 pixels or files in reused slots, made whole as each is yielded.
+    workers persist and follow the epoch through `EpochKeys`. Workers hand their batches over as
+    `handover.py` says: small fields as arrays, uint8 pixels or files in reused slots, made whole as each
+    is yielded.
     """
-    check_shared_memory(batches, workers)
+    check_shared_memory(batches, workers, beside)
     keyed = isinstance(batches, TrainBatches)
-    sent = keyed and workers > 0  # through `as_arrays` and `delivered`
+    sent = workers > 0  # through `as_arrays` and `delivered`
     slots = None
     if sent and batches.augmentation is None:  # uint8 crops, whole images or JPEG files: not the CPU's floats
         slots = batches.slots = BatchSlots(workers, HELD_BY_A_WORKER)
     pin = device if device.type == "cuda" else None
     return _Loader(batches, sent, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None,
                    shuffle=False, collate_fn=as_arrays if sent else None, num_workers=workers,
-                   pin_memory=pin is not None and slots is None,  # else pinned as they are delivered
+                   pin_memory=pin is not None and not sent,  # else pinned as they are delivered
                    prefetch_factor=PREFETCH if workers > 0 else None, persistent_workers=keyed and workers > 0,
                    worker_init_fn=ignore_stop_signals if workers > 0 else None,
                    timeout=BATCH_TIMEOUT_S if workers > 0 else 0,  # an error, not a wait for ever, if none comes
@@ -290,7 +300,7 @@ class _Loader(DataLoader):
     Its workers ignore SIGTERM (a scheduler sends it to the whole job, and the main process checkpoints
     first), while multiprocessing's exit hook stops daemonic children with SIGTERM and then waits for
     them: with a loader alive at exit (persistent workers, or an iteration left half-way) the program
-    waited for ever. A training batch from its workers is made whole as it is yielded (`delivered`)."""
+    waited for ever. A batch from its workers is made whole as it is yielded (`delivered`)."""
 
     def __init__(self, dataset, sent: bool, slots: BatchSlots | None, pin: torch.device | None, **options) -> None:
         super().__init__(dataset, **options)

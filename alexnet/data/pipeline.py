@@ -17,7 +17,7 @@ import torch
 
 from .augment import Augmentation, colour_noise_std, colour_scales
 from .feed import InputFeed
-from .loader import TrainBatches, make_loader
+from .loader import EvalBatches, TrainBatches, make_loader
 from .prepared import PreparedDataset
 
 
@@ -25,11 +25,13 @@ class TrainingInput:
     def __init__(self, dataset: PreparedDataset, recipe, mean_image: np.ndarray, crop: int, seed: int,
                  device: torch.device, pipeline: str = "host", workers: int = 0, batch_size: int | None = None,
                  rank: int = 0, world_size: int = 1, images: int | None = None,
-                 float_work_in_workers: bool | None = None, ahead: bool = True) -> None:
+                 float_work_in_workers: bool | None = None, ahead: bool = True, validated: bool = False) -> None:
         """`batch_size`: this rank's (default the recipe's); `images`: the first N training images only;
         `float_work_in_workers`: whether the host pipeline's workers also do the float work (default: on the
         CPU with workers; `bench data` sets False to time the workers as a GPU machine runs them); `ahead`: on
-        CUDA, the next batches prepared in a thread and on a side stream while a step runs (`InputFeed`)."""
+        CUDA, the next batches prepared in a thread and on a side stream while a step runs (`InputFeed`);
+        `validated`: the validation split is loaded with as many workers after each epoch, while these keep
+        their shared memory (`alexnet train`): the two must fit in it together."""
         self.recipe, self.device = recipe, device
         self.augmentation = Augmentation(mean_image, colour_scales(recipe, dataset.eigenvalues), dataset.eigenvectors,
                                          crop, recipe.mean_crop, device)
@@ -41,7 +43,9 @@ class TrainingInput:
                                     pca_std=recipe.pca_std, flip=recipe.flip, rank=rank, world_size=world_size,
                                     augmentation=in_workers, pipeline=pipeline, input_scale=recipe.train_input_scale)
         self.feed = InputFeed.for_pipeline(self.augmentation, pipeline, ahead)
-        self.loader = make_loader(self.batches, workers, device)
+        validation = EvalBatches(dataset.images["val"], dataset.labels["val"], recipe.eval_batch_size, rank,
+                                 world_size) if validated else None
+        self.loader = make_loader(self.batches, workers, device, beside=validation)
 
     def __len__(self) -> int:
         """Steps in an epoch."""

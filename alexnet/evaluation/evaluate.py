@@ -7,6 +7,7 @@ from typing import Any
 
 from ..config import recipe_from_dict
 from ..data.augment import TTA_MODES
+from ..data.loader import default_workers
 from ..data.prepared import PreparedDataset
 from ..device import resolve_device
 from ..errors import AlexNetError, UsageError
@@ -16,11 +17,11 @@ from ..runs.trained import check_classes, checkpoint_test_views, model_from_chec
 
 
 def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "10crop", device: str | None = None,
-                         batch_size: int | None = None, workers: int = 0, progress: bool = False,
+                         batch_size: int | None = None, workers: int | None = None, progress: bool = False,
                          split: str = "val") -> dict[str, Any]:
     """Top-1/top-5 error of the networks' averaged softmax outputs on a prepared dataset's `split`.
 
-    `data` defaults to the dataset the first run trained on.
+    `data` defaults to the dataset the first run trained on; `workers` (loading processes) to train's.
     """
     if tta not in TTA_MODES:
         raise AlexNetError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
@@ -30,6 +31,7 @@ def evaluate_checkpoints(runs: list[str], data: str | None = None, tta: str = "1
         raise AlexNetError("no run or checkpoint to evaluate")
     checkpoints = [load_checkpoint(r) for r in runs]
     dev = resolve_device(device)
+    workers = default_workers(dev) if workers is None else workers
     dataset = PreparedDataset(data or checkpoints[0].get("data", ""))
     if split not in dataset.labels:
         raise AlexNetError(f"{dataset.root}: no {split!r} split (it has {', '.join(dataset.labels)})")
@@ -64,7 +66,7 @@ def repeated_networks(checkpoints: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def evaluate_checkpoint(run_or_checkpoint: str, data: str | None = None, tta: str = "10crop",
-                        device: str | None = None, batch_size: int | None = None, workers: int = 0,
+                        device: str | None = None, batch_size: int | None = None, workers: int | None = None,
                         progress: bool = False, split: str = "val") -> dict[str, Any]:
     """Top-1/top-5 error of a run's (or checkpoint's) network on a prepared dataset's split."""
     return evaluate_checkpoints([run_or_checkpoint], data, tta, device, batch_size, workers, progress, split)

@@ -49,10 +49,10 @@ def predict_probabilities(model: nn.Module, dataset: PreparedDataset, test_views
     probs, labels = [], []
     bar = Progress(len(dataset.labels[split]), f"evaluate ({tta})", enabled=progress)
     try:
-        for images, y in make_loader(batches, workers, test_views.device):
-            probs.append(view_outputs(model, test_views, images, views).cpu())
-            labels.append(y)
-            bar.update(len(y))
+        for batch in make_loader(batches, workers, test_views.device):
+            probs.append(view_outputs(model, test_views, batch.images, views).cpu())
+            labels.append(batch.labels)
+            bar.update(len(batch.labels))
     finally:
         model.train(was_training)
     bar.close()
