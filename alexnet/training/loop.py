@@ -294,8 +294,7 @@ def restore_random_state(plan: Plan, epoch: int, resumed: dict[str, Any] | None)
 def validate(plan: Plan, state: TrainState) -> dict[str, Any]:
     """Centre-patch top-1/top-5 error on the validation split, over all ranks' shares."""
     views = EvalViews(plan.mean_image, plan.model_cfg.input_size, plan.recipe.mean_crop, plan.device)
-    # The run's workers: at the 2,300 images/s of one process, ILSVRC's 50,000 loaded here would add a
-    # fifth to the 115 s of an epoch's training on an H200 (BENCHMARKS.md).
+    # the run's workers: loaded in this process, ILSVRC's validation set adds a fifth to an epoch (BENCHMARKS.md)
     probs, labels = predict_probabilities(state.trained_network(), plan.dataset, views, "val", "center",
                                           plan.recipe.eval_batch_size, plan.workers, rank=plan.ctx.rank,
                                           world_size=plan.ctx.world_size)
