@@ -31,12 +31,9 @@ from .workers import usable_cores
 def default_workers(device: torch.device, processes_here: int = 1) -> int:
     """Loader processes when none are asked for, for each of `processes_here` training processes on this
     machine (data-parallel ranks). On a GPU: its share of the cores this process may use, less two, which
-    the training process keeps (its own thread and the one that pins and stages batches), at most 16. On
-    an H200 with 16 cores, 14 workers fed 11,120 images/s end to end, 8 fed 10,667 and 16 (the training
-    process then short of a core) 9,542 (BENCHMARKS.md, 2026-11-27); 16 workers deliver more than the step
-    takes.
-    None on the CPU, where a worker competes with the training threads for the same cores (slower on 2
-    cores: BENCHMARKS.md)."""
+    the training process keeps (its own thread and the one that pins and stages batches), at most 16 (on
+    an H200's 16 cores, 14 fed the most end to end: BENCHMARKS.md). None on the CPU, where a worker
+    competes with the training threads for the same cores (slower on 2 cores: BENCHMARKS.md)."""
     if device.type != "cuda":
         return 0
     return max(1, min(16, usable_cores() // max(1, processes_here) - 2))
@@ -114,6 +111,13 @@ class _Batches(Dataset):
         """A uint8 buffer for what a batch sends on, and its slot (-1: none reused)."""
         return self.slots.take(shape, torch.uint8) if self.slots else (batch_buffer(shape, torch.uint8), -1)
 
+    def _whole_images(self, indices: np.ndarray) -> tuple[torch.Tensor, int]:
+        """The stored images at `indices`, (B, S, S, 3) uint8, read straight into the buffer they are sent
+        in (in a worker, shared memory), and its slot."""
+        images, slot = self._buffer((len(indices), self.images.size, self.images.size, 3))
+        self.images.read(indices, out=images.numpy())
+        return images, slot
+
 
 class TrainBatches(_Batches):
     """Batch b of the current epoch: a random crop (and reflection) of each image, uint8, or with the
@@ -172,8 +176,7 @@ class TrainBatches(_Batches):
                            torch.from_numpy(alphas), scale=self.input_scale if self.pca_std > 0 else 1.0)
         # What is sent on as it is is written straight into shared memory in a worker (a reused slot's, or new).
         if self.pipeline == "device":
-            images, slot = self._buffer((len(indices), self.images.size, self.images.size, 3))
-            self.images.read(indices, out=images.numpy())
+            images, slot = self._whole_images(indices)
             return batch._replace(images=images, slot=slot)
         if self.pipeline == "nvjpeg":
             parts = [self.images.encoded(int(i)) for i in indices]
@@ -198,8 +201,7 @@ class EvalBatches(_Batches):
 
     def __getitem__(self, b: int) -> EvalBatch:
         indices = self._indices(b)
-        images, slot = self._buffer((len(indices), self.images.size, self.images.size, 3))
-        self.images.read(indices, out=images.numpy())  # in a worker: straight into shared memory
+        images, slot = self._whole_images(indices)
         return EvalBatch(images, torch.from_numpy(self.labels[indices]), slot)
 
 
@@ -277,18 +279,17 @@ def make_loader(batches: _Batches, workers: int, device: torch.device, beside: _
     is yielded.
     """
     check_shared_memory(batches, workers, beside)
-    keyed = isinstance(batches, TrainBatches)
-    sent = workers > 0  # through `as_arrays` and `delivered`
+    keyed, in_workers = isinstance(batches, TrainBatches), workers > 0
     slots = None
-    if sent and batches.augmentation is None:  # uint8 crops, whole images or JPEG files: not the CPU's floats
+    if in_workers and batches.augmentation is None:  # uint8 crops, whole images or JPEG files: not the CPU's floats
         slots = batches.slots = BatchSlots(workers, HELD_BY_A_WORKER)
     pin = device if device.type == "cuda" else None
-    return _Loader(batches, sent, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None,
-                   shuffle=False, collate_fn=as_arrays if sent else None, num_workers=workers,
-                   pin_memory=pin is not None and not sent,  # else pinned as they are delivered
-                   prefetch_factor=PREFETCH if workers > 0 else None, persistent_workers=keyed and workers > 0,
-                   worker_init_fn=ignore_stop_signals if workers > 0 else None,
-                   timeout=BATCH_TIMEOUT_S if workers > 0 else 0,  # an error, not a wait for ever, if none comes
+    return _Loader(batches, slots, pin, batch_size=None, sampler=EpochKeys(batches) if keyed else None,
+                   shuffle=False, collate_fn=as_arrays if in_workers else None, num_workers=workers,
+                   pin_memory=pin is not None and not in_workers,  # else pinned as they are delivered
+                   prefetch_factor=PREFETCH if in_workers else None, persistent_workers=keyed and in_workers,
+                   worker_init_fn=ignore_stop_signals if in_workers else None,
+                   timeout=BATCH_TIMEOUT_S if in_workers else 0,  # an error, not a wait for ever, if none comes
                    # Its own generator: starting an iteration draws a base seed, which from the global
                    # generator would shift the dropout masks of a run resumed mid-epoch.
                    generator=torch.Generator())
@@ -302,16 +303,17 @@ class _Loader(DataLoader):
     them: with a loader alive at exit (persistent workers, or an iteration left half-way) the program
     waited for ever. A batch from its workers is made whole as it is yielded (`delivered`)."""
 
-    def __init__(self, dataset, sent: bool, slots: BatchSlots | None, pin: torch.device | None, **options) -> None:
+    def __init__(self, dataset, slots: BatchSlots | None, pin: torch.device | None, **options) -> None:
         super().__init__(dataset, **options)
-        self.sent, self.slots, self.pin = sent, slots, pin
+        self.slots, self.pin = slots, pin
 
     def __iter__(self):
         iterator = super().__iter__()
-        if self.num_workers > 0:
-            _LIVE_ITERATIONS.add(iterator)
-            _WORKERS.update(getattr(iterator, "_workers", ()))
-        return delivered(iterator, self.slots, self.pin) if self.sent else iterator
+        if self.num_workers == 0:
+            return iterator
+        _LIVE_ITERATIONS.add(iterator)
+        _WORKERS.update(getattr(iterator, "_workers", ()))
+        return delivered(iterator, self.slots, self.pin)  # sent through `as_arrays` in the workers
 
 
 _LIVE_ITERATIONS: weakref.WeakSet = weakref.WeakSet()
