@@ -103,7 +103,11 @@ def test_within_map_candidate_matches_the_layer_and_its_gradient_in_float64(size
 
 
 @pytest.mark.parametrize("device", [
-    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"))])
+    pytest.param("cpu", marks=pytest.mark.xfail(
+        torch.__version__.startswith("2.11."), strict=True,
+        reason="torch 2.11's Inductor on the CPU zeroes the gradient through a hand-written backward (found by "
+               "the GPU machine's checks phase, 2026-11-27; why --compile is refused on the CPU)")),
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"))])
 def test_within_map_candidate_compiled_matches_float64(device):
     """The candidate as the step would run it: compiled, channels-last, bf16 under autocast on a GPU (fp32
     on the CPU). Output and gradient against the layer's own float64 autograd."""

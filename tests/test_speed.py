@@ -79,8 +79,9 @@ def test_a_compiler_that_fails_is_one_line(fresh_probe, monkeypatch):
         require_right_compiler(CPU, SpeedSettings(compile=True))
 
 
-# Torches whose Inductor gives the CPU network's convolutions zero gradients: 2.13 here, 2.11 on the GPU
-# machine (its checks phase, 2026-11-26). Why `--compile` is refused on the CPU.
+# Torches whose Inductor gives the CPU network's convolutions zero gradients: 2.13 here (below ReLU ->
+# max-pool -> fully-connected), 2.11 on the GPU machine (below the LRN's hand-written backward; its checks
+# phases, 2026-11-26 and 27, and torch 2.11's CPU wheel here). Why `--compile` is refused on the CPU.
 CPU_INDUCTOR_FAULT = torch.__version__.startswith(("2.11.", "2.13."))
 
 
@@ -92,6 +93,23 @@ def test_the_compiler_probe_catches_the_known_fault_on_the_cpu(fresh_probe):
     with pytest.raises(AlexNetError, match="compiles wrong gradients on cpu.*--no-compile"):
         require_right_compiler(CPU, SpeedSettings(compile=True))
     require_right_compiler(CPU, SpeedSettings(compile=False))  # nothing compiled, nothing probed
+
+
+@pytest.mark.parametrize("wrong", ["pooled", "normalised"])
+def test_the_compiler_probe_catches_a_fault_in_either_of_its_networks(fresh_probe, monkeypatch, wrong):
+    """A "compiler" that cuts every gradient below the first layer, as 2.13 did below ReLU -> max-pool ->
+    fully-connected and 2.11 below the LRN, in one of the probe's two networks only: either is enough."""
+    compiled = []
+
+    def compile_wrong_once(module, **kwargs):
+        compiled.append(module)
+        if ("pooled", "normalised")[len(compiled) - 1] != wrong:
+            return module
+        return lambda x: module[1:](module[0](x).detach())
+
+    monkeypatch.setattr(torch, "compile", compile_wrong_once)
+    assert fresh_probe(CPU, False) is False
+    assert len(compiled) == (1 if wrong == "pooled" else 2)  # it stops at the first wrong network
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -89,28 +89,46 @@ def resolve_speed(device: torch.device, precision: str | None = None, channels_l
                          tf32_matmul=base.tf32_matmul and precision != "fp32")  # fp32 asked: IEEE products
 
 
+def _probe_networks() -> list[nn.Module]:
+    """Tiny networks of the patterns in which a torch's Inductor was found to compute this network's
+    gradients wrong on the CPU (BENCHMARKS.md, "torch.compile on the CPU"): ReLU -> max-pool ->
+    fully-connected, AlexNet's conv5 -> pool5 -> fc6 (torch 2.13 zeroes the convolution's gradient below it);
+    and the cross-map LRN's hand-written backward (torch 2.11 zeroes every gradient below it), with the
+    within-map norm of `cuda-convnet-2012` beside it."""
+    from ..model.lrn import LocalResponseNorm, WithinMapResponseNorm  # training builds on the model
+
+    pooled = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+                           nn.Linear(4 * 7 * 7, 5))
+    normalised = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                               LocalResponseNorm(3, 1e-2, 0.75, 2.0, groups=2), WithinMapResponseNorm(3, 1e-2, 0.75, 1.0),
+                               nn.Flatten(), nn.Linear(4 * 16 * 16, 5))
+    return [pooled, normalised]
+
+
 @functools.lru_cache(maxsize=None)
 def compiled_gradients_are_right(device: torch.device, channels_last: bool) -> bool:
-    """Whether torch.compile, on this device and memory layout, gives the gradient that eager PyTorch gives
-    through ReLU -> max-pool -> fully-connected: the pattern of every AlexNet's conv5 -> pool5 -> fc6, whose
-    convolution gradient the Inductor of torch 2.13 and 2.11 zeroes on the CPU in NCHW (BENCHMARKS.md,
-    "torch.compile on the CPU"). A tiny network, compiled once a process (seconds); the run's network would
-    be compiled by the same torch, with the same fault."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(4, 3, 16, 16, generator=generator)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
-                        nn.Linear(4 * 7 * 7, 5))
+    """Whether torch.compile, on this device and memory layout, gives every parameter of `_probe_networks`
+    the gradient that eager PyTorch gives. Tiny networks, compiled once a process (seconds); the run's
+    network would be compiled by the same torch, with the same faults."""
+    with torch.random.fork_rng(devices=[]):  # the networks' initial weights: the run's random stream untouched
+        torch.manual_seed(0)
+        networks = _probe_networks()
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    net.to(device, memory_format=layout)
-    x = x.to(device).contiguous(memory_format=layout)
-    gradients = []
-    for forward in (net, torch.compile(net, dynamic=False)):
-        net.zero_grad(set_to_none=True)
-        forward(x).square().sum().backward()
-        gradients.append(net[0].weight.grad.flatten().double().cpu())
-    eager, compiled = gradients
-    # cosine and length: TF32 convolutions may round the two a little apart; a zeroed gradient is 0 and 0
-    return bool(F.cosine_similarity(eager, compiled, dim=0) > 0.99 and abs(compiled.norm() / eager.norm() - 1) < 0.05)
+    for net in networks:
+        net.to(device, memory_format=layout)
+        gradients = []
+        for forward in (net, torch.compile(net, dynamic=False)):
+            net.zero_grad(set_to_none=True)
+            forward(x.to(device).contiguous(memory_format=layout)).square().sum().backward()
+            gradients.append([torch.zeros(1) if p.grad is None else p.grad.flatten().double().cpu()
+                              for p in net.parameters()])
+        for eager, compiled in zip(*gradients):
+            # cosine and length: TF32 convolutions may round the two a little apart; a zeroed gradient is 0 and 0
+            same_way = F.cosine_similarity(eager, compiled, dim=0) > 0.99
+            if not (same_way and abs(compiled.norm() / eager.norm() - 1) < 0.05):
+                return False
+    return True
 
 
 def require_right_compiler(device: torch.device, speed: SpeedSettings) -> None:
@@ -125,8 +143,8 @@ def require_right_compiler(device: torch.device, speed: SpeedSettings) -> None:
         raise AlexNetError(f"torch.compile failed on {device.type} ({type(exc).__name__}: {first}); "
                            "train with --no-compile") from None
     if not right:
-        raise AlexNetError(f"torch {torch.__version__} compiles wrong gradients on {device.type} (its max-pool "
-                           "backward: BENCHMARKS.md, \"torch.compile on the CPU\"); train with --no-compile")
+        raise AlexNetError(f"torch {torch.__version__} compiles wrong gradients on {device.type} (BENCHMARKS.md, "
+                           "\"torch.compile on the CPU\"); train with --no-compile")
 
 
 def autocast(device: torch.device, speed: SpeedSettings):
