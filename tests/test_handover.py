@@ -119,11 +119,17 @@ def test_float_inputs_and_loaders_without_workers_use_no_slots(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
-def test_batches_for_a_gpu_come_pinned_and_exact(tmp_path):
+@pytest.mark.parametrize("slots", ["reused", "none free"])
+def test_batches_for_a_gpu_come_pinned_and_exact(tmp_path, monkeypatch, slots):
+    """Pinned whether a batch came in a reused slot or, none being free, in a fresh buffer (each worker
+    given no slots: the fork-started workers inherit the patch)."""
+    if slots == "none free":
+        monkeypatch.setattr(loader_module, "HELD_BY_A_WORKER", 0)
     path, labels = _dataset(tmp_path)
     batches = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
     reference = TrainBatches(path, labels, batch_size=2, crop_size=8, seed=5, pca_std=0.1)
     loader = make_loader(batches, 2, torch.device("cuda"))
+    assert len(batches.slots.lent) == (0 if slots == "none free" else 2 * HELD_BY_A_WORKER)
     batches.set_epoch(1), reference.set_epoch(1)
     got = list(loader)
     for b, batch in enumerate(got):

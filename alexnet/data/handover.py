@@ -76,7 +76,8 @@ def as_arrays(batch):
 
 def delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
     """The loader's batches made whole again: the small fields tensors, pinned for the copy to
-    `pin` (a GPU); a batch in a worker's slot copied out (pinned too) before the slot goes back to its worker.
+    `pin` (a GPU); a batch in a worker's slot copied out (pinned too) before the slot goes back to its worker;
+    one in a fresh buffer (no slot was free) pinned as well, so that every batch reaches the GPU alike.
     This process keeps each slot mapped (`held`), so that reading the next batch in it costs no page faults.
     A slot of a batch never yielded (an iteration left half-way) stays lent: its worker makes fresh buffers
     instead, which is slower, never wrong."""
@@ -85,12 +86,14 @@ def delivered(batches, slots: BatchSlots | None, pin: torch.device | None):
         with torch.cuda.device(pin) if pin is not None else contextlib.nullcontext():  # as DataLoader pins
             whole = {name: torch.from_numpy(getattr(batch, name)) for name in SENT_AS_ARRAYS
                      if getattr(batch, name, None) is not None}
+            name = next((name for name in LENT if getattr(batch, name, None) is not None), None)
             if batch.slot >= 0:
-                name = next(name for name in LENT if getattr(batch, name, None) is not None)
                 lent = getattr(batch, name)
                 held[batch.slot] = lent.untyped_storage()
                 whole[name] = torch.empty(lent.shape, dtype=lent.dtype, pin_memory=pin is not None).copy_(lent)
                 slots.hand_back(batch.slot)
+            elif name is not None:
+                whole[name] = getattr(batch, name)  # a fresh buffer: pinned below, where the copy is for a GPU
             if pin is not None:
                 whole = {name: value.pin_memory() for name, value in whole.items()}
             batch = batch._replace(**whole, slot=-1)
