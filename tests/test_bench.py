@@ -69,7 +69,9 @@ def test_bench_data_end_to_end_reports_the_overlap(shapes_data, capsys):
     code = main(["bench", "data", "--data", str(shapes_data), "--images", "96", "--batch-size", "16", "--workers", "0",
                  "--train-preset", "small", "--train-batches", "3", "--pipelines", "host", "device", "--json"])
     assert code == 0
-    result = json.loads(capsys.readouterr().out)
+    said = capsys.readouterr()
+    result = json.loads(said.out)  # stdout: the JSON object alone; the progress went to stderr
+    assert "end to end (device pipeline, loader + small training)" in said.err
     rows = result["end_to_end"]
     assert [r["pipeline"] for r in rows] == ["host", "device"]
     for r in rows:
@@ -103,7 +105,8 @@ def test_a_loader_figure_from_too_few_images_is_flagged(shapes_data, capsys):
                  "--workers", "2", "--json"])
     out, err = capsys.readouterr()
     assert code == 0 and json.loads(out)["workers"] == 2
-    assert err.startswith("note: about 32 images (2 workers x a batch of 16)") and err.count("\n") == 1
+    notes = [line for line in err.splitlines() if line.startswith("note:")]  # beside the progress lines
+    assert len(notes) == 1 and notes[0].startswith("note: about 32 images (2 workers x a batch of 16)")
 
 
 def test_bench_data_uses_trains_worker_count_unless_told(shapes_data, monkeypatch):

@@ -113,7 +113,7 @@ def add_speed_flags(p: argparse.ArgumentParser) -> None:
 
 def add_output_flags(p: argparse.ArgumentParser) -> None:
     """--json and --record, for the benchmarks."""
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (progress lines go to stderr)")
     p.add_argument("--record", type=record_file, default=None, metavar="FILE",
                    help="append the result to FILE (e.g. BENCHMARKS.md)")
 

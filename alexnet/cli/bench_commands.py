@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 
@@ -18,6 +19,12 @@ def add_bench(sub) -> None:
     for add in (add_bench_data, add_bench_prepare, add_bench_train):
         add(bench_sub)
     bench.set_defaults(func=lambda args: (bench.print_help(), 2)[1])
+
+
+def _progress(args: argparse.Namespace):
+    """Where a benchmark's progress lines go: stdout, or stderr under --json (stdout holds the one JSON
+    object), so that a run cut short still shows the figures it had taken."""
+    return functools.partial(print, file=sys.stderr, flush=True) if args.json else print
 
 
 def _finish(args: argparse.Namespace, result: dict, title: str, line: str, keys: list[str], device=None) -> int:
@@ -64,7 +71,7 @@ def run_bench_data(args: argparse.Namespace) -> int:
 
     result = bench_data(args.data, workers=args.workers, batch_size=args.batch_size, images=args.images,
                         device=args.device, train_preset=args.train_preset, timed_batches=args.train_batches,
-                        pipelines=args.pipelines, ahead=args.ahead, log=(lambda line: None) if args.json else print)
+                        pipelines=args.pipelines, ahead=args.ahead, log=_progress(args))
     for note in result["notes"]:
         print(f"note: {note}", file=sys.stderr)
     keys = ["images_per_second", "baseline_images_per_second", "workers", "runs"]
@@ -85,7 +92,7 @@ def add_bench_prepare(sub) -> None:
 def run_bench_prepare(args: argparse.Namespace) -> int:
     from ..bench.prepare import bench_prepare, record_line
 
-    result = bench_prepare(args.images, args.size, log=(lambda line: None) if args.json else print)
+    result = bench_prepare(args.images, args.size, log=_progress(args))
     return _finish(args, result, "preparing JPEGs, one process", record_line(result), [])
 
 
@@ -112,6 +119,6 @@ def run_bench_train(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     speed = resolve_speed(device, args.precision, args.channels_last, args.compile)
     result = bench_train(args.preset, str(device), args.batch_size, args.steps, speed=speed,
-                         log=(lambda line: None) if args.json else print)
+                         log=_progress(args))
     keys = ["images_per_second", "baseline_images_per_second", "device", "batch_size"]
     return _finish(args, result, f"training step, preset {result['preset']}", record_line(result), keys, device)
