@@ -21,6 +21,17 @@ torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min
 FOUR_CLASSES = ("disc", "square", "hstripes", "vstripes")
 
 
+def pytest_runtest_logreport(report):
+    """With ALEXNET_TESTS_AS_THEY_END set (the GPU phases), a line for each test as it ends: its outcome,
+    seconds and, if it failed, why. pytest says why only at the end of the run, which a phase's time limit
+    may cut (2026-11-27: two failures, unnamed)."""
+    if not os.environ.get("ALEXNET_TESTS_AS_THEY_END") or (report.when != "call" and report.passed):
+        return
+    crash = getattr(report.longrepr, "reprcrash", None)
+    why = f": {crash.message.splitlines()[0][:300]}" if report.failed and crash else ""
+    print(f"\n[{report.outcome} {report.when} {report.duration:.1f} s] {report.nodeid}{why}", flush=True)
+
+
 def load_script(name: str):
     """scripts/NAME.py as a module (the scripts are no package): what the GPU sessions run, tested here."""
     scripts = Path(__file__).resolve().parent.parent / "scripts"
