@@ -32,6 +32,7 @@ from torch import nn
 
 from ..config import PRECISIONS
 from ..errors import AlexNetError
+from ..model.lrn import LocalResponseNorm, WithinMapResponseNorm
 from .distributed import all_reduce_sum
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -95,8 +96,6 @@ def _probe_networks() -> list[nn.Module]:
     fully-connected, AlexNet's conv5 -> pool5 -> fc6 (torch 2.13 zeroes the convolution's gradient below it);
     and the cross-map LRN's hand-written backward (torch 2.11 zeroes every gradient below it), with the
     within-map norm of `cuda-convnet-2012` beside it."""
-    from ..model.lrn import LocalResponseNorm, WithinMapResponseNorm  # training builds on the model
-
     pooled = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
                            nn.Linear(4 * 7 * 7, 5))
     normalised = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
