@@ -121,8 +121,8 @@ def test_float_inputs_and_loaders_without_workers_use_no_slots(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
 @pytest.mark.parametrize("slots", ["reused", "none free"])
 def test_batches_for_a_gpu_come_pinned_and_exact(tmp_path, monkeypatch, slots):
-    """Pinned whether a batch came in a reused slot or, none being free, in a fresh buffer (each worker
-    given no slots: the fork-started workers inherit the patch)."""
+    """Pinned whether a batch came in a reused slot or, none being free, in a fresh buffer (the loader's
+    slots made with none a worker)."""
     if slots == "none free":
         monkeypatch.setattr(loader_module, "HELD_BY_A_WORKER", 0)
     path, labels = _dataset(tmp_path)
