@@ -68,6 +68,7 @@ def test_short_run_beats_chance(shapes_data, tmp_path):
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert tuple(rows[0]) == METRICS_COLUMNS and len(rows) == 8
     assert all(float(r["images_per_second"]) > 0 for r in rows)  # the trainer's own rate, per epoch
+    assert all(0 < float(r["val_seconds"]) < float(r["seconds"]) for r in rows)  # part of the epoch's time
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
 
 

@@ -24,7 +24,7 @@ CONFIG = "config.json"
 METRICS = "metrics.csv"
 # at_chance: 1 when the epoch's mean training loss was within 5% of ln(classes) either way (training/chance.py)
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "seconds",
-                   "images_per_second", "at_chance")
+                   "images_per_second", "at_chance", "val_seconds")
 STEPS = "steps.csv"
 STEP_COLUMNS = ("epoch", "step", "global_step", "lr", "train_loss")
 # A file of these names that a run did not write (a user's, in the folder given as --out) is refused before

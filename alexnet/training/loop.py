@@ -292,7 +292,8 @@ def restore_random_state(plan: Plan, epoch: int, resumed: dict[str, Any] | None)
 
 
 def validate(plan: Plan, state: TrainState) -> dict[str, Any]:
-    """Centre-patch top-1/top-5 error on the validation split, over all ranks' shares."""
+    """Centre-patch top-1/top-5 error on the validation split, over all ranks' shares, and its seconds."""
+    started = time.monotonic()
     views = EvalViews(plan.mean_image, plan.model_cfg.input_size, plan.recipe.mean_crop, plan.device)
     # the run's workers: loaded in this process, ILSVRC's validation set adds a fifth to an epoch (BENCHMARKS.md)
     probs, labels = predict_probabilities(state.trained_network(), plan.dataset, views, "val", "center",
@@ -300,7 +301,7 @@ def validate(plan: Plan, state: TrainState) -> dict[str, Any]:
                                           world_size=plan.ctx.world_size)
     hits = topk_hits(probs, labels)
     all_reduce_sum(hits)
-    return errors_from_hits(hits)
+    return {**errors_from_hits(hits), "seconds": time.monotonic() - started}
 
 
 def epoch_row(plan: Plan, epoch: int, lr: float, sums: EpochSums, val: dict[str, Any], seconds: float,
@@ -310,7 +311,8 @@ def epoch_row(plan: Plan, epoch: int, lr: float, sums: EpochSums, val: dict[str,
             "at_chance": int(at_chance(sums.mean_loss, plan.dataset.num_classes)),
             "train_top1_error": round(sums.error, 6), "val_top1_error": round(val["top1_error"], 6),
             "val_top5_error": round(val["top5_error"], 6), "seconds": round(seconds, 2),
-            "images_per_second": round(rate, 1), "skipped_batches": int(sums.skipped)}
+            "val_seconds": round(val["seconds"], 2), "images_per_second": round(rate, 1),
+            "skipped_batches": int(sums.skipped)}
 
 
 def out_of_time(plan: Plan, state: TrainState, epoch: int, training_started: float) -> bool:
@@ -374,7 +376,8 @@ def log_epoch(plan: Plan, state: TrainState, row: dict[str, Any], event: str | N
     plan.log(f"epoch {row['epoch']}: lr {row['lr']:g}  train loss {row['train_loss']:.4f}"
              f"{' (at chance)' if row['at_chance'] else ''}  train top-1 err {row['train_top1_error']:.2%}  "
              f"val top-1 err {row['val_top1_error']:.2%}  top-5 err {row['val_top5_error']:.2%}  "
-             f"({row['seconds']:.1f}s, training {row['images_per_second']:.0f} images/s)"
+             f"({row['seconds']:.1f}s, training {row['images_per_second']:.0f} images/s, "
+             f"validation {row['val_seconds']:.1f}s)"
              + (f"  skipped {skipped} bad batch(es)" if skipped else ""))
     if event == "drop":
         plan.log(f"validation error stopped improving: learning rate divided by 10 (drop {state.schedule.drops} "

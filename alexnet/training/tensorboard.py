@@ -28,7 +28,8 @@ class TensorBoardLog:
 
     def epoch(self, row: dict[str, Any], model: nn.Module) -> None:
         step = int(row["epoch"])
-        for key in ("train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "lr", "seconds"):
+        for key in ("train_loss", "train_top1_error", "val_top1_error", "val_top5_error", "lr", "seconds",
+                    "val_seconds"):
             self.writer.add_scalar(f"{'errors' if 'error' in key else 'training'}/{key}", float(row[key]), step)
         conv1 = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
         columns = max(spec.groups for spec in model.cfg.convs) if hasattr(model, "cfg") else 1
