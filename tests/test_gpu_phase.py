@@ -55,3 +55,26 @@ def test_proxy_size_leaves_out_the_commands_start():
     assert per_class == 39 and start + 1000 * (per_class + 5) / rate <= 62
     assert gpu_phase.proxy_size(pilots, seconds=600, images=100_000, classes=1000, val_per_class=5)[1] == 100
     assert gpu_phase.proxy_size(pilots, seconds=5, images=100_000, classes=1000, val_per_class=5)[1] == 2
+
+
+def test_a_pipeline_row_cut_at_its_limit_keeps_what_it_had_measured(tmp_path, monkeypatch):
+    """On 2026-11-27 every row of the H200's pipeline phase ran past its limit and the summary said only "no
+    result". A row made to run past its limit here (2,000 timed batches in 8 s): the rows beside it keep
+    their figures, and its own progress lines (bench data's stderr under --json) come below the table."""
+    gpu_phase = load_script("gpu_phase")
+    run = gpu_phase.Phase.run
+
+    def one_row_too_long(self, title, command, limit_s, env=None):
+        if "--no-ahead" in command:
+            command, limit_s = [*command[:-1], "2000"], 8.0  # its --train-batches
+        return run(self, title, command, limit_s, env)
+
+    monkeypatch.setattr(gpu_phase.Phase, "run", one_row_too_long)
+    monkeypatch.setattr(sys, "argv", ["gpu_phase.py", "pipeline", "--dry", "--out", str(tmp_path)])
+    monkeypatch.chdir(ROOT)
+    gpu_phase.main()
+    summary = (tmp_path / "pipeline-summary.md").read_text()
+    assert "| host, fed in the training thread | no result |" in summary and "| device (0) |" in summary
+    cut = summary.split("What the rows without a result had measured when they were cut:")[1]
+    assert "host, fed in the training thread: reference (JPEG + PIL + DataLoader):" in cut
+    assert "timing 2000 batches" in cut
