@@ -1,7 +1,9 @@
 """scripts/gpu_phase.py's dry mode: each GPU phase at toy sizes on the CPU, so the script that the next
 GPU session runs cannot rot: it ends, writes its summary, and returns at most 8 flat files."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,20 @@ def test_a_pipeline_row_cut_at_its_limit_keeps_what_it_had_measured(tmp_path, mo
     cut = summary.split("What the rows without a result had measured when they were cut:")[1]
     assert "host, fed in the training thread: reference (JPEG + PIL + DataLoader):" in cut
     assert "timing 2000 batches" in cut
+
+
+def test_tests_are_named_as_they_end_in_the_phases(tmp_path):
+    """ALEXNET_TESTS_AS_THEY_END (set by the test phases): each test that does not pass is named with why as
+    it ends, so a run cut by its time limit still says which failed (2026-11-27: two, unnamed)."""
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path)
+    (tmp_path / "test_two.py").write_text("def test_fails():\n    assert 1 == 2, 'boom'\n\n\n"
+                                          "def test_passes():\n    pass\n")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", str(tmp_path)]
+    said = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "ALEXNET_TESTS_AS_THEY_END": "1"}).stdout.splitlines()
+    ended = [line for line in said if line.startswith("[")]
+    assert len(ended) == 2 and ended[0].startswith("[failed call ") and ended[1].startswith("[passed call ")
+    assert ended[0].endswith("test_two.py::test_fails: AssertionError: boom")
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                           env={k: v for k, v in os.environ.items() if k != "ALEXNET_TESTS_AS_THEY_END"})
+    assert not [line for line in quiet.stdout.splitlines() if line.startswith("[")]
