@@ -27,9 +27,12 @@ def pytest_runtest_logreport(report):
     may cut (2026-11-27: two failures, unnamed)."""
     if not os.environ.get("ALEXNET_TESTS_AS_THEY_END") or (report.when != "call" and report.passed):
         return
+    outcome = report.outcome
+    if hasattr(report, "wasxfail"):  # pytest reports an expected failure as skipped, an unexpected pass as passed
+        outcome = "xfailed" if report.skipped else "xpassed"
     crash = getattr(report.longrepr, "reprcrash", None)
     why = f": {crash.message.splitlines()[0][:300]}" if report.failed and crash else ""
-    print(f"\n[{report.outcome} {report.when} {report.duration:.1f} s] {report.nodeid}{why}", flush=True)
+    print(f"\n[{outcome} {report.when} {report.duration:.1f} s] {report.nodeid}{why}", flush=True)
 
 
 def load_script(name: str):

@@ -86,13 +86,14 @@ def test_tests_are_named_as_they_end_in_the_phases(tmp_path):
     """ALEXNET_TESTS_AS_THEY_END (set by the test phases): each test that does not pass is named with why as
     it ends, so a run cut by its time limit still says which failed (2026-11-27: two, unnamed)."""
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path)
-    (tmp_path / "test_two.py").write_text("def test_fails():\n    assert 1 == 2, 'boom'\n\n\n"
-                                          "def test_passes():\n    pass\n")
+    (tmp_path / "test_two.py").write_text("import pytest\n\n\ndef test_fails():\n    assert 1 == 2, 'boom'\n\n\n"
+                                          "def test_passes():\n    pass\n\n\n@pytest.mark.xfail(strict=True)\n"
+                                          "def test_known_fault():\n    assert False\n")
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", str(tmp_path)]
     said = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
                           env={**os.environ, "ALEXNET_TESTS_AS_THEY_END": "1"}).stdout.splitlines()
     ended = [line for line in said if line.startswith("[")]
-    assert len(ended) == 2 and ended[0].startswith("[failed call ") and ended[1].startswith("[passed call ")
+    assert [line.split()[0] for line in ended] == ["[failed", "[passed", "[xfailed"]
     assert ended[0].endswith("test_two.py::test_fails: AssertionError: boom")
     quiet = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
                            env={k: v for k, v in os.environ.items() if k != "ALEXNET_TESTS_AS_THEY_END"})
