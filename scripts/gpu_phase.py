@@ -405,7 +405,10 @@ def checks(phase: Phase, sizes: Sizes) -> None:
     parallel = ["-n", "4", "--dist", "loadfile"] if importlib.util.find_spec("xdist") is not None else []
     tests = [*PYTEST, "-o", "addopts=", *parallel,
              *(["-m", "not slow", "tests/test_lrn.py", "-k", "fp16"] if dry else ["-m", "slow or not slow", *GPU_TESTS])]
-    run_tests(phase, "checks: the GPU tests", tests, phase.left() - (20 if dry else 60))
+    keep = 20 if dry else 60  # for the scripts
+    if run_tests(phase, "checks: the GPU tests", tests, phase.left() - keep) == USAGE_ERROR and parallel:
+        tests = [arg for arg in tests if arg not in parallel]  # pytest did not take -n: one file after another
+        run_tests(phase, "checks: the GPU tests, one file after another", tests, phase.left() - keep)
     precision = [sys.executable, "scripts/gpu_lrn_precision.py"] + (["--dry"] if dry else [])
     status, text = phase.run("checks: LRN precision", precision, 150)
     phase.summary += ["", "LRN precision (cosine similarity of each layer's gradient with CPU fp32; worst three):", ""]
@@ -429,9 +432,13 @@ def suite(phase: Phase, sizes: Sizes) -> None:
     run_tests(phase, "suite: the default tests" + ("" if parallel else " (no pytest-xdist: one process)"), tests)
 
 
-def run_tests(phase: Phase, title: str, tests: list[str], limit_s: float | None = None) -> None:
+USAGE_ERROR = 4  # pytest's exit status for a command line it does not take
+
+
+def run_tests(phase: Phase, title: str, tests: list[str], limit_s: float | None = None) -> int | None:
     """pytest with what is left of the budget (or `limit_s`); its count line, and each test that did not
-    pass, with why, as it ended (conftest.py's ALEXNET_TESTS_AS_THEY_END: a run cut short still names them)."""
+    pass, with why, as it ended (conftest.py's ALEXNET_TESTS_AS_THEY_END: a run cut short still names them).
+    Returns pytest's exit status (None: cut)."""
     status, text = phase.run(title, tests, phase.left() if limit_s is None else limit_s,
                              env={"ALEXNET_TESTS_AS_THEY_END": "1"})
     lines = text.splitlines()
@@ -439,11 +446,13 @@ def run_tests(phase: Phase, title: str, tests: list[str], limit_s: float | None 
     ended = [line for line in lines if line.startswith(("[failed", "[xfailed", "[xpassed"))]
     phase.summary.append("")
     phase.summary.append(f"- `pytest {' '.join(tests[3:])}`: "
-                         + (counts[-1] if counts else f"no count line (exit {status}: cut at its limit)"))
+                         + (counts[-1] if counts else "no count line ("
+                            + ("cut at its limit)" if status is None else f"exit {status})")))
     phase.summary += [f"  - {line}" for line in ended[:24]]
     skips = sum(line.startswith("[skipped") for line in lines)
     if skips:
         phase.summary.append(f"  - {skips} skips (tests this machine cannot run; pytest's -rs line names each)")
+    return status
 
 
 PHASES = {"learn": learn, "step": step, "pipeline": pipeline, "checks": checks, "suite": suite}

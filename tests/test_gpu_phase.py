@@ -98,3 +98,16 @@ def test_tests_are_named_as_they_end_in_the_phases(tmp_path):
     quiet = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
                            env={k: v for k, v in os.environ.items() if k != "ALEXNET_TESTS_AS_THEY_END"})
     assert not [line for line in quiet.stdout.splitlines() if line.startswith("[")]
+
+
+def test_checks_run_the_tests_one_file_after_another_where_pytest_does_not_take_n(tmp_path, monkeypatch):
+    """pytest-xdist travels as wheels to the GPU machine; if its plugin did not load there, `-n 4` would be a
+    usage error and the phase would test nothing. It runs them again without."""
+    gpu_phase = load_script("gpu_phase")
+    monkeypatch.setattr(gpu_phase, "PYTEST", [*gpu_phase.PYTEST, "-p", "no:xdist"])  # xdist found, not loaded
+    monkeypatch.setattr(sys, "argv", ["gpu_phase.py", "checks", "--dry", "--out", str(tmp_path)])
+    monkeypatch.chdir(ROOT)
+    gpu_phase.main()
+    summary = (tmp_path / "checks-summary.md").read_text()
+    assert "-n 4 --dist loadfile" in summary and "no count line (exit 4)" in summary
+    assert re.search(r"-m not slow tests/test_lrn.py -k fp16`: 2 passed", summary)
