@@ -344,9 +344,12 @@ def pipeline(phase: Phase, sizes: Sizes) -> None:
         return
     validation_ab(phase, sizes, data)
     rows, cut = [], []
-    # host first, then host fed from the training thread as before 2026-11-27 (its copy on the step's stream)
-    runs = [("host", "host", []), ("host, fed in the training thread", "host", ["--no-ahead"])]
-    runs += [(name, name, []) for name in sizes.pipelines if name != "host"]
+    # In the order of the decisions they serve (a call cut short loses the last): the default; the candidate
+    # to replace it; host fed from the training thread as before 2026-11-27 (its copy on the step's stream:
+    # is staging ahead worth keeping); the pipeline that lost at e981f72.
+    runs = [("host", "host", []), ("nvjpeg", "nvjpeg", []), ("host, fed in the training thread", "host", ["--no-ahead"]),
+            ("device", "device", [])]
+    runs = [run for run in runs if run[1] in sizes.pipelines]
     for i, (label, name, flags) in enumerate(runs):
         command = alexnet("bench", "data", "--data", str(data), "--device", sizes.device, "--json", *flags,
                           "--pipelines", name, "--train-preset", sizes.step_presets[0],
