@@ -228,12 +228,14 @@ def test_a_run_stopped_by_its_time_limit_exits_75_and_resumes_to_its_end(shapes_
     captured = capsys.readouterr()
     assert "stopped: time limit of 0s" in captured.out and captured.out.count("speed: ") == 1
     assert re.search(r"6 epochs of 600 images at this rate: (about \d|under half a minute)", captured.out)
+    assert re.search(r"epoch 1: .*; 5 epochs left at most, (about \d|under half a minute) at this pace", captured.out)
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("alexnet: stopped: the run can go on; resume with: alexnet ")
     assert err[0].endswith("--resume")
     assert main(["train", "--data", str(shapes_data), "--out", str(run), "--preset", "small", "--epochs", "2",
                  "--resume", "--quiet", "--device", "cpu"]) == 0
-    assert "done: reached --epochs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "done: reached --epochs" in out and "epoch 2: " in out and "left at most" not in out  # none left
 
 
 @pytest.mark.parametrize("resumable, code", [(False, 0), (True, 75)])
@@ -259,6 +261,17 @@ def test_hints_say_what_the_path_is_and_what_to_run(shapes_src, shapes_data, tmp
     assert main(["evaluate", str(shapes_data)]) == 1
     err = capsys.readouterr().err.strip()
     assert "a prepared dataset, not a run folder; give the run folder" in err and f"--data {shapes_data}" in err
+
+
+def test_each_epoch_line_says_how_long_the_epochs_left_would_take_at_its_pace():
+    from types import SimpleNamespace
+
+    from alexnet.training.loop import time_left
+    plan = SimpleNamespace(recipe=SimpleNamespace(epochs=90))
+    # 89 epochs of 115 s (training and validation) = 10,235 s = 170.6 min
+    assert time_left(plan, {"epoch": 1, "seconds": 115.0}) == "; 89 epochs left at most, about 2 h 51 min at this pace"
+    assert time_left(plan, {"epoch": 89, "seconds": 20.0}) == "; 1 epoch left at most, under half a minute at this pace"
+    assert time_left(plan, {"epoch": 90, "seconds": 115.0}) == ""
 
 
 def test_the_projected_time_reads_in_hours_and_minutes():

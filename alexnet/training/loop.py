@@ -378,10 +378,20 @@ def log_epoch(plan: Plan, state: TrainState, row: dict[str, Any], event: str | N
              f"val top-1 err {row['val_top1_error']:.2%}  top-5 err {row['val_top5_error']:.2%}  "
              f"({row['seconds']:.1f}s, training {row['images_per_second']:.0f} images/s, "
              f"validation {row['val_seconds']:.1f}s)"
-             + (f"  skipped {skipped} bad batch(es)" if skipped else ""))
+             + (f"  skipped {skipped} bad batch(es)" if skipped else "") + time_left(plan, row))
     if event == "drop":
         plan.log(f"validation error stopped improving: learning rate divided by 10 (drop {state.schedule.drops} "
                  f"of {plan.recipe.max_lr_drops})")
+
+
+def time_left(plan: Plan, row: dict[str, Any]) -> str:
+    """The epochs still to run at this epoch's pace, validation included ("at most": the plateau rule or
+    --time-limit may end the run sooner)."""
+    left = plan.recipe.epochs - row["epoch"]
+    if left <= 0:
+        return ""
+    return (f"; {left} epoch{'s' if left != 1 else ''} left at most, "
+            f"{projected_duration(left * row['seconds'])} at this pace")
 
 
 def tensorboard(plan: Plan):
