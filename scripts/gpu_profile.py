@@ -11,7 +11,8 @@ the band-matrix LRN, TF32 for its window sums. Rejected: the plain-expression LR
 to 4 channels (no gain, H100 and H200), the LRN's window sums as fused shifted slices (7.08 against 5.90
 ms, H200, 2026-11-27). Candidates now: cuda-convnet-2012's within-map norm with its gradient written out
 (box means recomputed, not saved), CUDA graphs with the grouped convolutions split (5.59 against 5.90
-ms on 2026-11-27, each alone 5.69 and 6.73), max-autotune (slow to compile), larger batches; the
+ms on 2026-11-27, each alone 5.69 and 6.73), conv1 as a stride-1 3 x 3 convolution of 4 x 4 pixel
+blocks (space-to-depth; its forward was 17% of paper's step), max-autotune (slow to compile), larger batches; the
 multi-tensor update for reference.
 """
 
@@ -95,6 +96,38 @@ class RecomputedWithinMap(nn.Module):
         return RecomputedWithinMapNorm.apply(x, *self.settings)
 
 
+class SpaceToDepthConv(nn.Module):
+    """A strided convolution (conv1: 11 x 11, stride 4, 3 channels in) run as a stride-1 convolution of
+    s x s blocks: the kernel zero-padded to 12 x 12 and both it and the input rearranged so that each
+    4 x 4 block of pixels becomes 48 channels, then a 3 x 3 convolution. The same sums (the extra kernel
+    row and column are zeros), on a shape tensor cores suit: cuDNN's kernels for 3 input channels under
+    an 11 x 11 window were conv1's forward alone at 17% of paper's step (H200, 2026-11-27). The weight
+    stays (96, 3, 11, 11): its gradient flows back through the rearrangement, so the optimizer and the
+    checkpoint see the same parameter."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x):
+        c = self.conv
+        s, k = c.stride[0], c.kernel_size[0]
+        blocks = -(-k // s)                                          # the kernel in whole blocks: 3
+        out = (x.shape[-1] - k) // s + 1                             # the plain convolution's output: 55
+        side = (out - 1) * s + blocks * s                            # the input those blocks read: 228
+        x = F.pad(x, (0, side - x.shape[-1], 0, side - x.shape[-2]))  # a zero row and column (or a crop)
+        w = F.pad(c.weight, (0, blocks * s - k, 0, blocks * s - k))
+        return F.conv2d(space_to_depth(x, s).contiguous(memory_format=torch.channels_last),
+                        space_to_depth(w, s), c.bias)
+
+
+def space_to_depth(t: torch.Tensor, s: int) -> torch.Tensor:
+    """(n, c, h, w) -> (n, c * s * s, h / s, w / s): channel c * s * s + i * s + j holds pixel (i, j) of
+    each s x s block."""
+    n, c, h, w = t.shape
+    return t.reshape(n, c, h // s, s, w // s, s).permute(0, 1, 3, 5, 2, 4).reshape(n, c * s * s, h // s, w // s)
+
+
 def swap_modules(model: nn.Module, chosen, wrapper) -> None:
     """Replace each child module for which `chosen(child)` holds by `wrapper(child)`."""
     found = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
@@ -103,8 +136,8 @@ def swap_modules(model: nn.Module, chosen, wrapper) -> None:
         setattr(parent, name, wrapper(child))
 
 
-def run_variant(name, base, x, y, *, preset="paper", fused=True, split=False, recomputed_within_map=False, mode=None,
-                steps=50, profile=False, dry=False):
+def run_variant(name, base, x, y, *, preset="paper", fused=True, split=False, recomputed_within_map=False,
+                blocked_conv1=False, mode=None, steps=50, profile=False, dry=False):
     model = copy.deepcopy(base)
     recipe = get_preset(preset).recipe
     # The optimizer groups `alexnet train` builds, named before any module is swapped (a swapped conv1 would
@@ -114,6 +147,8 @@ def run_variant(name, base, x, y, *, preset="paper", fused=True, split=False, re
         swap_modules(model, lambda m: isinstance(m, nn.Conv2d) and m.groups > 1, SplitGroupConv)
     if recomputed_within_map:
         swap_modules(model, lambda m: isinstance(m, WithinMapResponseNorm), RecomputedWithinMap)
+    if blocked_conv1:  # conv1 alone has a stride
+        swap_modules(model, lambda m: isinstance(m, nn.Conv2d) and m.stride[0] > 1, SpaceToDepthConv)
     device = x.device
     # TF32 for fp32 matrix products, as train sets it (SpeedSettings.tf32_matmul): under bf16 autocast the
     # only ones left are the LRN's window sums. Read when compiled.
@@ -195,9 +230,11 @@ def main() -> None:
     candidates = [("the step alexnet train runs", dict(profile=True)),
                   (f"{ccn}: the step alexnet train runs", dict(preset=ccn, profile=True)),
                   (f"{ccn}: + within-map norm recomputed", dict(preset=ccn, recomputed_within_map=True)),
-                  ("+ grouped split + CUDA graphs", dict(split=True, mode="reduce-overhead")),
-                  ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs")),
+                  ("+ conv1 as a 3x3 conv of 4x4 blocks (space-to-depth)", dict(blocked_conv1=True)),
+                  (f"{ccn}: + both of those", dict(preset=ccn, recomputed_within_map=True, blocked_conv1=True)),
                   *[(f"the step alexnet train runs, batch {n}", dict(batch=n)) for n in (2 * b, 4 * b)],
+                  ("+ grouped split + CUDA graphs", dict(split=True, mode="reduce-overhead")),  # timed: 5.5%
+                  ("+ max-autotune (no CUDA graphs)", dict(mode="max-autotune-no-cudagraphs")),
                   ("- fused optimizer (the multi-tensor update)", dict(fused=False))]
     for name, kw in candidates:
         xn, yn = batch(kw.pop("batch")) if "batch" in kw else (x, y)

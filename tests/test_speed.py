@@ -225,3 +225,50 @@ def test_cuda_fast_path_matches_cpu_fp32(preset, size, min_cosine, restore_matmu
     for (name, p), q in zip(fast.named_parameters(), reference.parameters()):
         cosine = F.cosine_similarity(p.grad.cpu().flatten().double(), q.grad.flatten().double(), dim=0)
         assert cosine >= min_cosine, (name, float(cosine))
+
+
+@pytest.mark.parametrize("side,kernel,stride", [(227, 11, 4), (230, 11, 4), (33, 5, 2)])
+def test_space_to_depth_conv1_candidate_computes_the_plain_convolution_in_float64(side, kernel, stride):
+    """scripts/gpu_profile.py's conv1 candidate (a stride-1 convolution of stride x stride pixel blocks) held
+    to F.conv2d in float64 before a GPU session times it: the same outputs, and the same gradients for the
+    input, the (unchanged) weight and the bias; with the paper's 227 px, an input with rows the plain
+    convolution never reads (230), and a kernel that is not a multiple of its stride's blocks plus one."""
+    from conftest import load_script
+
+    candidate = load_script("gpu_profile").SpaceToDepthConv
+    torch.manual_seed(side)
+    conv = nn.Conv2d(3, 8, kernel, stride=stride).double()
+    x = torch.randn(2, 3, side, side, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 8, (side - kernel) // stride + 1, (side - kernel) // stride + 1, dtype=torch.float64)
+    outputs, grads = [], []
+    for layer in (lambda t: F.conv2d(t, conv.weight, conv.bias, stride), candidate(conv)):
+        out = layer(x)
+        outputs.append(out.detach())
+        grads.append(torch.autograd.grad((out * upstream).sum(), (x, conv.weight, conv.bias)))
+    assert outputs[1].shape == outputs[0].shape
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-12, atol=1e-12)
+    for ours, plain in zip(grads[1], grads[0]):
+        torch.testing.assert_close(ours, plain, rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_space_to_depth_conv1_candidate_compiled_in_bf16_on_a_gpu_stays_near_float64():
+    """The candidate as the step would run it: compiled, channels-last input, bf16 under autocast; output and
+    weight gradient within bf16's reach of the plain convolution in float64."""
+    from conftest import load_script
+
+    candidate = load_script("gpu_profile").SpaceToDepthConv
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 96, 11, stride=4)
+    x = (torch.randn(8, 3, 227, 227) * 50).contiguous(memory_format=torch.channels_last)
+    upstream = torch.randn(8, 96, 55, 55)
+    exact = conv.double()(x.double())
+    want = (exact, torch.autograd.grad((exact * upstream.double()).sum(), conv.weight)[0])
+    fast = candidate(nn.Conv2d(3, 96, 11, stride=4).cuda())
+    fast.conv.load_state_dict({k: v.float() for k, v in conv.state_dict().items()})
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        got = torch.compile(fast)(x.cuda())
+    grad = torch.autograd.grad((got.float() * upstream.cuda()).sum(), fast.conv.weight)[0]
+    for ours, exact_value in ((got.detach(), want[0].detach()), (grad, want[1])):
+        error = torch.linalg.norm(ours.double().cpu() - exact_value) / torch.linalg.norm(exact_value)
+        assert error < 1e-2
