@@ -112,10 +112,10 @@ class SpaceToDepthConv(nn.Module):
     def forward(self, x):
         c = self.conv
         s, k = c.stride[0], c.kernel_size[0]
-        blocks = -(-k // s)                                          # the kernel in whole blocks: 3
-        out = (x.shape[-1] - k) // s + 1                             # the plain convolution's output: 55
-        side = (out - 1) * s + blocks * s                            # the input those blocks read: 228
-        x = F.pad(x, (0, side - x.shape[-1], 0, side - x.shape[-2]))  # a zero row and column (or a crop)
+        blocks = -(-k // s)                                   # the kernel in whole blocks: 3
+        # per side: the plain convolution's output (55), then the input those blocks read (228)
+        h, w = ((n - k) // s * s + blocks * s for n in x.shape[-2:])
+        x = F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))  # a zero row and column (or a crop)
         w = F.pad(c.weight, (0, blocks * s - k, 0, blocks * s - k))
         return F.conv2d(space_to_depth(x, s).contiguous(memory_format=torch.channels_last),
                         space_to_depth(w, s), c.bias)

@@ -227,19 +227,19 @@ def test_cuda_fast_path_matches_cpu_fp32(preset, size, min_cosine, restore_matmu
         assert cosine >= min_cosine, (name, float(cosine))
 
 
-@pytest.mark.parametrize("side,kernel,stride", [(227, 11, 4), (230, 11, 4), (33, 5, 2)])
-def test_space_to_depth_conv1_candidate_computes_the_plain_convolution_in_float64(side, kernel, stride):
+@pytest.mark.parametrize("height,width,kernel,stride", [(227, 227, 11, 4), (230, 230, 11, 4), (33, 38, 5, 2)])
+def test_space_to_depth_conv1_candidate_computes_the_plain_convolution_in_float64(height, width, kernel, stride):
     """scripts/gpu_profile.py's conv1 candidate (a stride-1 convolution of stride x stride pixel blocks) held
     to F.conv2d in float64 before a GPU session times it: the same outputs, and the same gradients for the
     input, the (unchanged) weight and the bias; with the paper's 227 px, an input with rows the plain
-    convolution never reads (230), and a kernel that is not a multiple of its stride's blocks plus one."""
+    convolution never reads (230), and a kernel that is not a multiple of its stride on a non-square input."""
     from conftest import load_script
 
     candidate = load_script("gpu_profile").SpaceToDepthConv
-    torch.manual_seed(side)
+    torch.manual_seed(height + width)
     conv = nn.Conv2d(3, 8, kernel, stride=stride).double()
-    x = torch.randn(2, 3, side, side, dtype=torch.float64, requires_grad=True)
-    upstream = torch.randn(2, 8, (side - kernel) // stride + 1, (side - kernel) // stride + 1, dtype=torch.float64)
+    x = torch.randn(2, 3, height, width, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 8, (height - kernel) // stride + 1, (width - kernel) // stride + 1, dtype=torch.float64)
     outputs, grads = [], []
     for layer in (lambda t: F.conv2d(t, conv.weight, conv.bias, stride), candidate(conv)):
         out = layer(x)
