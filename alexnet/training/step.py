@@ -112,14 +112,15 @@ def compiled_gradients_are_right(device: torch.device, channels_last: bool) -> b
     with torch.random.fork_rng(devices=[]):  # the networks' initial weights: the run's random stream untouched
         torch.manual_seed(0)
         networks = _probe_networks()
-    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    x = x.to(device).contiguous(memory_format=layout)  # once, for every network and both passes
     for net in networks:
         net.to(device, memory_format=layout)
         gradients = []
         for forward in (net, torch.compile(net, dynamic=False)):
             net.zero_grad(set_to_none=True)
-            forward(x.to(device).contiguous(memory_format=layout)).square().sum().backward()
+            forward(x).square().sum().backward()
             gradients.append([torch.zeros(1) if p.grad is None else p.grad.flatten().double().cpu()
                               for p in net.parameters()])
         for eager, compiled in zip(*gradients):
