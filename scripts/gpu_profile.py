@@ -116,9 +116,9 @@ class SpaceToDepthConv(nn.Module):
         # per side: the plain convolution's output (55), then the input those blocks read (228)
         h, w = ((n - k) // s * s + blocks * s for n in x.shape[-2:])
         x = F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))  # a zero row and column (or a crop)
-        w = F.pad(c.weight, (0, blocks * s - k, 0, blocks * s - k))
+        weight = F.pad(c.weight, (0, blocks * s - k, 0, blocks * s - k))
         return F.conv2d(space_to_depth(x, s).contiguous(memory_format=torch.channels_last),
-                        space_to_depth(w, s), c.bias)
+                        space_to_depth(weight, s), c.bias)
 
 
 def space_to_depth(t: torch.Tensor, s: int) -> torch.Tensor:
